@@ -1,0 +1,108 @@
+"""The one entry point, ``mlops-actions``: argument parsing and the error handler.
+
+Each command lives in ``mlops_actions/commands/<name>.py`` and exposes
+``add_parser(subparsers)``, which registers its parser with ``func`` set to a
+callable ``(args) -> int``. This module only dispatches and maps errors to the
+exit codes documented in :mod:`mlops_actions.errors`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+
+from mlops_actions import __version__
+from mlops_actions.errors import (
+    EXIT_BAD_INPUT,
+    ConfigError,
+    MlopsActionsError,
+)
+from mlops_actions.github import actions
+
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
+
+
+
+def _command_modules() -> list[ModuleType]:
+    """Every module of ``mlops_actions.commands``, in the order ``--help`` lists them.
+
+    Each module sets ``ORDER`` (an int; lower first) and defines ``add_parser``.
+    """
+    package = importlib.import_module("mlops_actions.commands")
+    modules = [
+        importlib.import_module(f"mlops_actions.commands.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    ]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops-actions",
+        description="GitOps for ML models: declare in git, validate on the PR, "
+        "roll out on merge, monitor, roll back.",
+        epilog="Exit codes: 0 ok, 1 a check failed, 2 bad input or usage, "
+        "3 an outside system failed, 4 internal error (a bug: please report it).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-C", "--repo", default=".", metavar="DIR",
+        help="repository root holding models/ and environments/ (default: .)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _command_modules():
+        module.add_parser(sub)
+    return parser
+
+
+def report_error(err: MlopsActionsError) -> None:
+    """Print an error for people (stderr) and, inside Actions, as annotations."""
+    errors: list[MlopsActionsError] = list(err.errors) if isinstance(err, ConfigError) else [err]
+    for e in errors:
+        print(f"error: {MlopsActionsError.__str__(e)}", file=sys.stderr)
+        if actions.in_actions():
+            actions.annotate("error", e.message, location=e.location, title=type(e).__name__)
+    if len(errors) > 1:
+        print(f"{len(errors)} errors", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help exits 0, usage errors exit 2
+        return int(exc.code or 0)
+    try:
+        return int(args.func(args))
+    except MlopsActionsError as err:
+        report_error(err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: say so plainly, traceback only on request
+        if os.environ.get("MLOPS_ACTIONS_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: this is a bug in mlops-actions; rerun with MLOPS_ACTIONS_DEBUG=1 "
+            "for the traceback and report it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "build_parser", "main"]
+
+if __name__ == "__main__":
+    sys.exit(main())

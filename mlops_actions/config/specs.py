@@ -1,0 +1,431 @@
+"""The two file kinds a repository declares, as strict pydantic v2 models.
+
+``models/<name>/model.yaml``  -> :class:`ModelSpec`: how to judge a model.
+``environments/<env>.yaml``   -> :class:`EnvironmentSpec`: desired state.
+
+Strict everywhere: unknown keys are errors, versions are quoted strings, no
+coercion of ``"5"`` to ``5`` or ``yes`` to ``True``. The rollout vocabulary
+(steps, set_weight, pause, analysis, failure_limit) follows Argo Rollouts so the
+local and Kubernetes targets mean the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ABTestStrategy",
+    "AlertSpec",
+    "AnalysisMetric",
+    "AnalysisSpec",
+    "BehaviouralTest",
+    "BlueGreenStrategy",
+    "CanaryStep",
+    "CanaryStrategy",
+    "Condition",
+    "DataSpec",
+    "DriftSpec",
+    "EnvironmentSpec",
+    "FreezeWindow",
+    "FullStrategy",
+    "KubernetesTarget",
+    "LocalTarget",
+    "ModelPin",
+    "ModelSpec",
+    "MonitoringSpec",
+    "PromotionRules",
+    "SliceSpec",
+    "Strategy",
+    "Target",
+    "Task",
+    "Threshold",
+    "duration_seconds",
+    "parse_semver",
+]
+
+SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+def parse_semver(value: str) -> tuple[int, int, int, str]:
+    """``"1.2.3-rc.1"`` -> ``(1, 2, 3, "rc.1")``; raises ValueError when not semver 2.0."""
+    m = SEMVER_RE.match(value)
+    if not m:
+        raise ValueError(
+            f"{value!r} is not a semantic version: expected MAJOR.MINOR.PATCH such as \"1.2.0\""
+        )
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4) or ""
+
+
+def _check_semver(value: str) -> str:
+    parse_semver(value)
+    return value
+
+
+def duration_seconds(value: str) -> float:
+    """``"30s"`` -> 30.0; units ms, s, m, h, d."""
+    m = DURATION_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a duration: expected a number and a unit, e.g. 30s, 5m, 1h")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+
+
+def _check_duration(value: str) -> str:
+    duration_seconds(value)
+    return value
+
+
+Version = Annotated[str, AfterValidator(_check_semver), Field(
+    description='Semantic version, always quoted: "1.2.0"', examples=["1.2.0"])]
+Duration = Annotated[str, AfterValidator(_check_duration), Field(
+    pattern=DURATION_RE.pattern, description="A number and a unit: ms, s, m, h, d", examples=["30s"])]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Scalar = str | int | float | bool
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- model.yaml
+
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+
+
+class Threshold(_Spec):
+    """MLflow ``MetricThreshold`` semantics.
+
+    ``threshold`` is an absolute bound; ``min_absolute_change`` and
+    ``min_relative_change`` compare with the baseline (the version live in the
+    target environment). ``greater_is_better`` defaults from the metric's kind.
+    """
+
+    threshold: float | None = None
+    min_absolute_change: float | None = Field(None, ge=0)
+    min_relative_change: float | None = Field(None, ge=0)
+    greater_is_better: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Threshold:
+        if self.threshold is None and self.min_absolute_change is None \
+                and self.min_relative_change is None:
+            raise ValueError(
+                "a threshold needs at least one of threshold, min_absolute_change, "
+                "min_relative_change"
+            )
+        return self
+
+
+Op = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null"]
+
+
+class Condition(_Spec):
+    """One condition of a slice; conditions of a slice are combined with AND."""
+
+    column: str = Field(min_length=1)
+    op: Op
+    value: Scalar | list[Scalar] | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Condition:
+        if self.op in ("is null", "is not null"):
+            if self.value is not None:
+                raise ValueError(f"op {self.op!r} takes no value")
+        elif self.op in ("in", "not in"):
+            if not isinstance(self.value, list) or not self.value:
+                raise ValueError(f"op {self.op!r} needs a non-empty list value, e.g. [a, b]")
+        elif self.value is None or isinstance(self.value, list):
+            raise ValueError(f"op {self.op!r} needs a single value")
+        return self
+
+
+class SliceSpec(_Spec):
+    """A named subset of the test data with thresholds of its own."""
+
+    name: Name
+    where: list[Condition] = Field(min_length=1)
+    min_rows: int = Field(30, ge=1, description="fewer rows than this: inconclusive, not passed")
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+
+
+class _Behavioural(_Spec):
+    name: str | None = None
+
+
+class DeterminismTest(_Behavioural):
+    type: Literal["determinism"]
+    rows: int = Field(200, ge=1)
+
+
+class OutputSchemaTest(_Behavioural):
+    type: Literal["output_schema"]
+
+
+class FiniteOutputsTest(_Behavioural):
+    type: Literal["finite_outputs"]
+
+
+class OutputRangeTest(_Behavioural):
+    type: Literal["output_range"]
+    min: float | None = None
+    max: float | None = None
+
+
+class AllowedClassesTest(_Behavioural):
+    type: Literal["allowed_classes"]
+    classes: list[Scalar] = Field(min_length=1)
+
+
+class InvarianceTest(_Behavioural):
+    """Perturbing ``column`` by up to +/- ``delta`` changes at most ``max_changed`` of predictions."""
+
+    type: Literal["invariance"]
+    column: str
+    delta: float = Field(gt=0)
+    max_changed: float = Field(0.05, ge=0, le=1)
+    tolerance: float = Field(0.0, ge=0, description="regression: change larger than this counts")
+
+
+class DirectionalTest(_Behavioural):
+    """Increasing ``column`` by ``delta`` does not move the score the wrong way."""
+
+    type: Literal["directional"]
+    column: str
+    delta: float = Field(gt=0)
+    direction: Literal["increasing", "decreasing"]
+    max_violations: float = Field(0.0, ge=0, le=1)
+
+
+class LatencyTest(_Behavioural):
+    type: Literal["latency"]
+    p95_ms: float = Field(gt=0, description="p95 per-row latency budget in milliseconds")
+    rows: int = Field(200, ge=1)
+
+
+BehaviouralTest = Annotated[
+    DeterminismTest | OutputSchemaTest | FiniteOutputsTest | OutputRangeTest
+    | AllowedClassesTest | InvarianceTest | DirectionalTest | LatencyTest,
+    Field(discriminator="type"),
+]
+
+
+class DataSpec(_Spec):
+    """Paths are relative to the model.yaml's directory; CSV or Parquet."""
+
+    test: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+    features: list[str] | None = Field(None, description="default: every column but the label")
+    reference: str | None = Field(None, description="drift reference, e.g. the training data")
+
+
+class ValidationSpec(_Spec):
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    slices: list[SliceSpec] = Field(default_factory=list)
+    behavioural: list[BehaviouralTest] = Field(default_factory=list)
+
+
+class DriftSpec(_Spec):
+    """Evidently-compatible defaults; see docs/monitoring.md for what differs."""
+
+    method: Literal["auto", "ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"] = "auto"
+    threshold: float | None = Field(None, gt=0, description="default per method: p<0.05 or distance>=0.1")
+    drift_share: float = Field(0.5, gt=0, le=1)
+    correction: Literal["none", "bonferroni", "benjamini_hochberg"] = "none"
+    features: list[str] | None = None
+
+
+class SlackAlert(_Spec):
+    type: Literal["slack"]
+    webhook_url_env: str = "SLACK_WEBHOOK_URL"
+
+
+class PagerDutyAlert(_Spec):
+    type: Literal["pagerduty"]
+    routing_key_env: str = "PAGERDUTY_ROUTING_KEY"
+    severity: Literal["critical", "error", "warning", "info"] = "error"
+
+
+class WebhookAlert(_Spec):
+    type: Literal["webhook"]
+    url: str | None = None
+    url_env: str | None = None
+    secret_env: str | None = Field(None, description="HMAC-SHA256 signing secret")
+
+
+class GitHubIssueAlert(_Spec):
+    type: Literal["github_issue"]
+    labels: list[str] = Field(default_factory=lambda: ["mlops-alert"])
+
+
+AlertSpec = Annotated[
+    SlackAlert | PagerDutyAlert | WebhookAlert | GitHubIssueAlert, Field(discriminator="type")
+]
+
+
+class MonitoringSpec(_Spec):
+    window: Duration = "1h"
+    min_samples: int = Field(100, ge=1)
+    performance: dict[str, Threshold] = Field(default_factory=dict)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    prediction_drift_threshold: float = Field(0.1, gt=0)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+    max_latency_p95_ms: float | None = Field(None, gt=0)
+    alerts: list[AlertSpec] = Field(default_factory=list)
+
+
+class ModelSpec(_Spec):
+    """``models/<name>/model.yaml``."""
+
+    name: Name = Field(description="registered model name in MLflow")
+    task: Task
+    description: str = ""
+    owners: list[str] = Field(default_factory=list)
+    data: DataSpec
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+
+
+# --------------------------------------------------------------------------- environments/*.yaml
+
+
+class LocalTarget(_Spec):
+    """The gateway (``mlops-actions serve``) on one machine."""
+
+    type: Literal["local"]
+    url: str = "http://127.0.0.1:8080"
+    token_env: str = Field("MLOPS_GATEWAY_TOKEN", description="env var holding the admin token")
+
+
+class KubernetesTarget(_Spec):
+    type: Literal["kubernetes"]
+    namespace: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+    mode: Literal["argo-rollouts", "gateway-api"] = "argo-rollouts"
+    image: str = "ghcr.io/mlops-actions/gateway:0.1.0"
+    context: str | None = None
+    replicas: int = Field(2, ge=1)
+    prometheus_url: str = "http://prometheus.monitoring.svc:9090"
+    resources: dict[str, dict[str, str | int | float]] = Field(default_factory=dict)
+    gateway: dict[str, str] = Field(default_factory=dict, description="Gateway API parentRef")
+    prune: bool = False
+
+
+Target = Annotated[LocalTarget | KubernetesTarget, Field(discriminator="type")]
+
+
+class FreezeWindow(_Spec):
+    start: str = Field(description="ISO 8601 date-time, quoted")
+    end: str
+    reason: str = ""
+
+
+class PromotionRules(_Spec):
+    from_: str | None = Field(None, alias="from", description="environment a version must pass first")
+    required_approvals: int = Field(0, ge=0)
+    require_staging_check: bool = True
+    allow_downgrade: bool = False
+    freeze: list[FreezeWindow] = Field(default_factory=list)
+
+
+AnalysisMetricName = Literal[
+    "error_rate", "latency_p95_ms", "latency_p99_ms", "accuracy", "prediction_drift"
+]
+
+
+class AnalysisMetric(_Spec):
+    """A measurement and its success condition (Argo Rollouts' successCondition)."""
+
+    name: AnalysisMetricName
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _bound(self) -> AnalysisMetric:
+        if self.max is None and self.min is None:
+            raise ValueError(f"analysis metric {self.name!r} needs max or min")
+        return self
+
+
+class AnalysisSpec(_Spec):
+    """Argo Rollouts' AnalysisRun semantics: interval, count, failure_limit..."""
+
+    interval: Duration = "30s"
+    count: int = Field(1, ge=1, description="measurements per analysis step")
+    failure_limit: int = Field(0, ge=0)
+    inconclusive_limit: int = Field(0, ge=0)
+    consecutive_error_limit: int = Field(4, ge=0)
+    min_samples: int = Field(20, ge=1, description="fewer requests: inconclusive")
+    metrics: list[AnalysisMetric] = Field(min_length=1)
+
+
+class Pause(_Spec):
+    duration: Duration | None = Field(None, description="absent: wait until promoted")
+
+
+class CanaryStep(_Spec):
+    """Exactly one of set_weight, pause, analysis."""
+
+    set_weight: int | None = Field(None, ge=0, le=100)
+    pause: Pause | None = None
+    analysis: AnalysisSpec | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CanaryStep:
+        given = [k for k in ("set_weight", "pause", "analysis") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a step has exactly one of set_weight, pause, analysis")
+        return self
+
+
+class FullStrategy(_Spec):
+    type: Literal["full"]
+
+
+class CanaryStrategy(_Spec):
+    type: Literal["canary"]
+    steps: list[CanaryStep] = Field(min_length=1)
+    analysis: AnalysisSpec | None = Field(None, description="background analysis during the steps")
+    mirror: bool = Field(False, description="also mirror stable traffic to the canary")
+
+
+class BlueGreenStrategy(_Spec):
+    type: Literal["blue_green"]
+    pre_promotion_analysis: AnalysisSpec | None = None
+    post_promotion_analysis: AnalysisSpec | None = None
+    auto_promote: bool = True
+    scale_down_delay: Duration = "30s"
+    preview_header: str = "X-Preview"
+
+
+class ABTestStrategy(_Spec):
+    type: Literal["ab_test"]
+    version_b: Version
+    traffic_split: float = Field(0.5, gt=0, lt=1, description="share of traffic to version_b")
+    sticky_header: str = Field("X-User-Id", description="same key, same variant, always")
+
+
+Strategy = Annotated[
+    FullStrategy | CanaryStrategy | BlueGreenStrategy | ABTestStrategy, Field(discriminator="type")
+]
+
+
+class ModelPin(_Spec):
+    version: Version
+    strategy: Strategy = Field(default_factory=lambda: FullStrategy(type="full"))
+
+
+class EnvironmentSpec(_Spec):
+    """``environments/<env>.yaml``; keys of ``models`` are directories under ``models/``."""
+
+    name: Name | None = Field(None, description="default: the file name without .yaml")
+    target: Target = Field(default_factory=lambda: LocalTarget(type="local"))
+    promotion: PromotionRules = Field(default_factory=PromotionRules)
+    models: dict[str, ModelPin] = Field(default_factory=dict)

@@ -1,0 +1,128 @@
+"""One error root for the toolkit, one base per subsystem, one exit code each.
+
+The CLI catches :class:`MlopsActionsError` in one place (``cli.main``) and maps it
+to the documented exit codes; nothing else in the package calls ``sys.exit``.
+
+Exit codes
+----------
+0  ok (``plan``: no change)
+1  a check failed: validation, policy, analysis rolled back, drift found
+   (``plan``: there are changes)
+2  bad input or usage: malformed YAML, unknown keys, bad semver, wrong flags
+3  an outside system failed: MLflow, the gateway, GitHub, Kubernetes, a database
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_EXTERNAL = 3
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_CHECK_FAILED",
+    "EXIT_EXTERNAL",
+    "EXIT_OK",
+    "CheckFailed",
+    "ConfigError",
+    "ExternalError",
+    "GitHubError",
+    "Location",
+    "MlopsActionsError",
+    "MonitoringError",
+    "RegistryError",
+    "TargetError",
+    "ValidationError",
+]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where in a file a problem is: 1-based line and column, as editors count."""
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.path
+        if self.column is None:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+class MlopsActionsError(Exception):
+    """Root of every error the toolkit raises on purpose."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 location: Location | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.location = location
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class ConfigError(MlopsActionsError):
+    """A model.yaml or environments/*.yaml file (or a flag) is malformed.
+
+    ``errors`` holds every problem found, so a user fixes them all in one go.
+    """
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 location: Location | None = None,
+                 errors: list[ConfigError] | None = None) -> None:
+        super().__init__(message, hint=hint, location=location)
+        self.errors: list[ConfigError] = errors if errors is not None else [self]
+
+    def __str__(self) -> str:
+        if len(self.errors) > 1 or (self.errors and self.errors[0] is not self):
+            return "\n".join(MlopsActionsError.__str__(e) for e in self.errors)
+        return super().__str__()
+
+
+class ValidationError(MlopsActionsError):
+    """Input to an evaluation is unusable (missing label column, empty test set...)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class CheckFailed(MlopsActionsError):
+    """A check ran and said no: thresholds, policy, analysis, drift."""
+
+    exit_code = EXIT_CHECK_FAILED
+
+
+class ExternalError(MlopsActionsError):
+    """An outside system failed or could not be reached."""
+
+    exit_code = EXIT_EXTERNAL
+
+
+class RegistryError(ExternalError):
+    """MLflow (or another registry) failed, or a version/alias does not exist."""
+
+
+class TargetError(ExternalError):
+    """A deployment target (gateway, Kubernetes) failed."""
+
+
+class GitHubError(ExternalError):
+    """The GitHub API failed."""
+
+
+class MonitoringError(ExternalError):
+    """The prediction store or an alert sink failed."""

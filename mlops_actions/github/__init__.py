@@ -1,0 +1,1 @@
+"""GitHub: the Actions runtime (event, outputs, summary, annotations) and the REST client."""

@@ -1,0 +1,1 @@
+"""Model registry port and its MLflow adapter."""
