@@ -271,6 +271,10 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
     elif kind == "value_error":
         text = str(err["msg"]).removeprefix("Value error, ")
         message = f"{where}: {text}"
+        if path and path[-1] in VERSION_KEYS:
+            hint = 'write MAJOR.MINOR.PATCH in quotes, e.g. "1.2.0" (pre-releases: "1.2.0-rc.1")'
+        elif text.startswith("a step has exactly one"):
+            hint = "split it into one list item per action: `- set_weight: 10` then `- pause: {}`"
     else:
         message = f"{where}: {err['msg']}"
     location = source.location(path, at_key=at_key)
@@ -399,11 +403,11 @@ def scan_repo(root: str | Path) -> tuple[Repo, list[ConfigError]]:
         if model is not None:
             models[file.parent.name] = model
     for file in sorted(base.glob("models/*/model.yml")):
-        errors.append(ConfigError(f"models/{file.parent.name}/model.yml: wrong file name",
+        errors.append(ConfigError("wrong file name `model.yml`: only model.yaml is read",
                                   location=Location(f"models/{file.parent.name}/model.yml", 1, 1),
                                   hint="rename it to model.yaml"))
     for file in sorted(base.glob("environments/*.yml")):
-        errors.append(ConfigError(f"environments/{file.name}: wrong extension",
+        errors.append(ConfigError("wrong extension `.yml`: only environments/*.yaml are read",
                                   location=Location(f"environments/{file.name}", 1, 1),
                                   hint=f"rename it to environments/{file.stem}.yaml"))
     for file in sorted(base.glob("environments/*.yaml")):

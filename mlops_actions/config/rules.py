@@ -16,6 +16,7 @@ the file:line:col of the value at fault:
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -205,9 +206,13 @@ def _check_promotion_order(repo: Repo) -> list[ConfigError]:
         if source == env_name:
             errors.append(_error(repo, file, where, f"environment `{env_name}` promotes from itself",
                                  hint="name the environment a version must pass first, e.g. staging"))
-        elif source not in repo.environments:
-            errors.append(_error(repo, file, where, f"unknown environment `{source}`",
-                                 hint=f"environments: {', '.join(names)}"))
+        elif not (repo.root / Repo.environment_file(source)).is_file():
+            known = sorted(p.stem for p in repo.root.glob("environments/*.yaml"))
+            suggestion = difflib.get_close_matches(source, known, n=1)
+            message = f"unknown environment `{source}`"
+            if suggestion:
+                message += f"; did you mean `{suggestion[0]}`?"
+            errors.append(_error(repo, file, where, message, hint=f"environments: {', '.join(known)}"))
     reported: set[frozenset[str]] = set()
     for start in names:
         chain = [start]
