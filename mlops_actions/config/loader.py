@@ -247,7 +247,9 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
             hint = "numbers are written without quotes"
     elif kind in _BOUNDS:
         name, op = _BOUNDS[kind]
-        message = f"{where}: expected a value {op} {ctx.get(name)}, got {_describe(value, written)}"
+        bound = ctx.get(name)
+        shown = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        message = f"{where}: expected a value {op} {shown}, got {_describe(value, written)}"
     elif kind in ("too_short", "too_long"):
         bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
         word = "at least" if kind == "too_short" else "at most"

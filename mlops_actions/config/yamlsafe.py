@@ -346,7 +346,14 @@ def parse_yaml(text: str, path: str = "<string>") -> ParsedYaml:
     if size > MAX_BYTES:
         raise _too_big(size, path)
     _check_tabs(text, path)
-    composer = _Composer(text)
+    try:
+        composer = _Composer(text)
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        raise ConfigError(f"control character U+{exc.character:04X} is not allowed in YAML",
+                          location=Location(path, line, column),
+                          hint="remove it, or write it as an escape inside double quotes") from None
     try:
         node = composer.get_single_node()
     except _Fatal as exc:
@@ -358,8 +365,6 @@ def parse_yaml(text: str, path: str = "<string>") -> ParsedYaml:
         location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         raise ConfigError(message, location=location,
                           hint="check indentation, colons and quotes around this point") from None
-    except yaml.YAMLError as exc:  # reader errors: control characters and the like
-        raise ConfigError(f"invalid YAML: {exc}", location=Location(path, 1, 1)) from None
     except RecursionError:
         raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", location=Location(path, 1, 1)) from None
     finally:
