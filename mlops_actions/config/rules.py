@@ -16,9 +16,11 @@ the file:line:col of the value at fault:
 
 from __future__ import annotations
 
+import csv
 import difflib
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from mlops_actions.config.loader import Repo
@@ -31,7 +33,7 @@ from mlops_actions.config.specs import (
     parse_semver,
 )
 from mlops_actions.config.yamlsafe import PathKey, format_path
-from mlops_actions.errors import ConfigError, RegistryError
+from mlops_actions.errors import EXIT_BAD_INPUT, ConfigError, RegistryError
 from mlops_actions.registry.interface import ModelRegistry
 
 __all__ = [
@@ -148,11 +150,59 @@ def _check_data(repo: Repo, key: str, file: str, model: ModelSpec) -> list[Confi
                                  f"models/{key}/{value})",
                                  hint="paths are relative to the model.yaml's directory; "
                                  "commit the file or fix the path"))
+    test_file = base / model.data.test
+    if not errors and test_file.is_file():
+        errors += _check_columns(repo, file, model, test_file)
     if model.data.features is not None and model.data.label in model.data.features:
         index = model.data.features.index(model.data.label)
         errors.append(_error(repo, file, ("data", "features", index),
                              f"the label `{model.data.label}` is listed as a feature",
                              hint="remove it from data.features"))
+    return errors
+
+
+def read_columns(path: Path) -> list[str] | None:
+    """Column names of a CSV (its header line) or Parquet file (its schema); None for other kinds."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), [])
+        return [name.strip() for name in header]
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    return None
+
+
+def _check_columns(repo: Repo, file: str, model: ModelSpec, test_file: Path) -> list[ConfigError]:
+    """Every column the spec names (label, features, slice conditions, behavioural tests) exists."""
+    try:
+        columns = read_columns(test_file)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return [_error(repo, file, ("data", "test"), f"cannot read the columns of `{model.data.test}`: {exc}",
+                       hint="data files are CSV with a header line, or Parquet")]
+    if columns is None:
+        return []
+    named: list[tuple[PathKey, str]] = [(("data", "label"), model.data.label)]
+    named += [(("data", "features", i), name) for i, name in enumerate(model.data.features or [])]
+    for i, slice_ in enumerate(model.validation.slices):
+        named += [(("validation", "slices", i, "where", j, "column"), condition.column)
+                  for j, condition in enumerate(slice_.where)]
+    for i, test in enumerate(model.validation.behavioural):
+        column = getattr(test, "column", None)
+        if isinstance(column, str):
+            named.append((("validation", "behavioural", i, "column"), column))
+    errors = []
+    for where, name in named:
+        if name not in columns:
+            close = [c for c in columns if c.lower() == name.lower()] or \
+                difflib.get_close_matches(name, columns, n=1)
+            message = f"column `{name}` is not in {model.data.test}"
+            if close:
+                message += f"; did you mean `{close[0]}`?"
+            shown = ", ".join(columns[:20]) + (", ..." if len(columns) > 20 else "")
+            errors.append(_error(repo, file, where, message, hint=f"its columns: {shown}"))
     return errors
 
 
@@ -166,6 +216,7 @@ def _check_environment(repo: Repo, env_name: str, env: EnvironmentSpec) -> list[
         errors.append(_error(repo, file, ("name",),
                              f"`{env.name}` differs from the file name `{env_name}`",
                              hint=f"rename the file to environments/{env.name}.yaml or drop `name:`"))
+    errors += _check_freeze(repo, file, env)
     for key, pin in env.models.items():
         where: PathKey = ("models", key)
         if not (repo.model_dir(key) / "model.yaml").is_file():
@@ -191,6 +242,34 @@ def _check_environment(repo: Repo, env_name: str, env: EnvironmentSpec) -> list[
                                          hint="canary weights only go up; a failed analysis rolls back "
                                          "by itself"))
                 highest = max(highest, step.set_weight)
+    return errors
+
+
+def _parse_time(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _check_freeze(repo: Repo, file: str, env: EnvironmentSpec) -> list[ConfigError]:
+    errors: list[ConfigError] = []
+    for index, window in enumerate(env.promotion.freeze):
+        times: list[datetime] = []
+        for end in ("start", "end"):
+            value = getattr(window, end)
+            parsed = _parse_time(value)
+            if parsed is None:
+                errors.append(_error(repo, file, ("promotion", "freeze", index, end),
+                                     f"expected an ISO 8601 date-time with a time zone, got \"{value}\"",
+                                     hint='e.g. "2026-12-24T00:00:00Z" (quoted)'))
+            else:
+                times.append(parsed)
+        if len(times) == 2 and times[1] <= times[0]:
+            errors.append(_error(repo, file, ("promotion", "freeze", index, "end"),
+                                 f"freeze window ends ({window.end}) before it starts ({window.start})",
+                                 hint="swap start and end"))
     return errors
 
 
@@ -256,7 +335,7 @@ def check_registry(repo: Repo, registry: ModelRegistry) -> list[ConfigError]:
                 try:
                     versions = registry.list_versions(model.name)
                 except RegistryError as exc:
-                    if not _NOT_FOUND.search(exc.message):
+                    if exc.exit_code != EXIT_BAD_INPUT and not _NOT_FOUND.search(exc.message):
                         raise
                     versions = []
                 cache[model.name] = {v.version: v.archived for v in versions}
