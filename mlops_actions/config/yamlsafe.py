@@ -1,7 +1,7 @@
 """A safe, strict YAML reader that remembers where every value came from.
 
-Built on PyYAML's scanner, parser and composer (whose nodes carry marks), with
-our own scalar rules instead of PyYAML's YAML 1.1 resolver:
+Built on PyYAML's event parser (libyaml's when available; events carry marks)
+and our own composer and scalar rules instead of PyYAML's YAML 1.1 resolver:
 
 * no anchors or aliases (a billion-laughs document cannot expand), no duplicate
   keys, no tags other than the core ones (``!!str``, ``!!int``, ``!!float``,
@@ -29,8 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentEndEvent,
+    ScalarEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 
 from mlops_actions.errors import ConfigError, Location
 
@@ -137,106 +144,151 @@ class _Fatal(Exception):
         self.line, self.column, self.message, self.hint = line, column, message, hint
 
 
-class _Composer(yaml.SafeLoader):
-    """PyYAML's pure-Python composer, refusing aliases, anchors, odd tags and deep nesting."""
+_EventLoader: type[yaml.SafeLoader] = (
+    yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader)  # type: ignore[assignment]
+"""libyaml's event parser when PyYAML was built with it (about 13x faster), else PyYAML's own."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.depth = 0
-        self.explicit_tags: dict[int, str] = {}
 
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
-        event = self.peek_event()
-        mark = event.start_mark
-        if isinstance(event, AliasEvent):
-            raise _Fatal(mark.line + 1, mark.column + 1,
-                         f"alias *{event.anchor} is not allowed",
-                         "anchors and aliases are refused (they can expand a small file into a huge "
-                         "one); write the value out in full")
-        if isinstance(event, ScalarEvent | CollectionStartEvent):
-            if event.anchor is not None:
-                raise _Fatal(mark.line + 1, mark.column + 1,
-                             f"anchor &{event.anchor} is not allowed",
-                             "anchors and aliases are refused; write the value out in full")
-            tag = event.tag
-            if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
-                shown = "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
-                raise _Fatal(mark.line + 1, mark.column + 1, f"tag {shown} is not allowed",
-                             "only the core tags !!str, !!int, !!float, !!bool, !!null, !!map, !!seq "
-                             "are accepted; remove the tag")
-            if isinstance(event, CollectionStartEvent) and self.depth >= MAX_DEPTH:
-                raise _Fatal(mark.line + 1, mark.column + 1, f"nesting deeper than {MAX_DEPTH} levels",
+@dataclass
+class _Node:
+    """A composed YAML node: 1-based position, explicit core tag (if any), and content."""
+
+    kind: str  # "scalar", "seq" or "map"
+    line: int
+    column: int
+    tag: str | None = None  # explicit core tag name: "str", "int", ... ("!" counts as "str")
+    text: str = ""  # scalars
+    style: str | None = None  # scalars: None when plain, else the quote or block style
+    items: list[_Node] = field(default_factory=list)  # sequences
+    pairs: list[tuple[_Node, _Node]] = field(default_factory=list)  # mappings
+
+
+def _position(event: Any) -> tuple[int, int]:
+    mark = event.start_mark
+    return int(mark.line) + 1, int(mark.column) + 1
+
+
+def _check_event(event: ScalarEvent | CollectionStartEvent) -> None:
+    line, column = _position(event)
+    if event.anchor is not None:
+        raise _Fatal(line, column, f"anchor &{event.anchor} is not allowed",
+                     "anchors and aliases are refused (they can expand a small file into a huge one); "
+                     "write the value out in full")
+    tag = event.tag
+    if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
+        shown = "!!" + tag[len(_CORE):] if tag.startswith(_CORE) else tag
+        raise _Fatal(line, column, f"tag {shown} is not allowed",
+                     "only the core tags !!str, !!int, !!float, !!bool, !!null, !!map, !!seq "
+                     "are accepted; remove the tag")
+
+
+def _compose(text: str) -> _Node | None:
+    """One document's node tree, built from parser events without recursion.
+
+    Refuses aliases, anchors, tags other than the core ones, nesting deeper than
+    MAX_DEPTH and a second document, each at its line:column. Returns the root
+    node, or None for an empty document.
+    """
+    loader = _EventLoader(text)
+    try:
+        loader.get_event()  # stream start
+        if loader.check_event(StreamEndEvent):
+            return None
+        loader.get_event()  # document start
+        root: _Node | None = None
+        stack: list[tuple[_Node, list[_Node]]] = []  # collection node, pending mapping key (0 or 1)
+        while True:
+            event = loader.get_event()
+            if isinstance(event, DocumentEndEvent):
+                break
+            line, column = _position(event)
+            if isinstance(event, AliasEvent):
+                raise _Fatal(line, column, f"alias *{event.anchor} is not allowed",
+                             "anchors and aliases are refused (they can expand a small file into a huge "
+                             "one); write the value out in full")
+            if isinstance(event, CollectionEndEvent):
+                stack.pop()
+                continue
+            assert isinstance(event, ScalarEvent | CollectionStartEvent)
+            _check_event(event)
+            tag = None if event.tag is None else _ALLOWED_TAGS.get(event.tag, "str")
+            if isinstance(event, ScalarEvent):
+                node = _Node("scalar", line, column, tag, text=str(event.value), style=event.style or None)
+            elif len(stack) >= MAX_DEPTH:
+                raise _Fatal(line, column, f"nesting deeper than {MAX_DEPTH} levels",
                              "no valid file nests this deep; flatten the document")
-        self.depth += 1
-        try:
-            node = super().compose_node(parent, index)  # type: ignore[arg-type]
-        finally:
-            self.depth -= 1
-        if node is not None and isinstance(event, ScalarEvent | CollectionStartEvent) \
-                and event.tag not in (None, "!"):
-            self.explicit_tags[id(node)] = _ALLOWED_TAGS[str(event.tag)]
-        return node
-
-
-def _mark(node: Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+            else:
+                node = _Node("seq" if isinstance(event, SequenceStartEvent) else "map", line, column, tag)
+            if not stack:
+                root = node
+            else:
+                parent, pending = stack[-1]
+                if parent.kind == "seq":
+                    parent.items.append(node)
+                elif not pending:
+                    pending.append(node)
+                else:
+                    parent.pairs.append((pending.pop(), node))
+            if node.kind != "scalar":
+                stack.append((node, []))
+        if not loader.check_event(StreamEndEvent):
+            line, column = _position(loader.get_event())
+            raise _Fatal(line, column, "a second YAML document (`---`) is not allowed",
+                         "a file holds one document; remove the `---` line and what follows, or move it "
+                         "to its own file")
+        return root
+    finally:
+        loader.dispose()
 
 
 class _Builder:
     """Turns composed nodes into plain values, recording marks and value-level errors."""
 
-    def __init__(self, path: str, explicit_tags: dict[int, str]) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        self.explicit = explicit_tags
         self.entries: dict[PathKey, Entry] = {}
         self.errors: list[ConfigError] = []
         self.error_paths: set[PathKey] = set()
 
-    def error(self, node: Node, key: PathKey, message: str, hint: str | None = None) -> None:
-        line, column = _mark(node)
+    def error(self, node: _Node, key: PathKey, message: str, hint: str | None = None) -> None:
         self.errors.append(ConfigError(f"{format_path(key)}: {message}", hint=hint,
-                                       location=Location(self.path, line, column)))
+                                       location=Location(self.path, node.line, node.column)))
         self.error_paths.add(key)
 
-    def build(self, node: Node, key: PathKey) -> Any:
-        if isinstance(node, MappingNode):
+    def build(self, node: _Node, key: PathKey) -> Any:
+        if node.kind == "map":
             return self._mapping(node, key)
-        if isinstance(node, SequenceNode):
-            if self.explicit.get(id(node), "seq") != "seq":
-                self.error(node, key, f"tag !!{self.explicit[id(node)]} on a list")
+        if node.kind == "seq":
+            if node.tag not in (None, "seq"):
+                self.error(node, key, f"tag !!{node.tag} on a list")
             items = []
-            for index, item in enumerate(node.value):
+            for index, item in enumerate(node.items):
                 child = (*key, index)
                 self._record(child, item)
                 items.append(self.build(item, child))
             return items
-        assert isinstance(node, ScalarNode)
         return self._scalar(node, key)
 
-    def _record(self, key: PathKey, value: Node, key_node: Node | None = None) -> None:
-        line, column = _mark(value)
-        text = value.value if isinstance(value, ScalarNode) else None
-        quoted = isinstance(value, ScalarNode) and value.style is not None
-        if key_node is None:
-            self.entries[key] = Entry(line, column, text=text, quoted=quoted)
-        else:
-            kline, kcolumn = _mark(key_node)
-            self.entries[key] = Entry(line, column, kline, kcolumn, text=text, quoted=quoted)
+    def _record(self, key: PathKey, value: _Node, key_node: _Node | None = None) -> None:
+        scalar = value.kind == "scalar"
+        self.entries[key] = Entry(
+            value.line, value.column,
+            key_node.line if key_node else None, key_node.column if key_node else None,
+            text=value.text if scalar else None, quoted=scalar and value.style is not None)
 
-    def _mapping(self, node: MappingNode, key: PathKey) -> dict[str, Any]:
-        if self.explicit.get(id(node), "map") != "map":
-            self.error(node, key, f"tag !!{self.explicit[id(node)]} on a mapping")
+    def _mapping(self, node: _Node, key: PathKey) -> dict[str, Any]:
+        if node.tag not in (None, "map"):
+            self.error(node, key, f"tag !!{node.tag} on a mapping")
         result: dict[str, Any] = {}
-        first_seen: dict[str, Node] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode):
-                line, column = _mark(key_node)
-                raise _Fatal(line, column, f"{format_path(key)}: a key must be a plain name, "
-                             "not a list or mapping", "write keys as simple words, e.g. `name:`")
-            name = str(key_node.value)
+        first_seen: dict[str, _Node] = {}
+        for key_node, value_node in node.pairs:
+            if key_node.kind != "scalar":
+                raise _Fatal(key_node.line, key_node.column, f"{format_path(key)}: a key must be a plain "
+                             "name, not a list or mapping", "write keys as simple words, e.g. `name:`")
+            name = key_node.text
             child = (*key, name)
             if name in first_seen:
-                first_line = first_seen[name].start_mark.line + 1
+                first_line = first_seen[name].line
                 self.error(key_node, child, f"duplicate key `{name}` (first at line {first_line})",
                            "a key may appear once per mapping; delete or merge one of them")
                 continue
@@ -245,9 +297,9 @@ class _Builder:
             result[name] = self.build(value_node, child)
         return result
 
-    def _scalar(self, node: ScalarNode, key: PathKey) -> Any:
-        text = str(node.value)
-        tag = self.explicit.get(id(node))
+    def _scalar(self, node: _Node, key: PathKey) -> Any:
+        text = node.text
+        tag = node.tag
         if tag == "str" or (tag is None and node.style is not None):
             return text
         if tag in ("map", "seq"):
@@ -322,7 +374,7 @@ def _plain(text: str) -> Any:
 
 
 def _too_big(size: int, path: str) -> ConfigError:
-    return ConfigError(f"file is {size / 1024 / 1024:.1f} MiB; the limit is {MAX_BYTES // 1024 // 1024} MiB",
+    return ConfigError(f"file is {size / 1024 / 1024:.2f} MiB; the limit is {MAX_BYTES // 1024 // 1024} MiB",
                        location=Location(path, 1, 1),
                        hint="model.yaml and environment files are small; is this the right file?")
 
@@ -347,15 +399,13 @@ def parse_yaml(text: str, path: str = "<string>") -> ParsedYaml:
         raise _too_big(size, path)
     _check_tabs(text, path)
     try:
-        composer = _Composer(text)
+        node = _compose(text)
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
         raise ConfigError(f"control character U+{exc.character:04X} is not allowed in YAML",
                           location=Location(path, line, column),
                           hint="remove it, or write it as an escape inside double quotes") from None
-    try:
-        node = composer.get_single_node()
     except _Fatal as exc:
         raise ConfigError(exc.message, hint=exc.hint, location=Location(path, exc.line, exc.column)) from None
     except yaml.MarkedYAMLError as exc:
@@ -365,19 +415,14 @@ def parse_yaml(text: str, path: str = "<string>") -> ParsedYaml:
         location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         raise ConfigError(message, location=location,
                           hint="check indentation, colons and quotes around this point") from None
-    except RecursionError:
-        raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", location=Location(path, 1, 1)) from None
-    finally:
-        composer.dispose()
-    builder = _Builder(path, composer.explicit_tags)
+    builder = _Builder(path)
     if node is None:
         return ParsedYaml(None, SourceMap(path, {(): Entry(1, 1)}), [], frozenset())
     try:
         data = builder.build(node, ())
     except _Fatal as exc:
         raise ConfigError(exc.message, hint=exc.hint, location=Location(path, exc.line, exc.column)) from None
-    line, column = _mark(node)
-    builder.entries[()] = Entry(line, column)
+    builder.entries[()] = Entry(node.line, node.column)
     return ParsedYaml(data, SourceMap(path, builder.entries), builder.errors, frozenset(builder.error_paths))
 
 

@@ -71,7 +71,7 @@ def test_ten_megabyte_file_is_refused_before_parsing(repo_dir: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_repo(repo_dir)
     assert [str(e) for e in info.value.errors] == [
-        "models/diabetes/model.yaml:1:1: file is 10.0 MiB; the limit is 1 MiB\n"
+        "models/diabetes/model.yaml:1:1: file is 10.01 MiB; the limit is 1 MiB\n"
         "  hint: model.yaml and environment files are small; is this the right file?"]
 
 

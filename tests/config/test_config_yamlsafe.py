@@ -89,9 +89,9 @@ def test_format_path() -> None:
     ("[a, b]: 1\n", "f.yaml:1:1: (top level): a key must be a plain name, not a list or mapping"),
     ("a: 'open\n",
      "f.yaml:2:1: invalid YAML: while scanning a quoted scalar, found unexpected end of stream"),
-    ("a: b: c\n", "f.yaml:1:5: invalid YAML: mapping values are not allowed here"),
+    ("a: b: c\n", "f.yaml:1:5: invalid YAML: mapping values are not allowed in this context"),
     ("a: 1\n---\nb: 2\n",
-     "f.yaml:2:1: invalid YAML: expected a single document in the stream, but found another document"),
+     "f.yaml:2:1: a second YAML document (`---`) is not allowed"),
     ("a: 1\nb: x\x07\n", "f.yaml:2:5: control character U+0007 is not allowed in YAML"),
 ])
 def test_refused_documents(text: str, expected: str) -> None:
@@ -150,3 +150,20 @@ def test_explicit_core_tag_with_a_wrong_value() -> None:
 def test_empty_document() -> None:
     parsed = parse_yaml("# only a comment\n", "f.yaml")
     assert parsed.data is None and parsed.errors == []
+
+
+def test_pure_python_parser_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without libyaml, PyYAML's own event parser is used: same values, same positions."""
+    import yaml
+
+    from mlops_actions.config import yamlsafe
+
+    text = ('a: [1, "x", {b: no}]\nc:\n  - !!str 017\n  - |\n    block\nd: 1.5\n')
+    fast = parse_yaml(text, "f.yaml")
+    monkeypatch.setattr(yamlsafe, "_EventLoader", yaml.SafeLoader)
+    slow = parse_yaml(text, "f.yaml")
+    assert slow.data == fast.data
+    assert slow.source == fast.source
+    assert [str(e) for e in slow.errors] == [str(e) for e in fast.errors]
+    with pytest.raises(ConfigError, match="alias"):
+        parse_yaml("a: *x\n", "f.yaml")
