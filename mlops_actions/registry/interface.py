@@ -194,3 +194,10 @@ def check_alias(alias: str) -> None:
             "not 'latest' nor v<number> (reserved by MLflow)",
             hint="use the environment name, e.g. staging, production, staging-canary",
         )
+
+
+def bad_input(message: str, hint: str | None = None) -> RegistryError:
+    """A RegistryError that is the caller's mistake (exit 2), not MLflow's."""
+    err = RegistryError(message, hint=hint)
+    err.exit_code = EXIT_BAD_INPUT
+    return err
