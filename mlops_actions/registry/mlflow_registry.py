@@ -85,6 +85,7 @@ def bound_http_waits() -> dict[str, str]:
     """Bound MLflow's HTTP retries and timeout unless the user set them; returns what is in effect."""
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # CI runners: no phoning home
     return {key: os.environ[key] for key in HTTP_DEFAULTS}
 
 
