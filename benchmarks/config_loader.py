@@ -1,6 +1,6 @@
 """Strict loader vs PyYAML on the same documents: small real files and a near-cap (1 MiB) file.
 
-Run: /work/venv/bin/python benchmarks/config_loader.py
+Run from the repository root: PYTHONPATH=. python benchmarks/config_loader.py
 Peers: ``yaml.safe_load`` (pure-Python PyYAML, what most tools call) and
 ``yaml.load(Loader=yaml.CSafeLoader)`` (libyaml). The strict loader also records
 every value's position and checks every scalar, so it is expected to trail libyaml.
