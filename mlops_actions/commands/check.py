@@ -3,12 +3,17 @@
 Prints every problem as ``path:line:col: message`` (and, inside GitHub Actions,
 as ``::error file=...`` annotations, through the CLI's error handler) and exits
 2 when there is any. Online (the default) it also resolves every pin against
-the model registry; ``--offline`` skips that.
+the model registry; ``--offline`` skips that, and so does a repository with
+no registry configured (no ``--tracking-uri``, no ``MLFLOW_TRACKING_URI``, no
+``.mlops/mlflow.db``), with a note, since a fresh embedded registry would call
+every pin missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,16 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def no_registry_configured(tracking_uri: str | None, root: Path) -> bool:
+    """True when the only registry would be a fresh, empty embedded one (a clone, a fork's CI job).
+
+    Resolving pins there would report every pin as missing; ``check`` says it
+    skipped them instead.
+    """
+    return tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI") \
+        and not (root / ".mlops" / "mlflow.db").is_file()
+
+
 def registry_factory(tracking_uri: str | None, repo_root: Path) -> ModelRegistry:
     """The MLflow registry adapter, imported lazily (it pulls in MLflow)."""
     try:
@@ -57,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.repo)
     repo, errors = scan_repo(root)
     online = not args.offline and any(env.models for env in repo.environments.values())
+    skipped = online and no_registry_configured(args.tracking_uri, root)
+    if skipped:
+        print("note: pins not resolved: no --tracking-uri, no MLFLOW_TRACKING_URI and no embedded "
+              f"registry at {root / '.mlops' / 'mlflow.db'} (pass --offline to silence this note)",
+              file=sys.stderr)
+        online = False
     registry = registry_factory(args.tracking_uri, root) if online else None
     errors += check_repo(repo, registry=registry)
     if errors:
@@ -64,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
     pins = sum(len(env.models) for env in repo.environments.values())
     print(f"ok: {len(repo.models)} model(s), {len(repo.environments)} environment(s), {pins} pin(s)"
           + (", every pin resolved in the registry" if online else "")
-          + (" (offline: pins not resolved)" if args.offline else ""))
+          + (" (offline: pins not resolved)" if args.offline or skipped else ""))
     return 0

@@ -25,6 +25,7 @@ def fake_factory(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, Path
         return make_registry()
 
     monkeypatch.setattr(check_command, "registry_factory", factory)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     return calls
 
 
@@ -55,6 +56,7 @@ def test_check_online_reports_a_missing_version(repo_dir: Path, fake_factory: li
 def test_check_registry_down_exits_3_with_one_clear_line(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(check_command, "registry_factory", lambda uri, repo_root: DownRegistry())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
     assert main(["-C", str(VALID), "check"]) == 3
     assert capsys.readouterr().err.splitlines()[0] == \
         "error: cannot reach MLflow at http://127.0.0.1:9/ after 2 s"
@@ -72,10 +74,30 @@ def test_check_without_the_registry_adapter_says_to_go_offline(
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builtins, "__import__", no_adapter)
-    assert main(["-C", str(VALID), "check"]) == 3
+    assert main(["-C", str(VALID), "check", "--tracking-uri", "http://127.0.0.1:9"]) == 3
     err = capsys.readouterr().err
     assert "error: the MLflow registry adapter is not available in this build" in err
     assert "mlops-actions check --offline" in err
+
+
+def test_check_without_any_registry_configured_skips_pins_with_a_note(
+        repo_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def factory(tracking_uri: str | None, repo_root: Path) -> FakeRegistry:
+        raise AssertionError("no registry should be opened")
+
+    monkeypatch.setattr(check_command, "registry_factory", factory)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["-C", str(repo_dir), "check"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("note: pins not resolved: no --tracking-uri, no MLFLOW_TRACKING_URI and "
+                                   f"no embedded registry at {repo_dir / '.mlops' / 'mlflow.db'}")
+    assert captured.out.endswith("(offline: pins not resolved)\n")
+    # once the embedded registry exists, check uses it
+    (repo_dir / ".mlops").mkdir()
+    (repo_dir / ".mlops" / "mlflow.db").write_bytes(b"")
+    monkeypatch.setattr(check_command, "registry_factory", lambda uri, repo_root: make_registry())
+    assert main(["-C", str(repo_dir), "check"]) == 0
+    assert capsys.readouterr().out.endswith("every pin resolved in the registry\n")
 
 
 def test_check_lists_every_error_and_annotates_in_actions(
