@@ -30,9 +30,11 @@ from mlops_actions.config.specs import (
     ModelSpec,
 )
 from mlops_actions.config.yamlsafe import (
+    ParsedYaml,
     PathKey,
     SourceMap,
     format_path,
+    parse_yaml,
     read_yaml_file,
 )
 from mlops_actions.errors import ConfigError, Location
@@ -42,6 +44,8 @@ __all__ = [
     "load_environment",
     "load_model",
     "load_repo",
+    "load_text",
+    "parse_text",
     "scan_repo",
     "validate_data",
 ]
@@ -336,12 +340,37 @@ def _quoted_versions(data: Any, source: SourceMap) -> list[ConfigError]:
     return errors
 
 
-def _load(file: Path, spec: type[SpecT], display: str | None = None) -> tuple[SpecT | None, SourceMap | None,
-                                                                                list[ConfigError]]:
+Loaded = tuple[SpecT | None, SourceMap | None, list[ConfigError]]
+
+
+def _load(file: Path, spec: type[SpecT], display: str | None = None) -> Loaded[SpecT]:
     try:
         parsed = read_yaml_file(file, display)
     except ConfigError as exc:
         return None, None, list(exc.errors)
+    return _check_parsed(parsed, spec)
+
+
+def parse_text(text: str, spec: type[SpecT], path: str) -> Loaded[SpecT]:
+    """Text of a model.yaml or environment file (e.g. ``git show base:environments/prod.yaml``)
+    -> (spec or None, source map or None, every error). Never raises for bad input."""
+    try:
+        parsed = parse_yaml(text, path)
+    except ConfigError as exc:
+        return None, None, list(exc.errors)
+    return _check_parsed(parsed, spec)
+
+
+def load_text(text: str, spec: type[SpecT], path: str) -> SpecT:
+    """Like :func:`load_model` / :func:`load_environment`, from text; ``path`` is for messages."""
+    value, _, errors = parse_text(text, spec, path)
+    if errors or value is None:
+        _raise(errors, path)
+    assert value is not None
+    return value
+
+
+def _check_parsed(parsed: ParsedYaml, spec: type[SpecT]) -> Loaded[SpecT]:
     value, errors = validate_data(parsed.data, parsed.source, spec, skip=parsed.error_paths)
     errors = parsed.errors + errors
     if spec is EnvironmentSpec:

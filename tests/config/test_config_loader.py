@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 from conftest import VALID
 
-from mlops_actions.config.loader import load_environment, load_model, load_repo, scan_repo
-from mlops_actions.config.specs import ABTestStrategy, CanaryStrategy
+from mlops_actions.config.loader import (
+    load_environment,
+    load_model,
+    load_repo,
+    load_text,
+    parse_text,
+    scan_repo,
+)
+from mlops_actions.config.specs import ABTestStrategy, CanaryStrategy, EnvironmentSpec, ModelSpec
 from mlops_actions.errors import ConfigError
 
 
@@ -152,3 +159,17 @@ def test_wrong_file_names_are_reported(repo_dir: Path) -> None:
 def test_unreadable_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the file"):
         load_model(tmp_path / "missing.yaml")
+
+
+def test_load_text_for_files_read_from_git() -> None:
+    text = (VALID / "environments" / "production.yaml").read_text()
+    env = load_text(text, EnvironmentSpec, "environments/production.yaml@base")
+    assert env.models["cancer"].version == "1.1.0"
+    spec, source, errors = parse_text("models: {cancer: {version: 1.2.0}}\n", EnvironmentSpec,
+                                      "prod.yaml@base")
+    assert spec is None and source is not None
+    assert [str(e) for e in errors] == [
+        'prod.yaml@base:1:28: models.cancer.version: write versions quoted, "1.2.0", not 1.2.0\n'
+        "  hint: unquoted versions like 1.10 turn into numbers; quotes keep them exact"]
+    with pytest.raises(ConfigError, match="anchor &a is not allowed"):
+        load_text("a: &a 1\n", ModelSpec, "m.yaml")

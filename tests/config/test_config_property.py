@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import VALID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlops_actions.config.loader import validate_data
+from mlops_actions.config.loader import load_text, parse_text, validate_data
 from mlops_actions.config.specs import EnvironmentSpec, ModelSpec
 from mlops_actions.config.yamlsafe import parse_yaml
 from mlops_actions.errors import ConfigError
@@ -57,19 +58,21 @@ def mutated(draw: st.DrawFn) -> tuple[str, type]:
 @given(mutated())
 def test_mutated_yaml_gives_a_spec_or_a_config_error(case: tuple[str, type]) -> None:
     text, spec = case
-    try:
-        parsed = parse_yaml(text, "mutated.yaml")
-    except ConfigError as err:
-        assert err.location is not None and err.location.path == "mutated.yaml"
-        return
-    value, errors = validate_data(parsed.data, parsed.source, spec, skip=parsed.error_paths)
-    errors = parsed.errors + errors
+    value, _, errors = parse_text(text, spec, "mutated.yaml")  # the loader's whole per-file path
+    assert (value is None) == bool(errors)
     if value is None:
         assert errors  # no spec means at least one error to say why
     for error in errors:
         assert isinstance(error, ConfigError)
         assert error.location is not None and error.location.line is not None
+        assert error.location.path == "mutated.yaml"
         assert error.message
+    if value is None:  # the raising form agrees
+        with pytest.raises(ConfigError):
+            load_text(text, spec, "mutated.yaml")
+    else:
+        assert isinstance(value, spec)
+        assert load_text(text, spec, "mutated.yaml") == value
 
 
 @settings(max_examples=200, deadline=None)
