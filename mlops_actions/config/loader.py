@@ -150,6 +150,12 @@ def _data_path(data: Any, loc: Sequence[str | int]) -> PathKey:
     return tuple(path)
 
 
+def _value_at(data: Any, path: PathKey) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
 def _describe(value: Any, written: str | None) -> str:
     if value is None:
         return "nothing (null)" if not written else f"null (written `{written}`)"
@@ -223,9 +229,11 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
     elif kind == "union_tag_invalid":
         tag = str(ctx.get("tag"))
         choices = _strip_quotes(str(ctx.get("expected_tags", "")))
-        path = (*path, "type") if isinstance(data, dict) else path
+        discriminator = str(ctx.get("discriminator", "type")).strip("'\"")
+        if isinstance(_value_at(data, path), dict) and discriminator in _value_at(data, path):
+            path = (*path, discriminator)
         where = format_path(path)
-        message = f"{where}: unknown type `{tag}`; expected one of {', '.join(choices)}"
+        message = f"{where}: unknown {discriminator} `{tag}`; expected one of {', '.join(choices)}"
         suggestion = _did_you_mean(tag, choices)
         if suggestion:
             message += f"; {suggestion}"
@@ -272,6 +280,8 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
                        f"letter or digit, at most 128), got {_describe(value, written)}")
         else:
             message = f"{where}: expected text matching {pattern}, got {_describe(value, written)}"
+    elif kind == "union_type":
+        message = f"{where}: expected {ctx['expected']}, got {_describe(value, written)}"
     elif kind == "finite_number":
         message = f"{where}: expected a finite number, got {_describe(value, written)}"
     elif kind == "value_error":
@@ -285,6 +295,38 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
         message = f"{where}: {err['msg']}"
     location = source.location(path, at_key=at_key)
     return ConfigError(message, hint=hint, location=location)
+
+
+_TYPE_KINDS = {"string_type": "a string", **_TYPE_WORDS}
+_TYPE_ORDER = ["a string", "an integer", "a number", "true or false", "a list", "a mapping of keys to values"]
+
+
+def _merge_union_type_errors(errors: list[Any], data: Any) -> list[Any]:
+    """A value that fits no member of a union (``str | int | float | bool``) gives one error per member;
+    merge them into one ``expected a string, an integer or ...`` error, and keep only the deepest
+    such error when a list member failed inside (``value: [[1]]`` is wrong at ``value[0]``)."""
+    groups: dict[PathKey, list[Any]] = {}
+    for err in errors:
+        if err["type"] in _TYPE_KINDS:
+            groups.setdefault(_data_path(data, tuple(err["loc"])), []).append(err)
+    merged_paths = {path for path, group in groups.items() if len(group) > 1}
+    if not merged_paths:
+        return errors
+    result: list[Any] = []
+    emitted: set[PathKey] = set()
+    for err in errors:
+        path = _data_path(data, tuple(err["loc"])) if err["type"] in _TYPE_KINDS else None
+        if path is None or path not in merged_paths:
+            result.append(err)
+            continue
+        if path in emitted or any(other[: len(path)] == path and other != path for other in merged_paths):
+            continue
+        emitted.add(path)
+        words = sorted({_TYPE_KINDS[e["type"]] for e in groups[path]}, key=_TYPE_ORDER.index)
+        words = [word.replace("true or false", "true/false") for word in words]
+        expected = ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
+        result.append({**err, "type": "union_type", "ctx": {"expected": expected}})
+    return result
 
 
 def validate_data(data: Any, source: SourceMap, spec: type[SpecT], *,
@@ -301,10 +343,9 @@ def validate_data(data: Any, source: SourceMap, spec: type[SpecT], *,
     except pydantic.ValidationError as exc:
         errors: list[ConfigError] = []
         seen: set[tuple[str, str]] = set()
-        for err in exc.errors(include_url=False):
-            path = _data_path(data, tuple(err["loc"]))
-            if any(path[: len(bad)] == bad for bad in skip):
-                continue
+        raw = [err for err in exc.errors(include_url=False)
+               if not any(_data_path(data, tuple(err["loc"]))[: len(bad)] == bad for bad in skip)]
+        for err in _merge_union_type_errors(raw, data):
             error = _translate(err, data, source, spec)
             signature = (str(error.location), error.message)
             if signature not in seen:
