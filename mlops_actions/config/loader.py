@@ -180,7 +180,8 @@ def _describe(value: Any, written: str | None) -> str:
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    swapped = [c for c in choices if sorted(c.lower()) == sorted(word.lower()) and c != word]
+    close = swapped or difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
 
 
