@@ -64,3 +64,19 @@ def test_rules_accept_the_registry_areas_in_memory_fake(repo_dir: Path) -> None:
         'environments/staging.yaml:22:14: models.diabetes.version: version "0.3.1" of registered model '
         "`diabetes-regressor` does not exist; versions that exist: none",
     ]
+
+
+@pytest.mark.slow
+def test_check_against_a_down_server_is_one_line_and_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    from tests.conftest import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    start = time.monotonic()
+    assert main(["-C", str(VALID), "check", "--tracking-uri", uri]) == 3
+    elapsed = time.monotonic() - start
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"error: cannot reach MLflow at {uri}")
+    assert len([line for line in lines if line.startswith("error:")]) == 1
+    assert elapsed < 90, f"took {elapsed:.0f} s"
