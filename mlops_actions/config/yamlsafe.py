@@ -379,6 +379,11 @@ def _too_big(size: int, path: str) -> ConfigError:
                        hint="model.yaml and environment files are small; is this the right file?")
 
 
+def _offset_location(text: str, offset: int, path: str) -> Location:
+    before = text[:offset]
+    return Location(path, before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
+
+
 def _check_tabs(text: str, path: str) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
@@ -394,17 +399,20 @@ def parse_yaml(text: str, path: str = "<string>") -> ParsedYaml:
     parsing: they come back in ``errors`` so all of a file's problems are
     reported at once.
     """
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ConfigError("not valid Unicode text (a lone surrogate character)",
+                          location=_offset_location(text, exc.start, path),
+                          hint="save the file as UTF-8") from None
     if size > MAX_BYTES:
         raise _too_big(size, path)
     _check_tabs(text, path)
     try:
         node = _compose(text)
     except yaml.reader.ReaderError as exc:
-        before = text[: exc.position]
-        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
         raise ConfigError(f"control character U+{exc.character:04X} is not allowed in YAML",
-                          location=Location(path, line, column),
+                          location=_offset_location(text, exc.position, path),
                           hint="remove it, or write it as an escape inside double quotes") from None
     except _Fatal as exc:
         raise ConfigError(exc.message, hint=exc.hint, location=Location(path, exc.line, exc.column)) from None
@@ -415,6 +423,8 @@ def parse_yaml(text: str, path: str = "<string>") -> ParsedYaml:
         location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         raise ConfigError(message, location=location,
                           hint="check indentation, colons and quotes around this point") from None
+    except yaml.YAMLError as exc:  # anything else the parser refuses, without a position
+        raise ConfigError(f"invalid YAML: {exc}", location=Location(path, 1, 1)) from None
     builder = _Builder(path)
     if node is None:
         return ParsedYaml(None, SourceMap(path, {(): Entry(1, 1)}), [], frozenset())

@@ -76,7 +76,7 @@ def test_mutated_yaml_gives_a_spec_or_a_config_error(case: tuple[str, type]) -> 
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=200))
+@given(st.text(st.characters(codec=None, exclude_categories=()), max_size=200))
 def test_arbitrary_text_gives_a_value_or_a_config_error(text: str) -> None:
     try:
         parsed = parse_yaml(text, "any.yaml")

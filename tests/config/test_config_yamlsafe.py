@@ -93,6 +93,7 @@ def test_format_path() -> None:
     ("a: 1\n---\nb: 2\n",
      "f.yaml:2:1: a second YAML document (`---`) is not allowed"),
     ("a: 1\nb: x\x07\n", "f.yaml:2:5: control character U+0007 is not allowed in YAML"),
+    ("a: 1\nb: x\ud800\n", "f.yaml:2:5: not valid Unicode text (a lone surrogate character)"),
 ])
 def test_refused_documents(text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
