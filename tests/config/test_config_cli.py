@@ -152,9 +152,11 @@ def test_schema_out_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFi
     assert "exists and is not a directory" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", sorted(str(p.relative_to(VALID)) for p in VALID.rglob("*.yaml")))
+@pytest.mark.parametrize("path", [*sorted(str(p.relative_to(VALID)) for p in VALID.rglob("*.yaml")),
+                                  "../full/model.yaml", "../full/environment.yaml"])
 def test_valid_fixtures_validate_against_the_json_schemas(path: str) -> None:
-    name = "model.schema.json" if path.startswith("models") else "environment.schema.json"
+    name = "model.schema.json" if path.startswith("models") or path.endswith("model.yaml") \
+        else "environment.schema.json"
     schema = json.loads((SHIPPED_DIR / name).read_text())
     jsonschema.Draft202012Validator(schema).validate(parse_yaml((VALID / path).read_text()).data)
 

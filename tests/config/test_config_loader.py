@@ -173,3 +173,37 @@ def test_load_text_for_files_read_from_git() -> None:
         "  hint: unquoted versions like 1.10 turn into numbers; quotes keep them exact"]
     with pytest.raises(ConfigError, match="anchor &a is not allowed"):
         load_text("a: &a 1\n", ModelSpec, "m.yaml")
+
+
+FULL = VALID.parent / "full"
+
+
+def test_every_field_of_model_yaml_loads() -> None:
+    spec = load_model(FULL / "model.yaml")
+    assert spec.description.endswith("Two lines of description.\n")
+    assert spec.data.features == ["alcohol", "magnesium", "color_intensity"]
+    assert spec.validation.thresholds["log_loss"].greater_is_better is False
+    assert [c.op for c in spec.validation.slices[0].where] == [">=", "in", "is not null"]
+    assert [t.type for t in spec.validation.behavioural] == [
+        "determinism", "output_schema", "finite_outputs", "output_range", "allowed_classes",
+        "invariance", "directional", "latency"]
+    assert spec.monitoring.drift.correction == "benjamini_hochberg"
+    assert [a.type for a in spec.monitoring.alerts] == ["slack", "pagerduty", "webhook", "webhook",
+                                                       "github_issue"]
+    # every key written in the file is a field the spec kept (nothing silently dropped)
+    dumped = spec.model_dump(by_alias=True, exclude_defaults=True)
+    assert set(dumped) == {"name", "task", "description", "owners", "data", "validation", "monitoring"}
+    assert dumped["monitoring"]["max_latency_p95_ms"] == 250
+
+
+def test_every_field_of_an_environment_loads() -> None:
+    env = load_environment(FULL / "environment.yaml")
+    assert env.target.type == "kubernetes" and env.target.mode == "gateway-api"
+    assert env.target.resources["limits"]["cpu"] == 2
+    assert env.promotion.from_ == "staging" and env.promotion.allow_downgrade is True
+    assert {key: pin.strategy.type for key, pin in env.models.items()} == {
+        "wine": "canary", "cancer": "blue_green", "diabetes": "ab_test", "fraud": "full"}
+    canary = env.models["wine"].strategy
+    assert isinstance(canary, CanaryStrategy)
+    assert canary.steps[1].pause is not None and canary.steps[1].pause.duration is None
+    assert env.models["wine"].version == "2.0.0-rc.1+build.5"
