@@ -179,10 +179,16 @@ def _describe(value: Any, written: str | None) -> str:
     return f"{kind} {shown}"
 
 
-def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+def _closest(word: str, choices: Sequence[str]) -> str | None:
+    """The choice ``word`` most likely misspells: a transposition first, then difflib's best."""
     swapped = [c for c in choices if sorted(c.lower()) == sorted(word.lower()) and c != word]
     close = swapped or difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else ""
+    return close[0] if close else None
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = _closest(word, choices)
+    return f"did you mean `{close}`?" if close else ""
 
 
 def _strip_quotes(expected: str) -> list[str]:
@@ -298,6 +304,19 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
     return ConfigError(message, hint=hint, location=location)
 
 
+def _typo_targets(errors: list[Any], data: Any, spec: type[pydantic.BaseModel]) -> set[tuple[PathKey, str]]:
+    """(mapping path, key) pairs that an unknown key in that mapping looks like a typo of."""
+    targets: set[tuple[PathKey, str]] = set()
+    for err in errors:
+        if err["type"] != "extra_forbidden":
+            continue
+        loc = tuple(err["loc"])
+        close = _closest(str(loc[-1]), _keys_at(spec, loc[:-1]) or [])
+        if close is not None:
+            targets.add((_data_path(data, loc)[:-1], close))
+    return targets
+
+
 _TYPE_KINDS = {"string_type": "a string", **_TYPE_WORDS}
 _TYPE_ORDER = ["a string", "an integer", "a number", "true or false", "a list", "a mapping of keys to values"]
 
@@ -346,7 +365,10 @@ def validate_data(data: Any, source: SourceMap, spec: type[SpecT], *,
         seen: set[tuple[str, str]] = set()
         raw = [err for err in exc.errors(include_url=False)
                if not any(_data_path(data, tuple(err["loc"]))[: len(bad)] == bad for bad in skip)]
+        typos = _typo_targets(raw, data, spec)
         for err in _merge_union_type_errors(raw, data):
+            if err["type"] == "missing" and (_data_path(data, tuple(err["loc"])), err["loc"][-1]) in typos:
+                continue  # `taks:` is reported as "did you mean `task`?", not also as `task` missing
             error = _translate(err, data, source, spec)
             signature = (str(error.location), error.message)
             if signature not in seen:
