@@ -11,7 +11,7 @@ and our own composer and scalar rules instead of PyYAML's YAML 1.1 resolver:
   indentation, exactly one document, keys are plain strings;
 * unquoted scalars follow the YAML 1.2 core schema (``true``/``false``, ``null``,
   decimal integers, floats) and anything YAML 1.1 would read differently is an
-  error with a hint to quote it: ``yes``/``no``/``on``/``off``/``y``/``n``,
+  error with a hint to quote it: ``yes``/``no``/``on``/``off``,
   ``0x1F``, ``017``, ``0o17``, ``0b101``, ``1_000``, ``1:20`` (base 60), dates
   and timestamps.
 
@@ -66,10 +66,11 @@ _ALLOWED_TAGS = {f"{_CORE}{t}": t for t in ("str", "int", "float", "bool", "null
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
+# PyYAML's YAML 1.1 booleans. The spec's `y`/`n` are left as text: PyYAML reads them as text too,
+# and `label: y` is the most common label column name there is.
 _YAML11_BOOL = {
-    "y": True, "Y": True, "yes": True, "Yes": True, "YES": True, "on": True, "On": True, "ON": True,
-    "n": False, "N": False, "no": False, "No": False, "NO": False,
-    "off": False, "Off": False, "OFF": False,
+    "yes": True, "Yes": True, "YES": True, "on": True, "On": True, "ON": True,
+    "no": False, "No": False, "NO": False, "off": False, "Off": False, "OFF": False,
 }
 _INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
