@@ -489,7 +489,7 @@ class MlflowRegistry:
         if "://" not in source and not source.startswith(("runs:/", "models:/")):
             if path.is_dir() and (path / "MLmodel").is_file():
                 return self._log_model_dir(path)
-            if path.is_file() and path.suffix.lower() in _PICKLE_SUFFIXES:
+            if path.is_file():  # .pkl/.joblib, or any file the seed API was given: try to unpickle
                 return self._log_pickle(path)
             err = RegistryNotFound(
                 f"model source {source!r} is not a model: expected runs:/<run_id>/<path>, "
