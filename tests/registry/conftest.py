@@ -177,7 +177,7 @@ def _postgres_db() -> tuple[str | None, str, Callable[[], None]]:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
 
-    return f"postgresql://postgres@127.0.0.1:5432/{name}", "", drop
+    return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}", "", drop
 
 
 @pytest.fixture(scope="session")
