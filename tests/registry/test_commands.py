@@ -68,7 +68,7 @@ def test_errors_exit_2_with_the_choices(repo: Path, capsys: pytest.CaptureFixtur
     assert main(["-C", r, "resolve", "churn_model", "staging"]) == 2
     assert "has no alias 'staging'" in capsys.readouterr().err
     assert main(["-C", r, "resolve", "churn_model", "7"]) == 2
-    assert "no MLflow version 7; MLflow versions: 1" in capsys.readouterr().err
+    assert "no MLflow version 7; MLflow versions: 1 (1.0.0)" in capsys.readouterr().err
     assert main(["-C", r, "register", "churn", "--source", "artifacts/model.pkl", "--meta", "oops"]) == 2
     assert "--meta 'oops' is not KEY=VALUE" in capsys.readouterr().err
     assert main(["-C", r, "register", "churn", "--source", "artifacts/model.pkl",
