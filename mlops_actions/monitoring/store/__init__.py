@@ -24,6 +24,7 @@ from mlops_actions.monitoring.store.interface import (
     PredictionStore,
     StoreError,
     features_frame,
+    new_request_id,
 )
 from mlops_actions.monitoring.store.memory import MemoryStore
 
@@ -39,6 +40,7 @@ __all__ = [
     "PredictionStore",
     "StoreError",
     "features_frame",
+    "new_request_id",
     "open_store",
 ]
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +31,7 @@ __all__ = [
     "PredictionStore",
     "StoreError",
     "features_frame",
+    "new_request_id",
     "rows_frame",
 ]
 
@@ -82,6 +86,20 @@ class MonitoringStore(PredictionStore, Protocol):
     def models(self) -> list[str]: ...
 
 
+def new_request_id() -> str:
+    """A time-ordered request id (UUID version 7 layout: 48-bit milliseconds, then random bits).
+
+    Random ids (uuid4) land all over the store's primary-key index, so every
+    batch dirties hundreds of pages; time-ordered ids append at its end, which
+    makes logging about 3x faster on SQLite (see docs/monitoring.md).
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 \
+        | 0b10 << 62 | rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
 def _jsonable(value: Any) -> Any:
     """numpy scalars and arrays -> plain Python, NaN -> None."""
     if hasattr(value, "tolist"):
@@ -91,14 +109,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def dumps(value: Any) -> str | None:
-    if value is None:
-        return None
+def _dumps_std(value: Any) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), default=_jsonable, allow_nan=False)
+        return _STD_ENCODE(value)
     except ValueError:
-        # NaN/inf inside a container: replace by null rather than writing invalid JSON
-        return json.dumps(_clean(value), separators=(",", ":"), default=_jsonable)
+        # NaN/inf inside a container: null rather than invalid JSON
+        return _STD_ENCODE(_clean(value))
 
 
 def _clean(value: Any) -> Any:
@@ -113,14 +129,39 @@ def _clean(value: Any) -> Any:
     return value
 
 
+_STD_ENCODE = json.JSONEncoder(separators=(",", ":"), default=_jsonable, allow_nan=False).encode
+
+try:  # orjson is ~10x faster: it is what lets logging pass 50,000 rows/s
+    import orjson
+
+    _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+    def _dumps_fast(value: Any) -> str:
+        try:
+            return orjson.dumps(value, default=_jsonable, option=_ORJSON_OPTS).decode()
+        except TypeError:  # e.g. an integer beyond 64 bits: the standard library copes
+            return _dumps_std(value)
+
+    _dumps = _dumps_fast
+    _loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - orjson is a declared dependency
+    _dumps = _dumps_std
+    _loads = json.loads
+
+
+def dumps(value: Any) -> str | None:
+    """JSON text of a value (numpy converted, NaN/inf as null); None stays None (SQL NULL)."""
+    return None if value is None else _dumps(value)
+
+
 def loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else _loads(text)
 
 
 def record_row(r: PredictionRecord) -> tuple[Any, ...]:
     """A record as the row the SQL stores insert (features and output as JSON text)."""
     return (r.request_id, r.model, r.version, float(r.timestamp),
-            dumps(dict(r.features)) if r.features is not None else "{}", dumps(r.output),
+            _dumps(r.features) if r.features is not None else "{}", dumps(r.output),
             float(r.latency_ms), int(r.status), r.environment, r.variant)
 
 
