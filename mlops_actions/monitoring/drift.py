@@ -57,6 +57,7 @@ __all__ = [
     "DriftReport",
     "choose_method",
     "detect_drift",
+    "detect_prediction_drift",
     "wasserstein_sorted",
 ]
 
@@ -109,6 +110,8 @@ class ColumnDrift:
     unseen_categories: tuple[str, ...] = ()
     unseen_share: float = 0.0
     out_of_range_share: float = 0.0
+    outlier_share_reference: float = 0.0  # beyond reference Q1 - 3 IQR .. Q3 + 3 IQR
+    outlier_share_current: float = 0.0
     message: str = ""
 
     @property
@@ -310,7 +313,13 @@ def _column(prof: ColumnProfile, cur_col: pd.Series | None, options: DriftOption
         ref = prof.values
         lo, hi = ref[0], ref[-1]
         out = int(np.searchsorted(cur, lo, "left") + len(cur) - np.searchsorted(cur, hi, "right"))
+        q1, q3 = np.quantile(ref, [0.25, 0.75])
+        fences = np.array([q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)])
+        r_out = np.searchsorted(ref, fences[0], "left") + len(ref) - np.searchsorted(ref, fences[1], "right")
+        c_out = np.searchsorted(cur, fences[0], "left") + len(cur) - np.searchsorted(cur, fences[1], "right")
         base = replace(base, out_of_range_share=out / len(cur),
+                       outlier_share_reference=float(r_out / len(ref)),
+                       outlier_share_current=float(c_out / len(cur)),
                        psi=_bins_psi(ref, cur, options.psi_bins))
         ref_nunique = prof.nunique
         n_values = ref_nunique if ref_nunique > 5 else len(np.union1d(np.unique(ref), np.unique(cur)))
@@ -446,3 +455,34 @@ def detect_drift(reference: ReferenceProfile | pd.DataFrame, current: pd.DataFra
     decided = tuple(_decide(c, adjusted.get(i)) for i, c in enumerate(cols))
     return DriftReport(decided, options.drift_share, reference.n_rows, len(current))
 
+
+
+def detect_prediction_drift(reference: Any, current: Any, *, threshold: float | None = None,
+                            method: str = "auto", js_base: float = 2.0) -> ColumnDrift:
+    """Drift of the model's output distribution: the same tests as a feature named ``prediction``.
+
+    ``reference`` and ``current`` are sequences of predictions (labels, scores,
+    or logged outputs such as ``[p0, p1]`` or ``{"prediction": x}``).
+    """
+    from mlops_actions.monitoring.performance import prediction_value
+
+    def frame(values: Any) -> pd.DataFrame:
+        vals = [prediction_value(v) for v in values]
+        col = pd.Series(vals, dtype=object)
+        non_null = col.dropna()
+        if len(non_null) and all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                                 for v in non_null):
+            col = pd.to_numeric(col)
+        return pd.DataFrame({"prediction": col})
+
+    ref_df, cur_df = frame(reference), frame(current)
+    if ref_df.empty:
+        return ColumnDrift("prediction", "unknown", "", None, None, None, Verdict.INCONCLUSIVE,
+                           message="no baseline predictions; set one with set_prediction_baseline")
+    if cur_df.empty:
+        return ColumnDrift("prediction", "unknown", "", None, None, None, Verdict.INCONCLUSIVE,
+                           message="no current predictions in the window")
+    # the kind comes from the reference (a label column of few integers is categorical)
+    report = detect_drift(ref_df, cur_df, DriftOptions(method=method, threshold=threshold, js_base=js_base,
+                                                       workers=1))
+    return report.columns[0]
