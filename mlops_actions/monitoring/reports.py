@@ -175,16 +175,24 @@ def _time_plot(h: ModelHealth, buckets: int = 20) -> str | None:
     er = [err[idx == b].mean() if np.any(idx == b) else np.nan for b in range(buckets)]
     acc = [np.nanmean(correct[idx == b]) if np.any(~np.isnan(correct[idx == b])) else np.nan
            for b in range(buckets)]
+    from matplotlib.dates import DateFormatter
+
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.0))
-    for ax, series, label in ((axes[0], acc, "accuracy (labelled rows)"), (axes[1], p95, "latency p95 (ms)"),
-                              (axes[2], er, "error rate")):
+    checks = {c.metric: c for c in h.performance.checks}
+    for ax, series, metric, label in ((axes[0], acc, "accuracy", "accuracy (labelled rows)"),
+                                      (axes[1], p95, "latency_p95_ms", "latency p95 (ms)"),
+                                      (axes[2], er, "error_rate", "error rate")):
         ax.plot(mids, series, marker="o", markersize=3)
         ax.set_title(label, fontsize=9)
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    base = (h.performance.checks and {c.metric: c.baseline for c in h.performance.checks}) or {}
-    if base.get("accuracy") is not None:
-        axes[0].axhline(base["accuracy"], color="grey", linestyle="--", label="baseline")
-        axes[0].legend(fontsize=7)
+        check = checks.get(metric)
+        if check is not None and check.bound is not None:
+            ax.axhline(check.bound, color="#c0392b", linestyle="--", linewidth=1, label="limit")
+        if check is not None and check.baseline is not None:
+            ax.axhline(check.baseline, color="grey", linestyle=":", linewidth=1, label="baseline")
+        if check is not None and (check.bound is not None or check.baseline is not None):
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return _png(fig)
 
