@@ -266,3 +266,15 @@ def test_github_bad_token_and_bad_repository(receiver: Receiver) -> None:
 
 def test_alert_status_values_are_stable() -> None:
     assert [s.value for s in AlertStatus] == ["firing", "resolved"]
+
+
+def test_numpy_values_in_details_are_sent_as_numbers(receiver: Receiver) -> None:
+    import numpy as np
+    alert = Alert(key="k", severity=Severity.WARNING, summary="drift",
+                  details={"score": np.float64(0.25), "n": np.int64(3), "cols": np.array([1, 2])})
+    WebhookSink(receiver.url, secret="s", **FAST).send(alert)
+    receiver.handler = pagerduty_receiver
+    PagerDutySink("R" * 32, url=receiver.url + "/v2/enqueue", **FAST).send(alert)
+    hook, pd = (r.json() for r in receiver.requests)
+    assert hook["details"] == {"score": 0.25, "n": 3, "cols": [1, 2]}
+    assert pd["payload"]["custom_details"]["score"] == 0.25

@@ -12,11 +12,22 @@ import requests
 
 from mlops_actions.monitoring.alerts.interface import AlertError
 
-__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "redact_url", "request_json"]
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "json_default", "redact_url", "request_json"]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+def json_default(obj: Any) -> Any:
+    """JSON for what monitoring code puts in details: numpy scalars and arrays, sets, the rest as text."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
 
 
 def redact_url(url: str) -> str:
@@ -34,7 +45,7 @@ def request_json(method: str, url: str, body: Any = None, *, what: str,
     """Send ``body`` as JSON (or ``data`` as is); retry connection errors, 429 and 5xx
     up to ``retries`` times with exponential backoff (honouring ``Retry-After`` up to
     5 s). Raise :class:`AlertError` naming ``what`` and the host, never the full URL."""
-    payload = data if data is not None else json.dumps(body).encode()
+    payload = data if data is not None else json.dumps(body, default=json_default).encode()
     hdrs = {"Content-Type": "application/json", "User-Agent": "mlops-actions"}
     hdrs.update(headers or {})
     http = session or requests

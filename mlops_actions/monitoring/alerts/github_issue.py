@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, request_json
+from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, json_default, request_json
 from mlops_actions.monitoring.alerts.interface import Alert, AlertError, AlertStatus
 
 __all__ = ["API_URL", "GitHubIssueSink", "issue_body", "marker"]
@@ -36,7 +36,7 @@ def _details_table(alert: Alert) -> str:
     lines = ["| | |", "|---|---|"]
     for k, v in rows:
         if v != "":
-            text = json.dumps(v) if isinstance(v, dict | list) else str(v)
+            text = json.dumps(v, default=json_default) if isinstance(v, dict | list) else str(v)
             cell = text.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {k} | {cell} |")
     return "\n".join(lines)

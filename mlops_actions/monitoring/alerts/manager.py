@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_actions.monitoring.alerts._http import json_default
 from mlops_actions.monitoring.alerts.interface import Alert, AlertError, AlertSink, AlertStatus, Severity
 from mlops_actions.monitoring.metrics import MonitoringMetrics
 
@@ -235,4 +236,4 @@ class AlertManager:
 
 
 def _jsonable(details: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(details), default=str))
+    return json.loads(json.dumps(dict(details), default=json_default))

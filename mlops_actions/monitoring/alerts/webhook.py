@@ -14,7 +14,7 @@ import json
 import time
 from typing import Any
 
-from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, request_json
+from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, json_default, request_json
 from mlops_actions.monitoring.alerts.interface import Alert
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookSink", "sign", "verify_signature",
@@ -58,7 +58,7 @@ class WebhookSink:
         return f"WebhookSink(url=***, signed={self._secret is not None})"
 
     def send(self, alert: Alert, ref: str | None = None) -> str | None:
-        body = json.dumps(webhook_payload(alert), sort_keys=True).encode()
+        body = json.dumps(webhook_payload(alert), sort_keys=True, default=json_default).encode()
         ts = str(int(time.time()))
         headers = {TIMESTAMP_HEADER: ts}
         if self._secret:
