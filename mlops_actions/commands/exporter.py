@@ -23,7 +23,7 @@ from mlops_actions.monitoring.exporter import (
 )
 from mlops_actions.monitoring.metrics import monitoring_metrics
 
-ORDER = 60
+ORDER = 72
 
 
 def add_parser(sub: Any) -> None:
