@@ -66,18 +66,3 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
     thread.join(timeout=5)
 
-
-class MemorySink:
-    """In-memory AlertSink: records what it was told; can be made to fail."""
-
-    def __init__(self, type: str = "memory", fail: bool = False) -> None:
-        self.type = type
-        self.fail = fail
-        self.sent: list[tuple[str, str, str | None]] = []  # (key, status, ref given)
-
-    def send(self, alert: Any, ref: str | None = None) -> str | None:
-        from mlops_actions.monitoring.alerts import AlertError
-        if self.fail:
-            raise AlertError(f"{self.type} is down")
-        self.sent.append((alert.key, alert.status.value, ref))
-        return f"ref-{alert.key}"

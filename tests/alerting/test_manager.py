@@ -18,9 +18,10 @@ from mlops_actions.monitoring.alerts import (
     make_sink,
     notify,
 )
+from mlops_actions.monitoring.alerts.memory import MemorySink
 from mlops_actions.monitoring.alerts.slack import SlackSink
 from mlops_actions.monitoring.metrics import monitoring_metrics
-from tests.alerting.conftest import MemorySink, Receiver
+from tests.alerting.conftest import Receiver
 from tests.alerting.test_sinks import FakeGitHub, pagerduty_receiver, slack_receiver
 
 

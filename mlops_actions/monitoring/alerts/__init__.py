@@ -6,6 +6,7 @@ from __future__ import annotations
 from mlops_actions.monitoring.alerts.factory import SINK_TYPES, make_sink, parse_alert_spec
 from mlops_actions.monitoring.alerts.interface import Alert, AlertError, AlertSink, AlertStatus, Severity
 from mlops_actions.monitoring.alerts.manager import AlertManager, Delivery, NotifyReport
+from mlops_actions.monitoring.alerts.memory import MemorySink
 from mlops_actions.monitoring.alerts.notify import Finding, finding_to_alert, notify
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "AlertStatus",
     "Delivery",
     "Finding",
+    "MemorySink",
     "NotifyReport",
     "Severity",
     "finding_to_alert",
