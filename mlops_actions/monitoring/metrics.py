@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -34,6 +35,7 @@ __all__ = [
     "VARIANTS",
     "GatewayMetrics",
     "MonitoringMetrics",
+    "RouteMetrics",
     "bounded_features",
     "gateway_metrics",
     "monitoring_metrics",
@@ -79,6 +81,31 @@ def bounded_features(declared: Iterable[str], seen: Iterable[str]) -> list[str]:
     return [f for f in seen if f in allowed]
 
 
+class RouteMetrics:
+    """The children of one (model, version, environment, variant), looked up once:
+    the gateway's hot path then skips prometheus-client's label lookup per request."""
+
+    __slots__ = ("_codes", "_duration", "_errors", "_labels", "_requests")
+
+    def __init__(self, metrics: GatewayMetrics, model: str, version: str, environment: str,
+                 variant: str) -> None:
+        self._labels = (model, version, environment, variant)
+        self._requests = metrics.requests_total
+        self._codes: dict[int, Any] = {}
+        self._errors = metrics.request_errors_total.labels(*self._labels)
+        self._duration = metrics.request_duration_seconds.labels(*self._labels)
+
+    def observe(self, code: int, seconds: float) -> None:
+        """Count one answered request; 5xx answers also count as errors."""
+        child = self._codes.get(code)
+        if child is None:
+            child = self._codes[code] = self._requests.labels(*self._labels, status_class(code))
+        child.inc()
+        self._duration.observe(seconds)
+        if code >= 500:
+            self._errors.inc()
+
+
 @dataclass(frozen=True)
 class GatewayMetrics:
     """What the serving gateway (``/metrics``) exposes."""
@@ -101,6 +128,10 @@ class GatewayMetrics:
         self.request_duration_seconds.labels(model, version, environment, variant).observe(seconds)
         if code >= 500:
             self.request_errors_total.labels(model, version, environment, variant).inc()
+
+    def route(self, *, model: str, version: str, environment: str, variant: str) -> RouteMetrics:
+        """Bound children for one route; keep it with the route and call ``observe``."""
+        return RouteMetrics(self, model, version, environment, variant)
 
     def set_deployment(self, *, model: str, environment: str, version: str, strategy: str,
                        phase: str, phases: Sequence[str] = ()) -> None:

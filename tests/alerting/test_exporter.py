@@ -176,3 +176,15 @@ def test_cli_serves_metrics_on_loopback(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_route_metrics_count_like_observe_request() -> None:
+    reg = CollectorRegistry()
+    r = gateway_metrics(reg).route(model="m", version="2.0.0", environment="prod", variant="canary")
+    for code in (200, 200, 404, 500):
+        r.observe(code, 0.003)
+    base = {"model": "m", "version": "2.0.0", "environment": "prod", "variant": "canary"}
+    assert reg.get_sample_value("mlops_requests_total", {**base, "code": "2xx"}) == 2
+    assert reg.get_sample_value("mlops_requests_total", {**base, "code": "4xx"}) == 1
+    assert reg.get_sample_value("mlops_request_errors_total", base) == 1
+    assert reg.get_sample_value("mlops_request_duration_seconds_count", base) == 4

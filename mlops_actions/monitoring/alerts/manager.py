@@ -108,7 +108,7 @@ class AlertManager:
 
     def firing(self) -> dict[str, dict[str, Any]]:
         """The persisted state of every alert not yet fully resolved."""
-        with self._state() as state:
+        with self._state(write=False) as state:
             return dict(state["alerts"])
 
     # ------------------------------------------------------------------ internals
@@ -195,14 +195,18 @@ class AlertManager:
             self._metrics.alerts_firing.labels(model, env, sev).set(n)
 
     @contextlib.contextmanager
-    def _state(self) -> Iterator[dict[str, Any]]:
+    def _state(self, write: bool = True) -> Iterator[dict[str, Any]]:
+        if not write and not self._path.exists():
+            yield {"version": STATE_VERSION, "alerts": {}}
+            return
         self._path.parent.mkdir(parents=True, exist_ok=True)
         with open(self._path.with_name(self._path.name + ".lock"), "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 state = self._load()
                 yield state
-                self._save(state)
+                if write:
+                    self._save(state)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
