@@ -48,7 +48,8 @@ def panel(title: str, targets: list[tuple[str, str]], *, unit: str = "short", ki
     return p
 
 
-def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
+def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any]],
+              templating: dict[str, Any] | None = None) -> dict[str, Any]:
     x = y = 0
     row_h = 0
     for i, p in enumerate(panels, start=1):
@@ -62,7 +63,8 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any
         p["id"] = i
     return {"uid": uid, "title": title, "description": description, "tags": ["mlops-actions"],
             "editable": True, "graphTooltip": 1, "schemaVersion": 39, "version": 1, "refresh": "30s",
-            "time": {"from": "now-6h", "to": "now"}, "timezone": "utc", "templating": TEMPLATING,
+            "time": {"from": "now-6h", "to": "now"}, "timezone": "utc",
+            "templating": templating or TEMPLATING,
             "annotations": {"list": []}, "links": [], "panels": panels}
 
 
@@ -156,8 +158,27 @@ AB = dashboard("mlops-ab-comparison", "MLOps: A/B and canary comparison",
           kind="table", instant=True),
 ])
 
+JOB = 'job=~"$job"'
+JOB_VAR = {"name": "job", "label": "Job", "type": "query", "datasource": DS, "refresh": 2,
+           "query": {"query": "label_values(process_cpu_seconds_total, job)", "refId": "job-var"},
+           "definition": "label_values(process_cpu_seconds_total, job)", "includeAll": True, "multi": True,
+           "allValue": ".+", "sort": 1, "current": {"selected": True, "text": ["All"], "value": ["$__all"]}}
+SYSTEM = dashboard("mlops-system", "MLOps: system resources",
+                   "Processes of the gateway and the exporter (process_* metrics from metrics.process_metrics).", [
+    panel("Scrape targets up", [(f"up{{{JOB}}}", "{{job}} {{instance}}")], kind="stat", instant=True, w=8),
+    panel("Uptime", [(f"time() - process_start_time_seconds{{{JOB}}}", "{{job}} {{instance}}")], unit="s",
+          kind="stat", instant=True, w=8),
+    panel("Open file descriptors (share of the limit)", [
+        (f"process_open_fds{{{JOB}}} / process_max_fds{{{JOB}}}", "{{job}} {{instance}}")],
+          unit="percentunit", kind="stat", instant=True, w=8),
+    panel("CPU (cores)", [(f"rate(process_cpu_seconds_total{{{JOB}}}[{RI}])", "{{job}} {{instance}}")]),
+    panel("Resident memory", [(f"process_resident_memory_bytes{{{JOB}}}", "{{job}} {{instance}}")], unit="bytes"),
+    panel("Prediction log queue depth", [(f"mlops_prediction_queue_depth{{{JOB}}}", "{{job}} {{instance}}")]),
+    panel("Scrape duration", [(f"scrape_duration_seconds{{{JOB}}}", "{{job}} {{instance}}")], unit="s"),
+], templating={"list": [TEMPLATING["list"][0], JOB_VAR]})
+
 DASHBOARDS = {"model-performance.json": PERFORMANCE, "drift.json": DRIFT,
-              "deployments.json": DEPLOYMENTS, "ab-comparison.json": AB}
+              "deployments.json": DEPLOYMENTS, "ab-comparison.json": AB, "system.json": SYSTEM}
 
 
 def render() -> dict[str, str]:

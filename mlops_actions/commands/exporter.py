@@ -21,7 +21,7 @@ from mlops_actions.monitoring.exporter import (
     serve_metrics,
     write_textfile,
 )
-from mlops_actions.monitoring.metrics import monitoring_metrics
+from mlops_actions.monitoring.metrics import monitoring_metrics, process_metrics
 
 ORDER = 72
 
@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             if declared is not None:
                 features[key] = features[spec.name] = declared
     served = CollectorRegistry()
+    process_metrics(served)
     snapshot = Snapshot()
     served.register(snapshot)
 

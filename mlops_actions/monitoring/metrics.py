@@ -22,11 +22,20 @@ The table for humans is ``docs/metrics.md``; keep both in step.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 
 __all__ = [
     "DRIFT_METHODS",
@@ -39,6 +48,7 @@ __all__ = [
     "bounded_features",
     "gateway_metrics",
     "monitoring_metrics",
+    "process_metrics",
     "status_class",
 ]
 
@@ -258,3 +268,19 @@ def monitoring_metrics(registry: CollectorRegistry) -> MonitoringMetrics:
             "mlops_alerts_firing", "Alerts firing now, by severity.",
             ("model", "environment", "severity"), registry=registry),
     )
+
+
+def process_metrics(registry: CollectorRegistry) -> None:
+    """Add the standard ``process_*`` (CPU seconds, resident memory, open fds, start time)
+    and ``python_info`` metrics to ``registry``, as the global registry has them; the
+    "system resources" dashboard uses them. Calling it twice on one registry is harmless."""
+    if registry in _WITH_PROCESS:
+        return
+    _WITH_PROCESS.add(registry)
+    # these collectors describe no names, so the registry cannot detect a second copy itself
+    for make in (lambda: ProcessCollector(registry=registry), lambda: PlatformCollector(registry=registry)):
+        with contextlib.suppress(ValueError):  # e.g. the caller registered one already
+            make()
+
+
+_WITH_PROCESS: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()

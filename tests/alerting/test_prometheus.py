@@ -29,7 +29,7 @@ from mlops_actions.monitoring.exporter import (
     export_results,
     serve_metrics,
 )
-from mlops_actions.monitoring.metrics import gateway_metrics, monitoring_metrics
+from mlops_actions.monitoring.metrics import gateway_metrics, monitoring_metrics, process_metrics
 from tests.conftest import REPO_ROOT, free_port
 
 PROM = REPO_ROOT / "deploy" / "prometheus"
@@ -78,7 +78,7 @@ def test_dashboards_are_generated_and_provisioning_ready() -> None:
         for p in d["panels"]:
             assert p["targets"] and all(t["expr"] for t in p["targets"])
             assert p["gridPos"]["x"] >= 0 and p["gridPos"]["x"] + p["gridPos"]["w"] <= 24
-    assert len(uids) == 4
+    assert len(uids) == 5
     ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
     assert ds["apiVersion"] == 1 and ds["datasources"][0]["type"] == "prometheus"
     prov = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "mlops-actions.yml").read_text())
@@ -109,7 +109,7 @@ def all_queries() -> list[tuple[str, str]]:
 
 def grafana_to_promql(expr: str) -> str:
     return (expr.replace("$__rate_interval", "15s").replace("$model", ".+")
-            .replace("$environment", ".+"))
+            .replace("$environment", ".+").replace("$job", ".+"))
 
 
 # --------------------------------------------------------------------------- data sources
@@ -186,11 +186,13 @@ def live_prometheus(tmp_path: Path) -> Iterator[str]:
     stop = threading.Event()
     # the gateway-like server
     greg = CollectorRegistry()
+    process_metrics(greg)
     gserver, _ = start_http_server(0, addr="127.0.0.1", registry=greg)
     traffic = threading.Thread(target=gateway_traffic, args=(stop, greg), daemon=True)
     traffic.start()
     # the exporter, with an alert manager whose sink is down (so delivery failures count)
     ereg = CollectorRegistry()
+    process_metrics(ereg)
     metrics = monitoring_metrics(ereg)
     export_results(metrics, computed_results())
     eserver, _ = serve_metrics(ereg, 0)
