@@ -177,3 +177,37 @@ def test_notify_fires_dedups_and_resolves_through_real_receivers(tmp_path: Path,
     assert gh.issues[1]["state"] == "closed" and done.firing == ()
     pd = [r.json() for r in receiver.requests if r.path == "/v2/enqueue"]
     assert [e["event_action"] for e in pd] == ["trigger", "resolve"]
+
+
+def test_unreachable_sink_is_called_once_per_run_not_once_per_alert(tmp_path: Path) -> None:
+    from mlops_actions.monitoring.alerts.webhook import WebhookSink
+    from tests.conftest import free_port
+
+    class Counting(WebhookSink):
+        calls = 0
+
+        def send(self, alert: Alert, ref: str | None = None) -> str | None:
+            Counting.calls += 1
+            return super().send(alert, ref)
+
+    good = MemorySink("slack")
+    dead = Counting(f"http://127.0.0.1:{free_port()}/x", retries=1, backoff=0.01, timeout=1)
+    report = AlertManager([dead, good], tmp_path / "s.json").fire([_alert(f"m/prod/c{i}") for i in range(5)])
+    assert Counting.calls == 1 and len(good.sent) == 5
+    assert sum(1 for d in report.failures if d.error.startswith("skipped")) == 4
+
+
+def test_a_4xx_for_one_alert_does_not_skip_the_others(tmp_path: Path, receiver: Receiver) -> None:
+    from mlops_actions.monitoring.alerts.webhook import WebhookSink
+    receiver.handler = lambda r: (422, {"message": "bad"}) if b"c0" in r.body else (200, {})
+    report = AlertManager([WebhookSink(receiver.url, retries=1, backoff=0.01)], tmp_path / "s.json").fire(
+        [_alert(f"m/prod/c{i}") for i in range(3)])
+    assert len(receiver.requests) == 3 and len(report.failures) == 1
+
+
+def test_secrets_echoed_by_a_service_are_masked(receiver: Receiver) -> None:
+    receiver.handler = lambda r: (400, b"invalid routing key R0UTINGKEY0123456789abcdef012345")
+    from mlops_actions.monitoring.alerts.pagerduty import PagerDutySink
+    with pytest.raises(AlertError) as err:
+        PagerDutySink("R0UTINGKEY0123456789abcdef012345", url=receiver.url, retries=0).send(_alert())
+    assert "R0UTINGKEY" not in str(err.value) and "***" in str(err.value)

@@ -71,7 +71,7 @@ class GitHubIssueSink:
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/vnd.github+json",
                      "X-GitHub-Api-Version": "2022-11-28"},
             data=b"" if body is None else None,
-            timeout=self._timeout, retries=self._retries, backoff=self._backoff)
+            timeout=self._timeout, retries=self._retries, backoff=self._backoff, secrets=(self._token,))
         return resp.json() if resp.content else None
 
     def find_open_issue(self, key: str) -> int | None:

@@ -59,7 +59,13 @@ class Alert:
 
 
 class AlertError(MonitoringError):
-    """An alert sink could not deliver (after its bounded retries) or is misconfigured."""
+    """An alert sink could not deliver (after its bounded retries) or is misconfigured.
+
+    ``transient``: the service was unreachable or kept failing (429/5xx), so the
+    manager stops calling that sink for the rest of the run instead of waiting on
+    it once per alert."""
+
+    transient: bool = False
 
 
 class AlertSink(Protocol):

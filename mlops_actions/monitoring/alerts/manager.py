@@ -84,6 +84,7 @@ class AlertManager:
             self._sinks = dict(zip(sink_ids([s.type for s in sinks]), sinks, strict=True))
         self._path = Path(state_path)
         self._metrics = metrics
+        self._down: set[str] = set()
 
     # ------------------------------------------------------------------ public
     def fire(self, alerts: Iterable[Alert]) -> NotifyReport:
@@ -117,6 +118,7 @@ class AlertManager:
         deliveries: list[Delivery] = []
         suppressed: list[str] = []
         entries: dict[str, Any] = state["alerts"]
+        self._down = set()  # sinks that failed transiently in this run
         for alert in fire:
             entry = entries.setdefault(alert.key, {"since": alert.timestamp, "sinks": {}})
             entry.update(status=AlertStatus.FIRING.value, severity=alert.severity.value,
@@ -164,12 +166,18 @@ class AlertManager:
                     and last["severity"] == alert.severity.value:
                 continue  # dedup
             sent = True
+            if sink_id in self._down:
+                out.append(Delivery(alert.key, sink_id, alert.status, False,
+                                    "skipped: the sink failed earlier in this run; retried next run"))
+                continue
             try:
                 ref = sink.send(alert, last.get("ref") if last else None)
             except Exception as exc:  # a failing sink never stops the others
                 message = str(exc) if isinstance(exc, AlertError) else f"{type(exc).__name__}: {exc}"
                 out.append(Delivery(alert.key, sink_id, alert.status, False, message))
                 self._count(sink.type, "failed")
+                if getattr(exc, "transient", False):
+                    self._down.add(sink_id)
                 continue
             entry["sinks"][sink_id] = {"status": alert.status.value, "severity": alert.severity.value,
                                        "ref": ref if ref is not None else (last or {}).get("ref"),

@@ -49,7 +49,7 @@ class PagerDutySink:
     def send(self, alert: Alert, ref: str | None = None) -> str | None:
         resp = request_json("POST", self._url, pagerduty_payload(alert, self._key, self._severity),
                             what="pagerduty alert", ok=(200, 202), timeout=self._timeout,
-                            retries=self._retries, backoff=self._backoff)
+                            retries=self._retries, backoff=self._backoff, secrets=(self._key,))
         try:
             return str(resp.json().get("dedup_key") or alert.key)
         except ValueError:

@@ -48,5 +48,6 @@ class SlackSink:
 
     def send(self, alert: Alert, ref: str | None = None) -> str | None:
         request_json("POST", self._url, slack_payload(alert), what="slack alert",
-                     ok=(200,), timeout=self._timeout, retries=self._retries, backoff=self._backoff)
+                     ok=(200,), timeout=self._timeout, retries=self._retries, backoff=self._backoff,
+                     secrets=(self._url,))
         return None

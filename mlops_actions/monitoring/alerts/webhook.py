@@ -64,5 +64,6 @@ class WebhookSink:
         if self._secret:
             headers[SIGNATURE_HEADER] = sign(self._secret, ts, body)
         request_json("POST", self._url, data=body, headers=headers, what="webhook alert",
-                     timeout=self._timeout, retries=self._retries, backoff=self._backoff)
+                     timeout=self._timeout, retries=self._retries, backoff=self._backoff,
+                     secrets=(self._url, self._secret or ""))
         return None
