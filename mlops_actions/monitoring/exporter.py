@@ -34,6 +34,7 @@ __all__ = [
     "FeatureDrift",
     "MonitoringResult",
     "Snapshot",
+    "drift_from_report",
     "export_results",
     "load_results",
     "result_from_dict",
@@ -147,20 +148,45 @@ def export_results(metrics: MonitoringMetrics, results: Iterable[MonitoringResul
     return ExportSummary(series, tuple(dropped))
 
 
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def drift_from_report(report: Any) -> tuple[tuple[FeatureDrift, ...], bool | None, float | None]:
+    """``(feature_drift, dataset_drift, drifted_features_ratio)`` from a drift report of
+    ``mlops_actions.monitoring.drift`` (the object, or its ``to_dict()``): columns with
+    ``column``, ``method``, ``statistic``, ``drifted``; untested columns are left out."""
+    columns = _field(report, "columns") or ()
+    out = []
+    for c in columns:
+        drifted, statistic = _field(c, "drifted"), _field(c, "statistic")
+        if drifted is None or statistic is None:
+            continue
+        out.append(FeatureDrift(str(_field(c, "column")), float(statistic), str(_field(c, "method")),
+                                bool(drifted)))
+    dataset = _field(report, "dataset_drift")
+    share = _field(report, "share")
+    return tuple(out), None if dataset is None else bool(dataset), None if share is None else float(share)
+
+
 def result_from_dict(d: Mapping[str, Any]) -> MonitoringResult:
     """A result from its JSON form (the ``--results`` file); bad input -> ConfigError."""
     try:
         drift = d.get("feature_drift") or []
         if isinstance(drift, Mapping):  # {"age": {"score":..., "method":..., "drifted":...}}
             drift = [{"feature": k, **v} for k, v in drift.items()]
+        report_drift: tuple[FeatureDrift, ...] = ()
+        report_dataset = report_share = None
+        if not drift and isinstance(d.get("drift"), Mapping):  # a DriftReport.to_dict()
+            report_drift, report_dataset, report_share = drift_from_report(d["drift"])
         return MonitoringResult(
             model=str(d["model"]), version=str(d["version"]), environment=str(d["environment"]),
             metrics={str(k): float(v) for k, v in (d.get("metrics") or {}).items() if v is not None},
             baseline={str(k): float(v) for k, v in (d.get("baseline") or {}).items() if v is not None},
             feature_drift=tuple(FeatureDrift(str(f["feature"]), float(f["score"]), str(f["method"]),
-                                             bool(f["drifted"])) for f in drift),
-            dataset_drift=None if d.get("dataset_drift") is None else bool(d["dataset_drift"]),
-            drifted_features_ratio=None if d.get("drifted_features_ratio") is None
+                                             bool(f["drifted"])) for f in drift) or report_drift,
+            dataset_drift=report_dataset if d.get("dataset_drift") is None else bool(d["dataset_drift"]),
+            drifted_features_ratio=report_share if d.get("drifted_features_ratio") is None
             else float(d["drifted_features_ratio"]),
             prediction_drift=None if d.get("prediction_drift") is None else float(d["prediction_drift"]),
             samples=None if d.get("samples") is None else int(d["samples"]),

@@ -188,3 +188,25 @@ def test_route_metrics_count_like_observe_request() -> None:
     assert reg.get_sample_value("mlops_requests_total", {**base, "code": "4xx"}) == 1
     assert reg.get_sample_value("mlops_request_errors_total", base) == 1
     assert reg.get_sample_value("mlops_request_duration_seconds_count", base) == 4
+
+
+def test_drift_report_dict_from_monitoring_is_accepted() -> None:
+    # the shape of mlops_actions.monitoring.drift.DriftReport.to_dict() (branch monitoring)
+    report = {"verdict": "failed", "dataset_drift": True, "share": 0.5, "drift_share": 0.5,
+              "columns": [
+                  {"column": "age", "kind": "numeric", "method": "ks", "statistic": 0.001, "threshold": 0.05,
+                   "drifted": True, "verdict": "failed"},
+                  {"column": "plan", "kind": "categorical", "method": "jensenshannon", "statistic": 0.02,
+                   "threshold": 0.1, "drifted": False, "verdict": "passed"},
+                  {"column": "broken", "kind": "numeric", "method": "", "statistic": None, "threshold": None,
+                   "drifted": None, "verdict": "error"}]}
+    r = load_results_from([{"model": "churn", "version": "1.3.0", "environment": "production",
+                            "drift": report}])[0]
+    assert [(f.feature, f.method, f.drifted) for f in r.feature_drift] == [
+        ("age", "ks", True), ("plan", "jensenshannon", False)]
+    assert r.dataset_drift is True and r.drifted_features_ratio == 0.5
+
+
+def load_results_from(data: list[dict[str, object]]) -> list[MonitoringResult]:
+    from mlops_actions.monitoring.exporter import result_from_dict
+    return [result_from_dict(d) for d in data]
