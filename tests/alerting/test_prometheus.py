@@ -85,6 +85,21 @@ def test_dashboards_are_generated_and_provisioning_ready() -> None:
     assert prov["providers"][0]["type"] == "file" and prov["providers"][0]["options"]["path"]
 
 
+# The AnalysisTemplate query shapes of branch `kubernetes`
+# (mlops_actions/deploy/targets/kubernetes/render.py: analysis_query), args filled in:
+# the same vocabulary must answer them.
+_SEL = '{model="churn",version="1.3.0",environment="production"}'
+ARGO_ANALYSIS = [
+    ("argo error_rate", f"(sum(rate(mlops_request_errors_total{_SEL}[60s])) or on() vector(0))"
+                        f" / sum(rate(mlops_requests_total{_SEL}[60s]))"),
+    ("argo latency_p95_ms", "histogram_quantile(0.95, sum by (le) "
+                            f"(rate(mlops_request_duration_seconds_bucket{_SEL}[60s]))) * 1000"),
+    ("argo min_samples", f"sum(increase(mlops_requests_total{_SEL}[60s])) >= 1"),
+    ("argo accuracy", f"max(mlops_model_accuracy{_SEL})"),
+    ("argo prediction_drift", f"max(mlops_prediction_drift_score{_SEL})"),
+]
+
+
 def all_queries() -> list[tuple[str, str]]:
     """(where, PromQL) for every rule, recorded series, dashboard target and variable."""
     out: list[tuple[str, str]] = []
@@ -95,6 +110,7 @@ def all_queries() -> list[tuple[str, str]]:
             out.append((f"rules.yml {name}", rule["expr"]))
             if "record" in rule:
                 out.append((f"rules.yml recorded {name}", rule["record"]))
+    out.extend(ARGO_ANALYSIS)
     for path in sorted((GRAFANA / "dashboards").glob("*.json")):
         d = json.loads(path.read_text())
         for p in d["panels"]:
