@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from mlops_actions.config.loader import load_repo
 from mlops_actions.config.specs import ModelSpec
 from mlops_actions.errors import EXIT_OK, ConfigError, ExternalError
-from mlops_actions.monitoring.alerts import Alert, AlertManager, Severity, make_sink
+from mlops_actions.monitoring.alerts import Alert, AlertManager, Severity, make_sink, notify
 from mlops_actions.monitoring.alerts.interface import AlertSink
 from mlops_actions.monitoring.alerts.manager import NotifyReport, sink_ids
 
@@ -29,6 +30,11 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--env", default="test", help="environment named in the test alert (default: test)")
     t.add_argument("--no-resolve", action="store_true", help="leave the test alert open")
     t.set_defaults(func=run_test)
+    n = asub.add_parser("notify", help="fire failed findings and resolve passed ones from a JSON file")
+    n.add_argument("findings", help="JSON: a list of {model, environment, check, verdict, message, "
+                   "version?, severity?, details?}, or {\"findings\": [...]}")
+    n.add_argument("--state", default=None, help=f"alert state file (default: <repo>/{DEFAULT_STATE})")
+    n.set_defaults(func=run_notify)
     ls = asub.add_parser("list", help="list alerts still open in the state file")
     ls.add_argument("--state", default=None, help=f"alert state file (default: <repo>/{DEFAULT_STATE})")
     ls.add_argument("--json", action="store_true", help="print JSON")
@@ -81,6 +87,39 @@ def run_test(args: argparse.Namespace) -> int:
     if report.failures:
         raise ExternalError(f"{len(report.failures)} notification(s) failed",
                             hint="check each sink's endpoint and secret; see the lines above")
+    return EXIT_OK
+
+
+def run_notify(args: argparse.Namespace) -> int:
+    """Findings of each model go through the sinks its model.yaml declares."""
+    try:
+        data = json.loads(Path(args.findings).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"findings file {args.findings}: {exc}",
+                          hint="expected a JSON list of findings; see docs/alerting.md") from exc
+    findings = data.get("findings") if isinstance(data, dict) else data
+    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+        raise ConfigError(f"findings file {args.findings}: expected a list of objects")
+    repo = load_repo(args.repo)
+    by_name = {**repo.models, **{v.name: v for v in repo.models.values()}}
+    unknown = sorted({str(f.get("model")) for f in findings} - set(by_name))
+    if unknown:
+        raise ConfigError(f"findings name models not under {Path(args.repo) / 'models'}: "
+                          f"{', '.join(unknown)}",
+                          hint=f"known models: {', '.join(sorted(repo.models)) or '(none)'}")
+    report = NotifyReport()
+    for name in sorted({str(f["model"]) for f in findings}):
+        spec = by_name[name]
+        report = report.merged(notify([f for f in findings if f["model"] == name], spec.monitoring.alerts,
+                                      _state(args)))
+    _print(report)
+    for key in report.suppressed:
+        print(f"already notified: {key}")
+    for err in report.config_errors:
+        print(f"not configured: {err}", file=sys.stderr)
+    if report.failures:
+        raise ExternalError(f"{len(report.failures)} notification(s) failed",
+                            hint="they are retried on the next run")
     return EXIT_OK
 
 

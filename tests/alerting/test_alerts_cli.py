@@ -75,3 +75,28 @@ def test_alerts_list_and_resolve(tmp_path: Path, receiver: Receiver, monkeypatch
     assert main(["-C", str(repo), "alerts", "list"]) == 0
     assert "no open alerts" in capsys.readouterr().out
     assert main(["-C", str(repo), "alerts", "resolve", "churn/production/accuracy", "--model", "churn"]) == 2
+
+
+def test_alerts_notify_from_a_findings_file(tmp_path: Path, receiver: Receiver,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    receiver.handler = slack_receiver
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", receiver.url + "/slack")
+    repo = _repo(tmp_path, "[{type: slack}]")
+    findings = repo / "findings.json"
+    findings.write_text(json.dumps({"findings": [
+        {"model": "churn", "environment": "production", "check": "dataset_drift", "verdict": "failed",
+         "message": "5 of 8 features drifted", "details": {"share": 0.625}}]}))
+    assert main(["-C", str(repo), "alerts", "notify", str(findings)]) == 0
+    assert main(["-C", str(repo), "alerts", "notify", str(findings)]) == 0
+    assert "already notified: churn/production/dataset_drift" in capsys.readouterr().out
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0].json()["text"].startswith(":warning: WARNING: churn in production")
+    findings.write_text(json.dumps([{"model": "churn", "environment": "production", "check": "dataset_drift",
+                                     "verdict": "passed", "message": "1 of 8 features drifted"}]))
+    assert main(["-C", str(repo), "alerts", "notify", str(findings)]) == 0
+    assert "RESOLVED" in receiver.requests[-1].json()["text"]
+    findings.write_text(json.dumps([{"model": "ghost", "environment": "p", "check": "c", "verdict": "failed",
+                                     "message": "m"}]))
+    assert main(["-C", str(repo), "alerts", "notify", str(findings)]) == 2
+    assert "ghost" in capsys.readouterr().err
