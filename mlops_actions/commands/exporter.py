@@ -76,7 +76,13 @@ def run(args: argparse.Namespace) -> int:
                           hint="--port 9109 serves /metrics; --textfile /var/lib/node_exporter/mlops.prom")
     if args.interval <= 0:
         raise ConfigError(f"--interval must be > 0, got {args.interval}")
+    if args.once and args.textfile is None:
+        raise ConfigError("--once needs --textfile", hint="--once writes the textfile one time and exits")
     repo = load_repo(args.repo)
+    known_envs = {e.name or k for k, e in repo.environments.items()}
+    if known_envs and args.env not in known_envs:
+        raise ConfigError(f"unknown environment {args.env!r}",
+                          hint=f"environments in {args.repo}/environments: {', '.join(sorted(known_envs))}")
     features: dict[str, list[str]] | None = None
     if repo.models:
         features = {}

@@ -210,3 +210,16 @@ def test_drift_report_dict_from_monitoring_is_accepted() -> None:
 def load_results_from(data: list[dict[str, object]]) -> list[MonitoringResult]:
     from mlops_actions.monitoring.exporter import result_from_dict
     return [result_from_dict(d) for d in data]
+
+
+def test_cli_rejects_unknown_env_and_once_without_textfile(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    results = _repo(tmp_path)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "production.yaml").write_text('models:\n  churn: {version: "1.3.0"}\n')
+    assert main(["-C", str(tmp_path), "exporter", "--env", "prod", "--results", str(results),
+                 "--textfile", str(tmp_path / "m.prom"), "--once"]) == 2
+    assert "unknown environment 'prod'" in capsys.readouterr().err
+    assert main(["-C", str(tmp_path), "exporter", "--env", "production", "--results", str(results),
+                 "--port", "0", "--once"]) == 2
+    assert "--once needs --textfile" in capsys.readouterr().err
