@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,11 @@ def pagerduty_receiver(req: Request) -> tuple[int, Any]:
         if not isinstance(p, dict) or not p.get("summary") or not p.get("source") \
                 or p.get("severity") not in PD_SEVERITIES or len(p["summary"]) > 1024:
             return invalid
+        if "timestamp" in p:
+            try:
+                datetime.fromisoformat(p["timestamp"])
+            except ValueError:
+                return invalid
     elif "dedup_key" not in e:
         return invalid
     return 202, {"status": "success", "message": "Event processed", "dedup_key": e.get("dedup_key", "gen")}

@@ -6,6 +6,7 @@ merges repeated triggers into one incident and a resolve closes it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, request_json
@@ -24,6 +25,7 @@ def pagerduty_payload(alert: Alert, routing_key: str, severity: str | None = Non
         "summary": alert.summary[:1024],
         "source": alert.source or "mlops-actions",
         "severity": severity or alert.severity.value,
+        "timestamp": datetime.fromtimestamp(alert.timestamp, tz=UTC).isoformat(timespec="seconds"),
         "custom_details": {"model": alert.model, "environment": alert.environment,
                            **{k: v for k, v in alert.details.items()}},
     }
