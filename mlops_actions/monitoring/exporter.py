@@ -29,6 +29,9 @@ from prometheus_client.registry import Collector
 from mlops_actions.errors import ConfigError, MonitoringError
 from mlops_actions.monitoring.metrics import DRIFT_METHODS, MODEL_METRICS, MonitoringMetrics
 
+#: Drift methods whose score is a p-value (lower = more drift), not a distance.
+P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})
+
 __all__ = [
     "ExportSummary",
     "FeatureDrift",
@@ -38,6 +41,7 @@ __all__ = [
     "export_results",
     "load_results",
     "result_from_dict",
+    "result_from_reports",
     "serve_metrics",
     "write_textfile",
 ]
@@ -63,7 +67,9 @@ class MonitoringResult:
     feature_drift: Sequence[FeatureDrift] = ()
     dataset_drift: bool | None = None
     drifted_features_ratio: float | None = None
-    prediction_drift: float | None = None
+    prediction_drift: float | None = None  # a distance (wasserstein, jensenshannon, psi)
+    prediction_drift_method: str = ""  # p-value methods (ks, chisquare, z) are not exported as a score
+    prediction_drifted: bool | None = None
     samples: int | None = None
     timestamp: float = field(default_factory=time.time)
 
@@ -76,6 +82,7 @@ class ExportSummary:
 
 _RESULT_GAUGES = ("model_metric", "model_accuracy", "baseline_metric", "feature_drift_score",
                   "feature_drifted", "dataset_drift", "drifted_features_ratio", "prediction_drift_score",
+                  "prediction_drifted",
                   "monitor_samples", "monitor_last_run_timestamp_seconds")
 
 
@@ -137,8 +144,14 @@ def export_results(metrics: MonitoringMetrics, results: Iterable[MonitoringResul
         if ratio is not None and _finite(ratio):
             metrics.drifted_features_ratio.labels(*mve).set(float(ratio))
             series += 1
-        if r.prediction_drift is not None and _finite(r.prediction_drift):
+        if r.prediction_drift_method in P_VALUE_METHODS:
+            dropped.append(f"{where}: prediction drift by {r.prediction_drift_method} is a p-value, not a "
+                           "distance; only mlops_prediction_drifted is exported")
+        elif r.prediction_drift is not None and _finite(r.prediction_drift):
             metrics.prediction_drift_score.labels(*mve).set(float(r.prediction_drift))
+            series += 1
+        if r.prediction_drifted is not None:
+            metrics.prediction_drifted.labels(*mve).set(1 if r.prediction_drifted else 0)
             series += 1
         if r.samples is not None:
             metrics.monitor_samples.labels(*mve).set(r.samples)
@@ -169,6 +182,45 @@ def drift_from_report(report: Any) -> tuple[tuple[FeatureDrift, ...], bool | Non
     return tuple(out), None if dataset is None else bool(dataset), None if share is None else float(share)
 
 
+def result_from_reports(model: str, version: str, environment: str, *, performance: Any = None,
+                        drift: Any = None, prediction_drift: Any = None,
+                        timestamp: float | None = None) -> MonitoringResult:
+    """A result from the reports of ``mlops_actions.monitoring`` (duck-typed):
+    ``performance`` (``metrics`` dict, ``checks`` with ``metric``/``baseline``,
+    ``n_labelled``), ``drift`` (a DriftReport) and ``prediction_drift`` (a ColumnDrift:
+    ``method``, ``statistic``, ``drifted``)."""
+    metrics: dict[str, float] = {}
+    baseline: dict[str, float] = {}
+    samples = None
+    if performance is not None:
+        # service metrics (latency, error rate, throughput) come from the gateway's own metrics
+        metrics = {k: float(v) for k, v in (_field(performance, "metrics") or {}).items()
+                   if k in MODEL_METRICS and isinstance(v, int | float) and math.isfinite(v)}
+        for check in _field(performance, "checks") or ():
+            b = _field(check, "baseline")
+            if _field(check, "metric") in MODEL_METRICS and isinstance(b, int | float) and math.isfinite(b):
+                baseline[str(_field(check, "metric"))] = float(b)
+        n = _field(performance, "n_labelled")
+        samples = int(n) if isinstance(n, int) else None
+    feature_drift: tuple[FeatureDrift, ...] = ()
+    dataset = share = None
+    if drift is not None:
+        feature_drift, dataset, share = drift_from_report(drift)
+    pd_score = pd_drifted = None
+    pd_method = ""
+    if prediction_drift is not None:
+        pd_method = str(_field(prediction_drift, "method") or "")
+        stat = _field(prediction_drift, "statistic")
+        pd_score = float(stat) if isinstance(stat, int | float) else None
+        drifted = _field(prediction_drift, "drifted")
+        pd_drifted = None if drifted is None else bool(drifted)
+    return MonitoringResult(model=model, version=version, environment=environment, metrics=metrics,
+                            baseline=baseline, feature_drift=feature_drift, dataset_drift=dataset,
+                            drifted_features_ratio=share, prediction_drift=pd_score,
+                            prediction_drift_method=pd_method, prediction_drifted=pd_drifted,
+                            samples=samples, timestamp=time.time() if timestamp is None else timestamp)
+
+
 def result_from_dict(d: Mapping[str, Any]) -> MonitoringResult:
     """A result from its JSON form (the ``--results`` file); bad input -> ConfigError."""
     try:
@@ -189,6 +241,8 @@ def result_from_dict(d: Mapping[str, Any]) -> MonitoringResult:
             drifted_features_ratio=report_share if d.get("drifted_features_ratio") is None
             else float(d["drifted_features_ratio"]),
             prediction_drift=None if d.get("prediction_drift") is None else float(d["prediction_drift"]),
+            prediction_drift_method=str(d.get("prediction_drift_method") or ""),
+            prediction_drifted=None if d.get("prediction_drifted") is None else bool(d["prediction_drifted"]),
             samples=None if d.get("samples") is None else int(d["samples"]),
             timestamp=float(d.get("timestamp") or time.time()))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -179,6 +179,7 @@ class MonitoringMetrics:
     dataset_drift: Gauge
     drifted_features_ratio: Gauge
     prediction_drift_score: Gauge
+    prediction_drifted: Gauge
     monitor_samples: Gauge
     monitor_last_run_timestamp_seconds: Gauge
     alert_notifications_total: Counter
@@ -254,6 +255,9 @@ def monitoring_metrics(registry: CollectorRegistry) -> MonitoringMetrics:
             _MV, registry=registry),
         prediction_drift_score=Gauge(
             "mlops_prediction_drift_score", "Distance of the output distribution from the baseline.",
+            _MV, registry=registry),
+        prediction_drifted=Gauge(
+            "mlops_prediction_drifted", "1 when the output distribution drifted by its method's threshold.",
             _MV, registry=registry),
         monitor_samples=Gauge(
             "mlops_monitor_samples", "Predictions in the last monitoring window.",

@@ -22,7 +22,7 @@ from mlops_actions.monitoring.alerts.interface import Alert, AlertSink, Severity
 from mlops_actions.monitoring.alerts.manager import AlertManager, NotifyReport, sink_ids
 from mlops_actions.monitoring.metrics import MonitoringMetrics
 
-__all__ = ["Finding", "alert_key", "finding_to_alert", "notify"]
+__all__ = ["Finding", "alert_key", "finding_to_alert", "findings_from_reports", "notify"]
 
 #: Default severity per check when a finding does not say.
 DEFAULT_SEVERITY: dict[str, Severity] = {
@@ -89,6 +89,48 @@ def finding_to_alert(finding: Any) -> Alert:
     summary = f"{f.model} in {f.environment}: {f.message}" if f.model else f.message
     return Alert(key=alert_key(f.model, f.environment, f.check), severity=severity, summary=summary,
                  details=details, model=f.model, environment=f.environment)
+
+
+def _value(v: Any) -> str:
+    return str(getattr(v, "value", v))
+
+
+def findings_from_reports(model: str, environment: str, version: str = "", *, performance: Any = None,
+                          drift: Any = None, quality: Any = None,
+                          prediction_drift: Any = None) -> list[Finding]:
+    """Findings from the reports of ``mlops_actions.monitoring`` (duck-typed): one per
+    performance check (``checks``: metric, value, verdict, message, baseline, bound), one
+    ``dataset_drift`` (a DriftReport), one ``data_quality`` (a QualityReport), one
+    ``prediction_drift`` (a ColumnDrift)."""
+    out: list[Finding] = []
+    common = {"model": model, "environment": environment, "version": version}
+    if performance is not None:
+        for c in _get(performance, "checks", default=()) or ():
+            details = {k: _get(c, k) for k in ("value", "baseline", "bound") if _get(c, k) is not None}
+            out.append(Finding(check=str(_get(c, "metric")), verdict=_value(_get(c, "verdict")),
+                               message=str(_get(c, "message", default="")), details=details, **common))
+    if drift is not None:
+        summary = drift.summary() if callable(getattr(drift, "summary", None)) else ""
+        drifted = [str(_get(c, "column")) for c in (_get(drift, "columns", default=()) or ())
+                   if _get(c, "drifted")]
+        share = _get(drift, "share")
+        out.append(Finding(check="dataset_drift", verdict=_value(_get(drift, "verdict")),
+                           message=summary or f"{len(drifted)} feature(s) drifted",
+                           details={"share": share, "drifted": ", ".join(drifted[:10])}, **common))
+    if quality is not None:
+        problems = [p for p in (_get(quality, "findings", default=()) or ())
+                    if _value(_get(p, "verdict")) != "passed"]
+        message = "; ".join(str(_get(p, "message", default="")) for p in problems[:3]) or "no problem"
+        out.append(Finding(check="data_quality", verdict=_value(_get(quality, "verdict")), message=message,
+                           details={"problems": len(problems)}, **common))
+    if prediction_drift is not None:
+        out.append(Finding(check="prediction_drift", verdict=_value(_get(prediction_drift, "verdict")),
+                           message=str(_get(prediction_drift, "message", default="")) or
+                           f"prediction drift {_get(prediction_drift, 'method')} "
+                           f"{_get(prediction_drift, 'statistic')}",
+                           details={"method": _get(prediction_drift, "method"),
+                                    "statistic": _get(prediction_drift, "statistic")}, **common))
+    return out
 
 
 def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path, *,
