@@ -223,3 +223,21 @@ def test_cli_rejects_unknown_env_and_once_without_textfile(tmp_path: Path,
     assert main(["-C", str(tmp_path), "exporter", "--env", "production", "--results", str(results),
                  "--port", "0", "--once"]) == 2
     assert "--once needs --textfile" in capsys.readouterr().err
+
+
+def test_docs_table_lists_every_metric_and_names_follow_conventions() -> None:
+    from prometheus_client import Counter, Histogram
+    docs = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    reg = CollectorRegistry()
+    objs = [*vars(gateway_metrics(reg)).values(), *vars(monitoring_metrics(reg)).values()]
+    for m in objs:
+        name = m._name
+        assert f"`{name}" in docs, f"{name} missing from docs/metrics.md"
+        assert name.startswith("mlops_")
+        if isinstance(m, Counter):
+            assert f"`{name}_total`" in docs
+        if isinstance(m, Histogram):
+            assert name.endswith("_seconds")
+        for label in m._labelnames:
+            assert label in {"model", "version", "environment", "variant", "code", "feature", "metric",
+                             "method", "strategy", "phase", "sink", "result", "severity"}, label
