@@ -22,7 +22,7 @@ DEFAULT_STATE = ".mlops/alerts.json"
 
 def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "alerts", help="test alert sinks; list or resolve open alerts",
+        "alerts", help="test alert sinks; send, list or resolve alerts",
         description="Work with the alerts declared in models/<name>/model.yaml (monitoring.alerts).")
     asub = p.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
     t = asub.add_parser("test", help="send a test alert (fire, then resolve) through a model's sinks")

@@ -284,3 +284,30 @@ def test_numpy_values_in_details_are_sent_as_numbers(receiver: Receiver) -> None
     hook, pd = (r.json() for r in receiver.requests)
     assert hook["details"] == {"score": 0.25, "n": 3, "cols": [1, 2]}
     assert pd["payload"]["custom_details"]["score"] == 0.25
+
+
+class MiniClient:
+    """Stands in for the gitops branch's GitHubClient: json(method, path, json=, params=)."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base, self.token, self.calls = base, token, 0
+
+    def json(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
+        import requests
+        self.calls += 1
+        r = requests.request(method, f"{self.base}/repos/octo/models/{path}", json=json, params=params,
+                             headers={"Authorization": f"Bearer {self.token}"}, timeout=5)
+        r.raise_for_status()
+        return r.json() if r.content else None
+
+
+def test_github_issue_sink_through_an_injected_client(receiver: Receiver) -> None:
+    gh = FakeGitHub()
+    receiver.handler = gh
+    client = MiniClient(receiver.url, "ghs_token")
+    sink = GitHubIssueSink("octo/models", "unused", client=client)
+    ref = sink.send(ALERT)
+    sink.send(ALERT.resolved(), ref)
+    assert gh.issues[1]["state"] == "closed" and client.calls == 4  # lookup, create, comment, close
+    with pytest.raises(AlertError, match="401"):
+        GitHubIssueSink("octo/models", "x", client=MiniClient(receiver.url, "bad")).send(ALERT)

@@ -55,6 +55,16 @@ def _need(env: Mapping[str, str], name: str, what: str) -> str:
     return value
 
 
+def _full_client(repository: str, token: str, api_url: str) -> Any:
+    """The toolkit's full GitHub REST client when it is installed (rate limits, pagination),
+    else None and the sink's own minimal client is used."""
+    try:
+        from mlops_actions.github.rest import GitHubClient  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    return GitHubClient(repository, token, api_url=api_url, timeout=10.0, max_retries=3, max_wait=30.0)
+
+
 def make_sink(spec: Any, env: Mapping[str, str] | None = None, **options: Any) -> AlertSink:
     """The sink for one AlertSpec (or a mapping validated as one).
 
@@ -81,6 +91,8 @@ def make_sink(spec: Any, env: Mapping[str, str] | None = None, **options: Any) -
         if not token:
             raise ConfigError("github_issue alert: neither GITHUB_TOKEN nor GH_TOKEN is set",
                               hint="pass secrets.GITHUB_TOKEN through env: with permissions issues: write")
-        return GitHubIssueSink(_need(env, "GITHUB_REPOSITORY", "github_issue alert"), token,
-                               labels=spec.labels, api_url=env.get("GITHUB_API_URL") or API_URL, **options)
+        repository = _need(env, "GITHUB_REPOSITORY", "github_issue alert")
+        api_url = env.get("GITHUB_API_URL") or API_URL
+        return GitHubIssueSink(repository, token, labels=spec.labels, api_url=api_url,
+                               client=_full_client(repository, token, api_url), **options)
     assert_never(spec)

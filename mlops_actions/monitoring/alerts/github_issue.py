@@ -13,16 +13,24 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, json_default, request_json
 from mlops_actions.monitoring.alerts.interface import Alert, AlertError, AlertStatus
 
-__all__ = ["API_URL", "GitHubIssueSink", "issue_body", "marker"]
+__all__ = ["API_URL", "GitHubIssueSink", "IssueApi", "issue_body", "marker"]
 
 API_URL = "https://api.github.com"
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class IssueApi(Protocol):
+    """What the sink needs of a GitHub REST client: ``json(method, path, json=, params=)``
+    with ``path`` relative to ``/repos/{owner}/{repo}/`` (the ``gitops`` branch's
+    ``mlops_actions.github.rest.GitHubClient`` has exactly this)."""
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
 
 def marker(key: str) -> str:
@@ -54,20 +62,30 @@ class GitHubIssueSink:
 
     def __init__(self, repository: str, token: str, *, labels: Sequence[str] = ("mlops-alert",),
                  api_url: str = API_URL, timeout: float = DEFAULT_TIMEOUT, retries: int = 3,
-                 backoff: float = 0.5) -> None:
+                 backoff: float = 0.5, client: IssueApi | None = None) -> None:
         if not _REPO_RE.match(repository):
             raise AlertError(f"github_issue alert: repository {repository!r} is not OWNER/NAME",
                              hint="set GITHUB_REPOSITORY, e.g. octo-org/models")
         self._repo, self._token, self._labels = repository, token, list(labels)
         self._api = api_url.rstrip("/")
         self._timeout, self._retries, self._backoff = timeout, retries, backoff
+        self._client = client
 
     def __repr__(self) -> str:
         return f"GitHubIssueSink(repository={self._repo!r}, token=***)"
 
-    def _call(self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (200, 201)) -> Any:
+    def _call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+              ok: tuple[int, ...] = (200, 201)) -> Any:
+        if self._client is not None:
+            try:
+                return self._client.json(method, path.lstrip("/"), json=body, params=params)
+            except AlertError:
+                raise
+            except Exception as exc:  # the client's own error type
+                raise AlertError(f"github_issue alert: {exc}") from exc
+        query = f"?{urlencode(params)}" if params else ""
         resp = request_json(
-            method, f"{self._api}/repos/{self._repo}{path}", body, what="github_issue alert", ok=ok,
+            method, f"{self._api}/repos/{self._repo}{path}{query}", body, what="github_issue alert", ok=ok,
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/vnd.github+json",
                      "X-GitHub-Api-Version": "2022-11-28"},
             data=b"" if body is None else None,
@@ -76,9 +94,9 @@ class GitHubIssueSink:
 
     def find_open_issue(self, key: str) -> int | None:
         """The open issue carrying ``key``'s marker, looked up by label (first 5 pages)."""
-        labels = quote(",".join(self._labels))
         for page in range(1, 6):
-            issues = self._call("GET", f"/issues?state=open&labels={labels}&per_page=100&page={page}")
+            issues = self._call("GET", "/issues", params={"state": "open", "labels": ",".join(self._labels),
+                                                          "per_page": 100, "page": page})
             if not isinstance(issues, list):
                 raise AlertError("github_issue alert: listing issues did not return a list")
             for issue in issues:
