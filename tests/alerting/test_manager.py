@@ -155,7 +155,8 @@ def test_notify_fires_dedups_and_resolves_through_real_receivers(tmp_path: Path,
     receiver.handler = route
     env = {"SLACK_WEBHOOK_URL": receiver.url + "/slack/T/B/C", "PAGERDUTY_ROUTING_KEY": "R" * 32,
            "MLOPS_PAGERDUTY_EVENTS_URL": receiver.url + "/v2/enqueue", "GITHUB_TOKEN": "ghs_token",
-           "GITHUB_REPOSITORY": "octo/models", "GITHUB_API_URL": receiver.url}
+           "GITHUB_REPOSITORY": "octo/models", "GITHUB_API_URL": receiver.url,
+           "GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42"}
     specs = [{"type": "slack"}, {"type": "pagerduty"}, {"type": "github_issue"},
              {"type": "webhook", "url_env": "UNSET_HOOK"}]  # misconfigured: reported, others still run
     state = tmp_path / ".mlops" / "alerts.json"
@@ -177,6 +178,11 @@ def test_notify_fires_dedups_and_resolves_through_real_receivers(tmp_path: Path,
     assert gh.issues[1]["state"] == "closed" and done.firing == ()
     pd = [r.json() for r in receiver.requests if r.path == "/v2/enqueue"]
     assert [e["event_action"] for e in pd] == ["trigger", "resolve"]
+    run = "https://github.com/octo/models/actions/runs/42"
+    assert pd[0]["links"] == [{"href": run, "text": "details"}]
+    slack = [r.json() for r in receiver.requests if r.path.startswith("/slack")]
+    assert all(f"<{run}|details>" in m["blocks"][-1]["elements"][0]["text"] for m in slack)
+    assert f"[Details]({run})" in gh.issues[1]["body"]
 
 
 def test_unreachable_sink_is_called_once_per_run_not_once_per_alert(tmp_path: Path) -> None:

@@ -51,8 +51,9 @@ def _details_table(alert: Alert) -> str:
 
 
 def issue_body(alert: Alert) -> str:
+    link = f"[Details]({alert.url})\n\n" if alert.url else ""
     return (f"{marker(alert.key)}\n**{alert.severity.value.upper()}**: {alert.summary}\n\n"
-            f"{_details_table(alert)}\n\n"
+            f"{_details_table(alert)}\n\n{link}"
             f"Opened by mlops-actions (`{alert.source}`); it comments on updates and closes "
             "this issue when the alert resolves.")
 

@@ -50,12 +50,14 @@ class Alert:
     environment: str = ""
     source: str = "mlops-actions"
     timestamp: float = field(default_factory=time.time)
+    url: str = ""  # where to look: e.g. the workflow run that found it
 
     def resolved(self, summary: str | None = None) -> Alert:
         """The same alert, resolved."""
         return Alert(key=self.key, severity=self.severity, summary=summary or self.summary,
                      status=AlertStatus.RESOLVED, details=self.details, model=self.model,
-                     environment=self.environment, source=self.source, timestamp=time.time())
+                     environment=self.environment, source=self.source, timestamp=time.time(),
+                     url=self.url)
 
 
 class AlertError(MonitoringError):

@@ -123,7 +123,7 @@ class AlertManager:
             entry = entries.setdefault(alert.key, {"since": alert.timestamp, "sinks": {}})
             entry.update(status=AlertStatus.FIRING.value, severity=alert.severity.value,
                          summary=alert.summary, model=alert.model, environment=alert.environment,
-                         details=_jsonable(alert.details), updated=alert.timestamp)
+                         details=_jsonable(alert.details), updated=alert.timestamp, url=alert.url)
             sent = self._deliver(entry, alert, deliveries)
             if not sent:
                 suppressed.append(alert.key)
@@ -134,7 +134,8 @@ class AlertManager:
             alert = Alert(key=key, severity=Severity(entry["severity"]),
                           summary=summary or f"{entry['summary']} (resolved)",
                           status=AlertStatus.RESOLVED, details=entry.get("details", {}),
-                          model=entry.get("model", ""), environment=entry.get("environment", ""))
+                          model=entry.get("model", ""), environment=entry.get("environment", ""),
+                          url=entry.get("url", ""))
             entry.update(status=AlertStatus.RESOLVED.value, updated=alert.timestamp,
                          resolved_summary=alert.summary)
             self._deliver(entry, alert, deliveries)

@@ -11,6 +11,7 @@ A finding is anything with (attributes or mapping keys) ``model``,
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,13 @@ def alert_key(model: str, environment: str, check: str) -> str:
     return f"{model}/{environment}/{check}"
 
 
-def finding_to_alert(finding: Any) -> Alert:
+def run_url(env: Mapping[str, str]) -> str:
+    """The GitHub Actions run that is sending, when running in one (else "")."""
+    server, repo, run = (env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else ""
+
+
+def finding_to_alert(finding: Any, url: str = "") -> Alert:
     f = _as_finding(finding)
     try:
         severity = Severity(f.severity) if f.severity else DEFAULT_SEVERITY.get(f.check, Severity.ERROR)
@@ -88,7 +95,7 @@ def finding_to_alert(finding: Any) -> Alert:
     details = {"check": f.check, **({"version": f.version} if f.version else {}), **dict(f.details)}
     summary = f"{f.model} in {f.environment}: {f.message}" if f.model else f.message
     return Alert(key=alert_key(f.model, f.environment, f.check), severity=severity, summary=summary,
-                 details=details, model=f.model, environment=f.environment)
+                 details=details, model=f.model, environment=f.environment, url=url)
 
 
 def _value(v: Any) -> str:
@@ -153,10 +160,11 @@ def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path
         sinks = built
     fire: list[Alert] = []
     resolve: list[tuple[str, str]] = []
+    url = run_url(os.environ if env is None else env)
     for obj in findings:
         f = _as_finding(obj)
         if f.verdict == "failed":
-            fire.append(finding_to_alert(f))
+            fire.append(finding_to_alert(f, url))
         elif f.verdict == "passed":
             resolve.append((alert_key(f.model, f.environment, f.check),
                             f"{f.model} in {f.environment}: {f.check} is healthy again: {f.message}"))

@@ -33,8 +33,12 @@ def pagerduty_payload(alert: Alert, routing_key: str, severity: str | None = Non
         payload["component"] = alert.model
     if alert.environment:
         payload["group"] = alert.environment
-    return {"routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup_key,
-            "payload": payload, "client": "mlops-actions"}
+    event: dict[str, Any] = {"routing_key": routing_key, "event_action": "trigger", "dedup_key": dedup_key,
+                             "payload": payload, "client": "mlops-actions"}
+    if alert.url:
+        event["client_url"] = alert.url
+        event["links"] = [{"href": alert.url, "text": "details"}]
+    return event
 
 
 class PagerDutySink:

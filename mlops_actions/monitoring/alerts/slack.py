@@ -30,8 +30,9 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
               [("model", alert.model), ("environment", alert.environment), *alert.details.items()] if v != ""]
     if fields:
         blocks.append({"type": "section", "fields": fields[:_MAX_FIELDS]})
+    link = f" · <{alert.url}|details>" if alert.url else ""
     blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"key `{alert.key}` · {alert.source}"[:_MAX_TEXT]}]})
+        {"type": "mrkdwn", "text": f"key `{alert.key}` · {alert.source}{link}"[:_MAX_TEXT]}]})
     return {"text": head, "blocks": blocks}
 
 

@@ -27,7 +27,8 @@ TIMESTAMP_HEADER = "X-Mlops-Timestamp"
 def webhook_payload(alert: Alert) -> dict[str, Any]:
     return {"key": alert.key, "status": alert.status.value, "severity": alert.severity.value,
             "summary": alert.summary, "model": alert.model, "environment": alert.environment,
-            "source": alert.source, "timestamp": alert.timestamp, "details": dict(alert.details)}
+            "source": alert.source, "timestamp": alert.timestamp, "url": alert.url,
+            "details": dict(alert.details)}
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
