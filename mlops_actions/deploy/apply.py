@@ -104,6 +104,8 @@ def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None =
                               version_b_uri=b_uri)
             rec = target.reconcile(desired)
             if not rec.changed and (rec.rollout is None or rec.rollout.done):
+                registry.set_alias(name, env, pin.version)  # live matches git: so must the alias
+                registry.delete_alias(name, f"{env}-canary")  # no rollout runs
                 progress(f"{key}: {pin.version} already live in {env}: no change")
                 results.append(ApplyResult(key, pin.version, False, Phase.HEALTHY.value, "no change"))
                 continue

@@ -7,12 +7,12 @@ import pytest
 
 from mlops_actions.deploy.targets.interface import Desired
 from mlops_actions.deploy.targets.memory import MemoryTarget
-from tests.serving._support import FakeLoader, Registry, build_registry
+from tests.serving._support import FakeLoader, Registry, shared_registry
 
 
 @pytest.fixture(scope="session")
 def mlflow_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    return build_registry(tmp_path_factory.mktemp("mlflow"))
+    return shared_registry(tmp_path_factory)
 
 
 @pytest.fixture()

@@ -29,7 +29,7 @@ class Registry:
     rows: list[list[float]]  # sample rows (iris features)
 
 
-def build_registry(tmp: Path, name: str = "iris") -> Registry:
+def build_registry(tmp: Path, name: str = "task_classifier") -> Registry:
     """Register 1.0.0 (LogisticRegression), 1.1.0 (a weaker LogisticRegression) and 2.0.0 (always raises)."""
     import mlflow
     from mlflow.models import infer_signature
@@ -67,13 +67,25 @@ def build_registry(tmp: Path, name: str = "iris") -> Registry:
     return Registry(uri, name, uris, X.head(20).values.tolist())
 
 
-def write_env(repo: Path, env: str, port: int, version: str, strategy: str = "") -> None:
+def write_env(repo: Path, env: str, port: int, version: str, strategy: str = "",
+              model: str = "task_classifier") -> None:
     (repo / "environments").mkdir(parents=True, exist_ok=True)
     text = (f"target:\n  type: local\n  url: http://127.0.0.1:{port}\n"
-            f"models:\n  iris:\n    version: \"{version}\"\n")
+            f"models:\n  {model}:\n    version: \"{version}\"\n")
     if strategy:
         text += "    strategy:\n" + "".join(f"      {line}\n" for line in strategy.strip("\n").splitlines())
     (repo / "environments" / f"{env}.yaml").write_text(text)
+
+
+_SHARED: dict[str, Registry] = {}
+
+
+def shared_registry(tmp_path_factory: Any) -> Registry:
+    """One registry per test session (building it takes tens of seconds on a busy machine)."""
+    if "registry" not in _SHARED:
+        _SHARED["registry"] = build_registry(tmp_path_factory.mktemp("mlflow"))
+    os.environ["MLFLOW_TRACKING_URI"] = _SHARED["registry"].tracking_uri
+    return _SHARED["registry"]
 
 
 @dataclass

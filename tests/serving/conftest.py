@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving._support import Registry, build_registry
+from tests.serving._support import Registry, shared_registry
 
 
 @pytest.fixture(scope="session")
 def mlflow_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
-    return build_registry(tmp_path_factory.mktemp("mlflow"))
+    return shared_registry(tmp_path_factory)
 
 
 @pytest.fixture()
