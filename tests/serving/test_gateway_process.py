@@ -38,14 +38,15 @@ def test_scoring_bad_input_and_sigterm_loses_no_acknowledged_prediction(
         assert r.headers["X-Request-Id"]
         records = [dict(zip(FEATURES, row, strict=True)) for row in rows]
         for body in ({"dataframe_records": records}, {"instances": records}, {"inputs": rows}):
-            assert requests.post(url + "/invocations", json=body, timeout=10).json()["predictions"] == expected
+            got = requests.post(url + "/invocations", json=body, timeout=10)
+            assert got.json()["predictions"] == expected
         csv = "\n".join([",".join(FEATURES)] + [",".join(map(str, row)) for row in rows]) + "\n"
         got = requests.post(f"{url}/models/{mlflow_registry.name}/invocations", data=csv,
                             headers={"Content-Type": "text/csv"}, timeout=10)
         assert got.json()["predictions"] == expected
         # bad input: each with its code and a reason
-        bad = requests.post(url + "/invocations", data=b"{nope", headers={"Content-Type": "application/json"},
-                            timeout=10)
+        bad = requests.post(url + "/invocations", data=b"{nope",
+                            headers={"Content-Type": "application/json"}, timeout=10)
         assert bad.status_code == 400 and "not valid JSON" in bad.json()["message"]
         wrong = requests.post(url + "/invocations", json={"dataframe_split": {
             "columns": ["sepal_length", "x"], "data": [[1, 2]]}}, timeout=10)
@@ -53,12 +54,14 @@ def test_scoring_bad_input_and_sigterm_loses_no_acknowledged_prediction(
         big = requests.post(url + "/invocations", data=b"x" * (2 << 20),
                             headers={"Content-Type": "application/json"}, timeout=10)
         assert big.status_code == 413
-        assert requests.post(url + "/models/nope/invocations", json={"inputs": rows}, timeout=10).status_code == 404
+        unknown = requests.post(url + "/models/nope/invocations", json={"inputs": rows}, timeout=10)
+        assert unknown.status_code == 404
         assert requests.get(url + "/admin/status", timeout=10).status_code == 401
         assert gw.status()["routes"][mlflow_registry.name]["stable"] == "1.0.0"
         assert requests.get(url + "/healthz", timeout=10).status_code == 200
         metrics = requests.get(url + "/metrics", timeout=10).text
-        assert "mlops_gateway_requests_total" in metrics and "mlops_gateway_request_duration_seconds" in metrics
+        assert "mlops_gateway_requests_total" in metrics
+        assert "mlops_gateway_request_duration_seconds" in metrics
         fb = requests.post(url + "/feedback", json={"request_id": r.headers["X-Request-Id"], "actual": 0},
                            timeout=10)
         assert fb.status_code == 200 and fb.json()["matched"] == 1
