@@ -80,5 +80,6 @@ def test_apply_reports_a_rollback(tmp_path: Path, target: TickingTarget) -> None
 
 def test_lock_is_per_environment(tmp_path: Path) -> None:
     with environment_lock(tmp_path, "prod"), environment_lock(tmp_path, "staging"), \
-            pytest.raises(TargetError, match="another apply"), environment_lock(tmp_path, "prod", timeout=0.2):
+            pytest.raises(TargetError, match="another apply"), \
+            environment_lock(tmp_path, "prod", timeout=0.2):
         pass
