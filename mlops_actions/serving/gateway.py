@@ -15,14 +15,14 @@ import contextlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,10 +34,12 @@ from mlops_actions.deploy import controller
 from mlops_actions.deploy.interface import Phase, Rollout, Route
 from mlops_actions.deploy.state import StateDB
 from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
+from mlops_actions.monitoring.metrics import RouteMetrics, gateway_metrics
+from mlops_actions.monitoring.store import new_request_id
 from mlops_actions.serving.auth import check_bearer
 from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import Backend, BackendLoader
-from mlops_actions.serving.metrics import GatewayMetrics, TrafficStats
+from mlops_actions.serving.metrics import TrafficStats
 from mlops_actions.serving.predlog import PredictionLogger
 from mlops_actions.serving.protocol import BadRequest, ParsedInput, parse_request
 from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
@@ -86,11 +88,13 @@ class Gateway:
         self.db = StateDB(config.state_dir / "gateway.db")
         self.store = config.store
         self.stats = TrafficStats()
-        self.metrics = GatewayMetrics()
+        self.registry = CollectorRegistry()
+        self.metrics = gateway_metrics(self.registry)
+        self._route_metrics: dict[tuple[str, str, str], RouteMetrics] = {}
         self.cache = BackendCache(config.loader)
         self.executor = ThreadPoolExecutor(max_workers=config.predict_threads, thread_name_prefix="predict")
-        self.logger = PredictionLogger(config.store, max_queue=config.max_log_queue) \
-            if config.store is not None else None
+        self.logger = PredictionLogger(config.store, max_queue=config.max_log_queue,
+                                       on_written=self._count_written) if config.store is not None else None
         self.routes: dict[str, Route] = {}
         self.rollouts: dict[str, Rollout] = {}
         self._batchers: dict[str, MicroBatcher] = {}
@@ -107,7 +111,25 @@ class Gateway:
     def set_route(self, route: Route) -> None:
         self.db.save_route(self.environment, route)
         self.routes = {**self.routes, route.model: route}  # swap the dict: readers see old or new
-        self.metrics.weight.labels(self.environment, route.model).set(route.weight if route.candidate else 0)
+        self._export_route(route)
+
+    def _export_route(self, route: Route) -> None:
+        weights = {(route.stable, "stable"): 1.0}
+        if route.candidate is not None and route.mode in ("canary", "ab_test"):
+            variant = "canary" if route.mode == "canary" else "b"
+            weights = {(route.stable, "stable"): 1.0 - route.weight / 100.0,
+                       (route.candidate, variant): route.weight / 100.0}
+        elif route.candidate is not None and route.mode == "blue_green":
+            weights[(route.candidate, "preview")] = 0.0
+        self.metrics.set_weights(model=route.model, environment=self.environment, weights=weights)
+
+    def _count_written(self, batch: list[PredictionRecord]) -> None:
+        counts: dict[tuple[str, str, str], int] = {}
+        for rec in batch:
+            key = (rec.model, rec.version, rec.environment)
+            counts[key] = counts.get(key, 0) + 1
+        for key, n in counts.items():
+            self.metrics.predictions_logged_total.labels(*key).inc(n)
 
     async def ensure_loaded(self, uri: str) -> None:
         if uri in self._batchers:
@@ -175,9 +197,11 @@ class Gateway:
     def _save_rollout(self, r: Rollout) -> None:
         self.db.save_rollout(r)
         self.rollouts[r.model] = r
-        for phase in Phase:
-            self.metrics.phase.labels(self.environment, r.model, phase.value).set(
-                1 if phase is r.phase else 0)
+        live = r.to_version if r.phase is Phase.HEALTHY else r.from_version
+        self.metrics.set_deployment(model=r.model, environment=self.environment, version=live,
+                                    strategy=str(r.strategy.get("type", "")), phase=r.phase.value,
+                                    phases=[p.value for p in Phase])
+        self.metrics.rollout_step.labels(r.model, self.environment).set(r.step)
 
     # ------------------------------------------------------------------ admin operations
     def declare(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -281,9 +305,9 @@ class Gateway:
     async def score(self, path: str, headers: dict[str, str], body: bytes
                     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         started = time.perf_counter()
-        rid = headers.get("x-request-id") or uuid.uuid4().hex
+        rid = headers.get("x-request-id") or new_request_id()
         if len(rid) > 128:
-            rid = uuid.uuid4().hex
+            rid = new_request_id()
         extra = [(b"x-request-id", rid.encode())]
         if not self.ready:
             return _error(503, "NOT_READY", "the gateway is starting or stopping", extra)
@@ -317,7 +341,7 @@ class Gateway:
         status = 200
         try:
             outputs = await batcher.submit(parsed)
-            payload = json.dumps({"predictions": outputs}).encode()
+            payload = _dumps({"predictions": outputs})
         except Exception as exc:
             status, outputs = 500, None
             payload = json.dumps({"error_code": "MODEL_ERROR",
@@ -331,19 +355,19 @@ class Gateway:
                 output=outputs[0] if outputs and len(outputs) == 1 else outputs,
                 latency_ms=latency_ms, status=status, environment=self.environment, variant=choice.variant)
             if not self.logger.offer(record):
-                self.metrics.log_rejected.inc()
+                self.metrics.predictions_rejected_total.labels(model, self.environment).inc()
                 return _error(503, "OVERLOADED", "the prediction log queue is full; retry with back-off",
                               extra)
         return status, payload, extra
 
     def _observe(self, model: str, version: str, variant: str, status: int, latency_ms: float) -> None:
-        error = status >= 500
-        self.stats.record(model, version, latency_ms, error)
-        env = self.environment
-        self.metrics.requests.labels(env, model, version, variant, str(status)).inc()
-        self.metrics.latency.labels(env, model, version).observe(latency_ms / 1000.0)
-        if error:
-            self.metrics.errors.labels(env, model, version).inc()
+        self.stats.record(model, version, latency_ms, status >= 500)
+        key = (model, version, variant)
+        route_metrics = self._route_metrics.get(key)
+        if route_metrics is None:
+            route_metrics = self._route_metrics[key] = self.metrics.route(
+                model=model, version=version, environment=self.environment, variant=variant)
+        route_metrics.observe(status, latency_ms / 1000.0)
 
     def _mirror(self, model: str, route: Route, rid: str, parsed: ParsedInput) -> None:
         assert route.candidate_uri is not None and route.candidate is not None
@@ -405,8 +429,8 @@ class Gateway:
 
         async def metrics(request: Request) -> Response:
             if gw.logger is not None:
-                gw.metrics.log_queue.set(gw.logger.depth)
-            return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+                gw.metrics.prediction_queue_depth.set(gw.logger.depth)
+            return Response(generate_latest(gw.registry), media_type=CONTENT_TYPE_LATEST)
 
         async def feedback(request: Request) -> Response:
             try:
@@ -495,6 +519,13 @@ class Gateway:
             HttpRoute("/admin/rollback/{model}", admin(rollback), methods=["POST"]),
             HttpRoute("/admin/history", admin(history)),
         ], lifespan=lifespan)
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:
+        return json.dumps(value).encode()
 
 
 def _missing_columns(parsed: ParsedInput, backend: Backend) -> list[str]:

@@ -1,9 +1,8 @@
-"""The gateway's own measurements: Prometheus metrics and the windows analysis reads.
+"""The traffic windows the rollout controller reads (error rate, latency percentiles).
 
-Prometheus metrics live in the gateway's own ``CollectorRegistry`` (several
-gateways can run in one test process). ``TrafficStats`` keeps, per model and
-version, recent (time, latency, error) samples that the rollout controller
-reads for error rate and latency percentiles over an analysis window.
+``TrafficStats`` keeps, per model and version, recent (time, latency, error)
+samples. Prometheus metrics are ``mlops_actions.monitoring.metrics.gateway_metrics``
+(names shared with alerting, dashboards and the Kubernetes AnalysisTemplates).
 """
 
 from __future__ import annotations
@@ -13,39 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-__all__ = ["GatewayMetrics", "TrafficStats", "WindowStats"]
-
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class GatewayMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "mlops_gateway_requests_total",
-            "Scoring requests answered, by model, version, variant and status",
-            ["environment", "model", "version", "variant", "status"], registry=self.registry)
-        self.errors = Counter(
-            "mlops_gateway_errors_total", "Scoring requests that failed (5xx), by model and version",
-            ["environment", "model", "version"], registry=self.registry)
-        self.latency = Histogram(
-            "mlops_gateway_request_duration_seconds", "Scoring latency in the gateway, by model and version",
-            ["environment", "model", "version"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.log_rejected = Counter(
-            "mlops_gateway_prediction_log_rejected_total",
-            "Requests answered 503 because the prediction log queue was full", registry=self.registry)
-        self.log_queue = Gauge(
-            "mlops_gateway_prediction_log_queue_depth", "Predictions waiting to be written",
-            registry=self.registry)
-        self.weight = Gauge(
-            "mlops_rollout_canary_weight", "Percent of traffic routed to the candidate version",
-            ["environment", "model"], registry=self.registry)
-        self.phase = Gauge(
-            "mlops_rollout_phase", "1 for the current phase of a model's rollout",
-            ["environment", "model", "phase"], registry=self.registry)
-
+__all__ = ["TrafficStats", "WindowStats"]
 
 @dataclass(frozen=True)
 class WindowStats:

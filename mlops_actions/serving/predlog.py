@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
 
@@ -23,11 +24,13 @@ log = logging.getLogger(__name__)
 
 class PredictionLogger:
     def __init__(self, store: PredictionStore, *, max_queue: int = 50_000, batch_size: int = 1000,
-                 flush_interval: float = 0.05) -> None:
+                 flush_interval: float = 0.05,
+                 on_written: Callable[[list[PredictionRecord]], None] | None = None) -> None:
         self.store = store
         self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=max_queue)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
+        self._on_written = on_written
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-logger", daemon=True)
         self.written = 0
@@ -67,6 +70,8 @@ class PredictionLogger:
             try:
                 self.store.write(batch)
                 self.written += len(batch)
+                if self._on_written is not None:
+                    self._on_written(batch)
                 return
             except Exception as exc:
                 self.write_failures += 1

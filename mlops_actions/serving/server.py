@@ -13,9 +13,9 @@ from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
 from mlops_actions.deploy.interface import Route
 from mlops_actions.deploy.registry_bridge import DeployRegistry, get_deploy_registry
 from mlops_actions.errors import ConfigError
+from mlops_actions.monitoring.store import open_store
 from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
 from mlops_actions.serving.gateway import Gateway, GatewayConfig
-from mlops_actions.serving.stores import open_store
 
 __all__ = ["build_gateway", "registered_name", "run", "uvicorn_config"]
 
@@ -52,7 +52,7 @@ def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_
                           hint="use target: {type: local} or deploy with the kubernetes target")
     state_dir = repo / ".mlops"
     token = load_or_create_token(state_dir, env.target.token_env or TOKEN_ENV)
-    store = open_store(store_url or f"sqlite:///{state_dir / 'predictions.db'}")
+    store = open_store(store_url, repo_root=repo)  # default: <repo>/.mlops/predictions.db
     routes = initial_routes(repo, env, registry or get_deploy_registry())
     return Gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
                                  initial_routes=routes, tick_seconds=tick_seconds))

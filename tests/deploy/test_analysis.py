@@ -8,8 +8,8 @@ from mlops_actions.config.specs import AnalysisSpec
 from mlops_actions.deploy.analysis import AnalysisCounts, combine, measure, verdict
 from mlops_actions.deploy.interface import GateResult
 from mlops_actions.monitoring.interface import PredictionRecord
+from mlops_actions.monitoring.store import MemoryStore
 from mlops_actions.serving.metrics import TrafficStats
-from mlops_actions.serving.stores import MemoryPredictionStore
 
 
 def spec(**kw: object) -> AnalysisSpec:
@@ -36,7 +36,7 @@ def test_error_rate_passes_fails_and_is_inconclusive_on_few_samples() -> None:
 
 
 def test_accuracy_and_drift_from_the_store_and_measurement_errors_apart() -> None:
-    store = MemoryPredictionStore()
+    store = MemoryStore()
     now = time.time()
     recs = [PredictionRecord(f"a{i}", "m", "2", now, output=i % 2, environment="e") for i in range(40)]
     recs += [PredictionRecord(f"b{i}", "m", "1", now, output=0, environment="e") for i in range(40)]

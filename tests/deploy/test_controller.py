@@ -52,7 +52,7 @@ def test_canary_walks_its_steps_and_promotes(target: MemoryTarget) -> None:
     assert (route.candidate, route.weight, route.mode) == ("1.1.0", 20, "canary")
     served = [v for _, v in traffic(target, 100)]
     assert served.count("1.1.0") == 20
-    r = run_until(target, "m", {Phase.HEALTHY}, per_tick_traffic=5)
+    r = run_until(target, "m", {Phase.HEALTHY}, per_tick_traffic=30)  # >= 6 canary requests a tick
     assert r.to_version == "1.1.0"
     route = target.status().routes["m"]
     assert (route.stable, route.candidate, route.weight) == ("1.1.0", None, 0)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mlops_actions.deploy.interface import Route
+from mlops_actions.monitoring.store import MemoryStore
 from mlops_actions.serving.gateway import Gateway, GatewayConfig
-from mlops_actions.serving.stores import MemoryPredictionStore
 from tests.serving._support import FakeLoader, asgi_call
 
 TOKEN = "tok"
@@ -23,7 +23,7 @@ class Harness:
     def __init__(self, tmp: Path, routes: dict[str, Route], **config: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self.loader = FakeLoader()
-        self.store = MemoryPredictionStore()
+        self.store = MemoryStore()
         self.gw = Gateway(GatewayConfig(environment="prod", state_dir=tmp / ".mlops", token=TOKEN,
                                         store=self.store, initial_routes=routes, loader=self.loader,
                                         **config))
@@ -86,7 +86,8 @@ def test_bad_input_codes(h: Harness) -> None:
     assert status == 500 and "row asked to fail" in body["message"]
     assert h.call("POST", "/invocations", split([[1, 2]]))[0] == 200  # one bad request fails alone
     _, _, metrics = h.call("GET", "/metrics")
-    assert 'mlops_gateway_errors_total{environment="prod",model="m",version="1.0.0"} 1.0' in metrics
+    assert 'mlops_request_errors_total{environment="prod",model="m",variant="stable",version="1.0.0"} 1.0' \
+        in metrics
 
 
 def test_admin_needs_the_token(h: Harness) -> None:
@@ -104,7 +105,8 @@ def test_a_full_queue_answers_503_and_counts(tmp_path: Path) -> None:
     harness.gw.logger._thread.join(5)
     codes = [harness.call("POST", "/invocations", split([[1, 2]]))[0] for _ in range(3)]
     assert codes == [200, 503, 503]
-    assert "mlops_gateway_prediction_log_rejected_total 2.0" in harness.call("GET", "/metrics")[2]
+    metrics = harness.call("GET", "/metrics")[2]
+    assert 'mlops_predictions_rejected_total{environment="prod",model="m"} 2.0' in metrics
     harness.close()
 
 

@@ -60,8 +60,8 @@ def test_scoring_bad_input_and_sigterm_loses_no_acknowledged_prediction(
         assert gw.status()["routes"][mlflow_registry.name]["stable"] == "1.0.0"
         assert requests.get(url + "/healthz", timeout=10).status_code == 200
         metrics = requests.get(url + "/metrics", timeout=10).text
-        assert "mlops_gateway_requests_total" in metrics
-        assert "mlops_gateway_request_duration_seconds" in metrics
+        assert "mlops_requests_total" in metrics  # names from monitoring/metrics.py (docs/metrics.md)
+        assert "mlops_request_duration_seconds" in metrics
         fb = requests.post(url + "/feedback", json={"request_id": r.headers["X-Request-Id"], "actual": 0},
                            timeout=10)
         assert fb.status_code == 200 and fb.json()["matched"] == 1
