@@ -64,6 +64,8 @@ class GatewayConfig:
     #: routes to serve when the database has none for a model (from environments/<env>.yaml pins)
     initial_routes: dict[str, Route] = field(default_factory=dict)
     loader: BackendLoader = load_pyfunc
+    #: single-model mode: ``initial_routes`` win over what the database holds
+    pin_routes: bool = False
     max_body_bytes: int = 1 << 20
     max_log_queue: int = 50_000
     tick_seconds: float = 0.1
@@ -142,7 +144,7 @@ class Gateway:
     async def start(self) -> None:
         self.routes = self.db.routes(self.environment)
         for model, route in self.config.initial_routes.items():
-            if model not in self.routes:
+            if model not in self.routes or (self.config.pin_routes and self.routes[model] != route):
                 self.set_route(route)
                 self.db.add_history(self.environment, model, route.stable, "deployed", "serve",
                                     "initial version from the environment file")

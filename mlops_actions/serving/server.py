@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import tempfile
 from pathlib import Path
 
 import uvicorn
@@ -17,7 +19,7 @@ from mlops_actions.monitoring.store import open_store
 from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
 from mlops_actions.serving.gateway import Gateway, GatewayConfig
 
-__all__ = ["build_gateway", "registered_name", "run", "uvicorn_config"]
+__all__ = ["build_gateway", "build_single_model_gateway", "registered_name", "run", "uvicorn_config"]
 
 
 def registered_name(repo: Path, key: str) -> str:
@@ -56,6 +58,38 @@ def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_
     routes = initial_routes(repo, env, registry or get_deploy_registry())
     return Gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
                                  initial_routes=routes, tick_seconds=tick_seconds))
+
+
+def model_key_from_uri(uri: str) -> str:
+    """``models:/churn/3`` or ``models:/churn@prod`` -> ``churn``; else ``model``."""
+    if uri.startswith("models:/"):
+        rest = uri[len("models:/"):]
+        return rest.split("/", 1)[0].split("@", 1)[0] or "model"
+    return "model"
+
+
+def build_single_model_gateway(model_uri: str, *, model: str | None = None, version: str | None = None,
+                               environment: str | None = None, store_url: str | None = None,
+                               state_dir: Path | None = None, tick_seconds: float = 0.1) -> Gateway:
+    """One model version per process (a Kubernetes pod): ``serve --model-uri``.
+
+    Names for headers, logs and metric labels come from the flags or from
+    ``MLOPS_MODEL``, ``MLOPS_MODEL_VERSION`` and ``MLOPS_ENVIRONMENT`` (set by the
+    Kubernetes target). State goes to ``state_dir`` (default: a fresh temp dir).
+    """
+    if not model_uri:
+        raise ConfigError("--model-uri is empty", hint="set MODEL_URI, e.g. models:/churn/3")
+    key = model or os.environ.get("MLOPS_MODEL") or os.environ.get("MLOPS_MODEL_NAME") \
+        or model_key_from_uri(model_uri)
+    ver = version or os.environ.get("MLOPS_MODEL_VERSION") or "unversioned"
+    env_name = environment or os.environ.get("MLOPS_ENVIRONMENT") or "default"
+    state = state_dir or Path(tempfile.mkdtemp(prefix="mlops-gateway-"))
+    token = load_or_create_token(state)
+    store = open_store(store_url or os.environ.get("MLOPS_PREDICTION_STORE")
+                       or f"sqlite:///{state / 'predictions.db'}")
+    return Gateway(GatewayConfig(environment=env_name, state_dir=state, token=token, store=store,
+                                 initial_routes={key: Route(model=key, stable=ver, stable_uri=model_uri)},
+                                 tick_seconds=tick_seconds, pin_routes=True))
 
 
 def uvicorn_config(gateway: Gateway, host: str, port: int) -> uvicorn.Config:
