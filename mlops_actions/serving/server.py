@@ -1,0 +1,107 @@
+"""Run the gateway of one environment under uvicorn (httptools + uvloop when installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from mlops_actions.config.loader import load_environment
+from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
+from mlops_actions.deploy.interface import Route
+from mlops_actions.deploy.registry_bridge import DeployRegistry, get_deploy_registry
+from mlops_actions.errors import ConfigError
+from mlops_actions.monitoring.store import open_store
+from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
+from mlops_actions.serving.gateway import Gateway, GatewayConfig
+
+__all__ = ["build_gateway", "build_single_model_gateway", "registered_name", "run", "uvicorn_config"]
+
+
+def registered_name(repo: Path, key: str) -> str:
+    """The MLflow name of ``models/<key>``: its model.yaml ``name``, else the key itself."""
+    path = repo / "models" / key / "model.yaml"
+    if path.exists():
+        from mlops_actions.config.loader import load_model
+
+        return load_model(path).name
+    return key
+
+
+def initial_routes(repo: Path, env: EnvironmentSpec, registry: DeployRegistry) -> dict[str, Route]:
+    routes = {}
+    for key, pin in env.models.items():
+        mv = registry.get(registered_name(repo, key), pin.version)
+        routes[key] = Route(model=key, stable=pin.version, stable_uri=mv.uri)
+    return routes
+
+
+def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_seconds: float = 0.1,
+                  registry: DeployRegistry | None = None) -> Gateway:
+    env_path = repo / "environments" / f"{env_name}.yaml"
+    if not env_path.exists():
+        known = sorted(p.stem for p in (repo / "environments").glob("*.yaml"))
+        raise ConfigError(f"environment {env_name!r} not found at {env_path}",
+                          hint=f"environments: {', '.join(known) or 'none'}")
+    env = load_environment(env_path)
+    if not isinstance(env.target, LocalTarget):
+        raise ConfigError(f"environment {env_name!r} targets {env.target.type}; "
+                          "`serve` runs the local gateway",
+                          hint="use target: {type: local} or deploy with the kubernetes target")
+    state_dir = repo / ".mlops"
+    token = load_or_create_token(state_dir, env.target.token_env or TOKEN_ENV)
+    store = open_store(store_url, repo_root=repo)  # default: <repo>/.mlops/predictions.db
+    routes = initial_routes(repo, env, registry or get_deploy_registry())
+    return Gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
+                                 initial_routes=routes, tick_seconds=tick_seconds))
+
+
+def model_key_from_uri(uri: str) -> str:
+    """``models:/churn/3`` or ``models:/churn@prod`` -> ``churn``; else ``model``."""
+    if uri.startswith("models:/"):
+        rest = uri[len("models:/"):]
+        return rest.split("/", 1)[0].split("@", 1)[0] or "model"
+    return "model"
+
+
+def build_single_model_gateway(model_uri: str, *, model: str | None = None, version: str | None = None,
+                               environment: str | None = None, store_url: str | None = None,
+                               state_dir: Path | None = None, tick_seconds: float = 0.1) -> Gateway:
+    """One model version per process (a Kubernetes pod): ``serve --model-uri``.
+
+    Names for headers, logs and metric labels come from the flags or from
+    ``MLOPS_MODEL``, ``MLOPS_MODEL_VERSION`` and ``MLOPS_ENVIRONMENT`` (set by the
+    Kubernetes target). State goes to ``state_dir`` (default: a fresh temp dir).
+    """
+    if not model_uri:
+        raise ConfigError("--model-uri is empty", hint="set MODEL_URI, e.g. models:/churn/3")
+    key = model or os.environ.get("MLOPS_MODEL") or os.environ.get("MLOPS_MODEL_NAME") \
+        or model_key_from_uri(model_uri)
+    ver = version or os.environ.get("MLOPS_MODEL_VERSION") or "unversioned"
+    env_name = environment or os.environ.get("MLOPS_ENVIRONMENT") or "default"
+    state = state_dir or Path(tempfile.mkdtemp(prefix="mlops-gateway-"))
+    token = load_or_create_token(state)
+    store = open_store(store_url or os.environ.get("MLOPS_PREDICTION_STORE")
+                       or f"sqlite:///{state / 'predictions.db'}")
+    return Gateway(GatewayConfig(environment=env_name, state_dir=state, token=token, store=store,
+                                 initial_routes={key: Route(model=key, stable=ver, stable_uri=model_uri)},
+                                 tick_seconds=tick_seconds, pin_routes=True))
+
+
+def uvicorn_config(gateway: Gateway, host: str, port: int) -> uvicorn.Config:
+    has = importlib.util.find_spec
+    return uvicorn.Config(
+        gateway, host=host, port=port, lifespan="on", access_log=False, log_level="warning",
+        loop="uvloop" if has("uvloop") else "asyncio", http="httptools" if has("httptools") else "h11",
+        timeout_graceful_shutdown=30, backlog=2048)
+
+
+def run(gateway: Gateway, host: str = "127.0.0.1", port: int = 8080) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"gateway for {gateway.environment} on http://{host}:{port} "
+          f"(admin token: ${TOKEN_ENV} or {gateway.config.state_dir / 'gateway.token'})", flush=True)
+    uvicorn.Server(uvicorn_config(gateway, host, port)).run()
