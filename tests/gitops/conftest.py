@@ -1,0 +1,120 @@
+"""Fixtures for gitops: a real local git repository with a base and a PR branch, and an
+in-memory registry (the ModelRegistry port's read side) that counts its calls."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from mlops_actions.errors import RegistryError
+from mlops_actions.registry.interface import ModelVersion
+
+STAGING = """\
+promotion:
+  required_approvals: 0
+models:
+  fraud:
+    version: "1.2.0"
+  churn:
+    version: "0.3.0"
+"""
+
+PRODUCTION = """\
+promotion:
+  from: staging
+  required_approvals: 1
+models:
+  fraud:
+    version: "1.1.0"
+    strategy:
+      type: canary
+      steps:
+        - set_weight: 10
+        - pause: {duration: 30s}
+        - set_weight: 100
+  churn:
+    version: "0.3.0"
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def write(repo: Path, rel: str, text: str) -> None:
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """main: staging + production; the working tree is clean on main."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "ci@example.invalid")
+    git(root, "config", "user.name", "ci")
+    git(root, "config", "commit.gpgsign", "false")
+    write(root, "environments/staging.yaml", STAGING)
+    write(root, "environments/production.yaml", PRODUCTION)
+    commit_all(root, "initial pins")
+    return root
+
+
+def promote_in_production(repo: Path, version: str, branch: str = "pr") -> str:
+    """Check out a PR branch that moves fraud in production to ``version``; returns its sha."""
+    git(repo, "checkout", "-q", "-b", branch)
+    text = (repo / "environments/production.yaml").read_text()
+    write(repo, "environments/production.yaml", text.replace('"1.1.0"', f'"{version}"', 1))
+    return commit_all(repo, f"promote fraud {version} to production")
+
+
+@dataclass
+class FakeRegistry:
+    """alias -> semver per model, versions per model; counts calls like HTTP requests."""
+
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
+    versions: dict[str, list[str]] = field(default_factory=dict)
+    tags: dict[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
+    calls: int = 0
+
+    def aliases(self, name: str) -> dict[str, str]:
+        self.calls += 1
+        if name not in self.models:
+            raise RegistryError(f"model {name!r} is not registered")
+        return dict(self.models[name])
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        self.calls += 1
+        if name not in self.versions:
+            raise RegistryError(f"model {name!r} is not registered")
+        return [ModelVersion(name, v, str(i + 1), f"runs:/x/{v}", tags=self.tags.get((name, v), {}))
+                for i, v in enumerate(self.versions[name])]
+
+    def get(self, name: str, version: str) -> ModelVersion:
+        self.calls += 1
+        for mv in self.list_versions(name):
+            if mv.version == version:
+                return mv
+        raise RegistryError(f"{name} {version} not found")
+
+
+@pytest.fixture
+def registry() -> FakeRegistry:
+    return FakeRegistry(
+        models={"fraud": {"staging": "1.2.0", "production": "1.1.0"},
+                "churn": {"staging": "0.3.0", "production": "0.3.0"}},
+        versions={"fraud": ["1.0.0", "1.1.0", "1.2.0"], "churn": ["0.3.0"]},
+    )
