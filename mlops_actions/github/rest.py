@@ -75,7 +75,7 @@ class GitHubClient:
                  api_url: str = "https://api.github.com", timeout: float = 10.0,
                  max_retries: int = 4, backoff: float = 1.0, max_wait: float = 60.0,
                  session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] | None = None) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository or ""):
             raise GitHubError(f"repository {repository!r} is not owner/name",
                               hint="set GITHUB_REPOSITORY (Actions sets it) or pass --repository")
@@ -85,7 +85,7 @@ class GitHubClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.max_wait = max_wait
-        self._sleep = sleep
+        self._sleep = sleep or _sleep
         self._token = token or ""
         actions.add_mask(self._token)
         self._session = session or requests.Session()
@@ -107,6 +107,11 @@ class GitHubClient:
             raise GitHubError("no GitHub token: GITHUB_TOKEN is not set",
                               hint="pass `GITHUB_TOKEN: ${{ github.token }}` in the step's env "
                               "(fork PRs get no token: this step is skipped there)")
+        if "MLOPS_ACTIONS_HTTP_BACKOFF" in env and "backoff" not in kwargs:
+            try:
+                kwargs["backoff"] = float(env["MLOPS_ACTIONS_HTTP_BACKOFF"])
+            except ValueError:
+                raise GitHubError("MLOPS_ACTIONS_HTTP_BACKOFF must be a number of seconds") from None
         return cls(env.get("GITHUB_REPOSITORY", ""), token,
                    api_url=env.get("GITHUB_API_URL", "https://api.github.com"), **kwargs)
 
@@ -339,6 +344,10 @@ class GitHubClient:
         if labels:
             payload["labels"] = labels
         return dict(self.json("POST", "issues", json=payload))
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _message(response: requests.Response) -> str:

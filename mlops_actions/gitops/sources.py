@@ -22,6 +22,7 @@ from mlops_actions.errors import ConfigError, ExternalError, Location
 __all__ = [
     "EnvSource",
     "git",
+    "key_location",
     "pin_location",
     "read_dir",
     "read_git",
@@ -125,12 +126,17 @@ def read_source(repo: Path, spec: str | None) -> EnvSource:
 
 def pin_location(text: str, path: str, model: str, key: str = "version") -> Location:
     """Line and column of ``models.<model>.<key>`` in an environment file (best effort)."""
+    return key_location(text, path, "models", model, key)
+
+
+def key_location(text: str, path: str, *keys: str) -> Location:
+    """Line and column of the value at ``keys`` in a YAML file; just the path when absent."""
     try:
         root = yaml.compose(text)
     except yaml.YAMLError:
         return Location(path)
     node: yaml.Node | None = root
-    for step in ("models", model, key):
+    for step in keys:
         if not isinstance(node, yaml.MappingNode):
             return Location(path)
         found = None

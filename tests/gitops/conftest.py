@@ -118,3 +118,34 @@ def registry() -> FakeRegistry:
                 "churn": {"staging": "0.3.0", "production": "0.3.0"}},
         versions={"fraud": ["1.0.0", "1.1.0", "1.2.0"], "churn": ["0.3.0"]},
     )
+
+
+WEBHOOKS = Path(__file__).parent.parent / "assets" / "github" / "webhooks"
+
+
+def adapt_pr_event(tmp: Path, *, base_sha: str, head_sha: str, number: int = 7,
+                   labels: tuple[str, ...] = (), author: str = "alice",
+                   file: str = "pull_request.opened.0.json", repository: str = "octo/repo") -> Path:
+    """A real webhook payload, adapted to the test repository; returns its path."""
+    import json
+
+    payload = json.loads((WEBHOOKS / file).read_text())
+    pr = payload["pull_request"]
+    pr["number"] = payload["number"] = number
+    pr["base"]["sha"], pr["head"]["sha"] = base_sha, head_sha
+    pr["base"]["ref"], pr["head"]["ref"] = "main", "pr"
+    pr["base"]["repo"]["full_name"] = pr["head"]["repo"]["full_name"] = repository
+    payload["repository"]["full_name"] = repository
+    pr["user"]["login"] = author
+    pr["labels"] = [{"name": name, "id": i} for i, name in enumerate(labels)]
+    path = tmp / f"event-{file}"
+    path.write_text(json.dumps(payload))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_annotation_counts() -> None:
+    """Each CLI run in a test is one workflow step: start its annotation counts at zero."""
+    from mlops_actions.github import actions
+
+    actions.reset_annotation_counts()
