@@ -8,11 +8,12 @@ from pathlib import Path
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, RegistryError
 from mlops_actions.github import actions
 from mlops_actions.gitops import context
-from mlops_actions.gitops.live import LiveRegistry, open_registry
+from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry
 from mlops_actions.gitops.plan import compute_plan, render_markdown, render_text
 from mlops_actions.gitops.sources import read_source
 
 ORDER = 30
+NO_REGISTRY = "skipped: no registry configured (MLFLOW_TRACKING_URI not set; fork PRs get no secrets)"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
     head = read_source(repo, args.head)
     live: LiveRegistry | None = None
     live_label = "skipped (--no-live)"
-    if args.live is not False:
+    if args.live is None and not live_configured(repo):
+        live_label = NO_REGISTRY
+    elif args.live is not False:
         try:
-            live = LiveRegistry(open_registry())
+            live = LiveRegistry(open_registry(repo))
         except RegistryError as exc:
             if args.live:
                 raise

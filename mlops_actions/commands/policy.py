@@ -18,7 +18,7 @@ from mlops_actions.errors import (
 from mlops_actions.github import actions
 from mlops_actions.github.rest import GitHubClient
 from mlops_actions.gitops import context
-from mlops_actions.gitops.live import LiveRegistry, open_registry
+from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry
 from mlops_actions.gitops.policy import (
     Outcome,
     PolicyInput,
@@ -45,8 +45,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--label", action="append", default=[], metavar="LABEL",
                    help="a PR label, e.g. rollback (added to the event's labels)")
     p.add_argument("--now", metavar="ISO8601", help="evaluate freeze windows at this time (default: now)")
-    p.add_argument("--no-live", dest="live", action="store_false", default=True,
-                   help="do not read the registry (promotion-order becomes inconclusive)")
+    live = p.add_mutually_exclusive_group()
+    live.add_argument("--live", dest="live", action="store_true", default=None,
+                      help="read the registry; fail if it cannot be opened")
+    live.add_argument("--no-live", dest="live", action="store_false",
+                      help="do not read the registry (promotion-order becomes inconclusive); "
+                      "default: read it when MLFLOW_TRACKING_URI is set or .mlops/ exists")
     p.add_argument("--strict", action="store_true", help="inconclusive counts as failed")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
@@ -81,10 +85,12 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--now {args.now!r} is not ISO 8601",
                               hint="e.g. --now 2026-12-24T12:00:00Z") from None
     live: LiveRegistry | None = None
-    if args.live:
+    if args.live or (args.live is None and live_configured(repo)):
         try:
-            live = LiveRegistry(open_registry())
+            live = LiveRegistry(open_registry(repo))
         except RegistryError as exc:
+            if args.live:
+                raise
             print(f"note: {exc.message}")
     pr = args.pr or context.pr_number(ev)
     author = ev.pull_request.author if ev is not None and ev.pull_request is not None else None

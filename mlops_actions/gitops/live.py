@@ -1,27 +1,27 @@
 """Live state as ``plan`` and ``policy`` read it: registry aliases (and, later, the target).
 
-One ``aliases(name)`` call per model, shared by every environment, and one
-``list_versions(name)`` call when a pin must be checked to exist: at most two
-registry calls per model whatever the number of environments.
+One ``list_versions(name)`` call per model, shared by every environment: it
+gives every version with its aliases and tags (the MLflow adapter makes it two
+HTTP calls), so plan stays at <= 2 HTTP calls per model whatever the number of
+environments.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from mlops_actions.errors import RegistryError
 from mlops_actions.registry.interface import ModelVersion
 
-__all__ = ["LiveRegistry", "LiveState", "RegistryReader", "open_registry"]
+__all__ = ["LiveRegistry", "LiveState", "RegistryReader", "live_configured", "open_registry"]
 
 
 class RegistryReader(Protocol):
     """The part of the ModelRegistry port that plan and policy read."""
-
-    def aliases(self, name: str) -> dict[str, str]: ...
 
     def list_versions(self, name: str) -> list[ModelVersion]: ...
 
@@ -31,7 +31,7 @@ class LiveState:
     """What one model looks like in the registry (or why we could not tell)."""
 
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> semver
-    versions: tuple[str, ...] | None = None  # semvers, when listed
+    versions: tuple[str, ...] = ()  # semvers, oldest first
     tags: dict[str, dict[str, str]] = field(default_factory=dict)  # semver -> tags
     error: str | None = None  # e.g. "not registered"
 
@@ -44,28 +44,34 @@ class LiveRegistry:
         self._cache: dict[str, LiveState] = {}
         self.calls = 0
 
-    def model(self, name: str, *, with_versions: bool = False) -> LiveState:
+    def model(self, name: str) -> LiveState:
         state = self._cache.get(name)
-        if state is None:
-            state = LiveState()
-            try:
-                self.calls += 1
-                state.aliases = dict(self.registry.aliases(name))
-            except RegistryError as exc:
-                state.error = exc.message
-            self._cache[name] = state
-        if with_versions and state.versions is None and state.error is None:
-            try:
-                self.calls += 1
-                listed = self.registry.list_versions(name)
-                state.versions = tuple(str(v.version) for v in listed)
-                state.tags = {str(v.version): dict(getattr(v, "tags", {}) or {}) for v in listed}
-            except RegistryError as exc:
-                state.error = exc.message
+        if state is not None:
+            return state
+        state = LiveState()
+        try:
+            self.calls += 1
+            listed = self.registry.list_versions(name)
+        except RegistryError as exc:
+            state.error = exc.message
+        else:
+            if not listed:
+                state.error = f"model {name!r} is not registered (no versions)"
+            state.versions = tuple(str(v.version) for v in listed)
+            state.tags = {str(v.version): dict(v.tags or {}) for v in listed}
+            for v in listed:
+                for alias in v.aliases:
+                    state.aliases[alias] = str(v.version)
+        self._cache[name] = state
         return state
 
 
-def open_registry() -> RegistryReader:
+def live_configured(repo: Path) -> bool:
+    """Auto mode reads the registry only when one is configured: MLFLOW_TRACKING_URI or ``.mlops/``."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (repo / ".mlops").is_dir()
+
+
+def open_registry(repo: Path | None = None) -> RegistryReader:
     """The MLflow adapter from the registry area, or RegistryError "not available yet"."""
     try:
         module = importlib.import_module("mlops_actions.registry.mlflow_registry")
@@ -74,5 +80,5 @@ def open_registry() -> RegistryReader:
             "live state not available yet: the MLflow registry adapter "
             "(mlops_actions.registry.mlflow_registry) is not in this build",
             hint="run with --no-live to compare git only") from None
-    factory: Callable[[], RegistryReader] = module.get_registry
-    return factory()
+    registry: RegistryReader = module.get_registry(repo_root=repo or Path("."))
+    return registry

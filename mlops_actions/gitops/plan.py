@@ -172,7 +172,7 @@ def _plan_model(env: str, model: str, base: ModelPin | None, head: ModelPin | No
     drift = None
     live_version = None
     if live is not None:
-        state = live.model(model, with_versions=head is not None and kind is not ChangeKind.UNCHANGED)
+        state = live.model(model)
         if state.error is not None:
             notes.append(f"live: {state.error}")
             if head is not None:
@@ -191,7 +191,7 @@ def _plan_model(env: str, model: str, base: ModelPin | None, head: ModelPin | No
             if base is not None and live_version != base.version:
                 drift = (f"git pins {base.version} but alias {env} -> {live_version or '(none)'}: "
                          "changed outside git; apply restores the pin")
-            if head is not None and state.versions is not None and head.version not in state.versions:
+            if head is not None and head.version not in state.versions:
                 known = ", ".join(state.versions[-5:]) or "none"
                 problems.append(Problem(
                     f"{env}: {model} {head.version} does not exist in the registry "

@@ -136,7 +136,7 @@ def _order(m: ModelPlan, spec: EnvironmentSpec, head: EnvSource, live: LiveRegis
         return RuleResult("promotion-order", m.env, m.model, Outcome.INCONCLUSIVE,
                           f"cannot tell whether {m.model} {version} is live in {source}: "
                           "the registry was not read (skipped: no credentials?)", loc)
-    state = live.model(m.model, with_versions=True)
+    state = live.model(m.model)
     if state.error is not None:
         return RuleResult("promotion-order", m.env, m.model, Outcome.ERROR,
                           f"registry: {state.error}", loc)

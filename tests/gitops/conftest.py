@@ -90,25 +90,15 @@ class FakeRegistry:
     tags: dict[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
     calls: int = 0
 
-    def aliases(self, name: str) -> dict[str, str]:
-        self.calls += 1
-        if name not in self.models:
-            raise RegistryError(f"model {name!r} is not registered")
-        return dict(self.models[name])
-
     def list_versions(self, name: str) -> list[ModelVersion]:
+        """Like the MLflow adapter: every version with its aliases and tags; [] when unknown."""
         self.calls += 1
-        if name not in self.versions:
-            raise RegistryError(f"model {name!r} is not registered")
-        return [ModelVersion(name, v, str(i + 1), f"runs:/x/{v}", tags=self.tags.get((name, v), {}))
-                for i, v in enumerate(self.versions[name])]
-
-    def get(self, name: str, version: str) -> ModelVersion:
-        self.calls += 1
-        for mv in self.list_versions(name):
-            if mv.version == version:
-                return mv
-        raise RegistryError(f"{name} {version} not found")
+        if name == "broken":
+            raise RegistryError("MLflow at http://127.0.0.1:1 is unreachable")
+        aliases = self.models.get(name, {})
+        return [ModelVersion(name, v, str(i + 1), f"runs:/x/{v}", tags=self.tags.get((name, v), {}),
+                             aliases=tuple(a for a, av in aliases.items() if av == v))
+                for i, v in enumerate(self.versions.get(name, []))]
 
 
 @pytest.fixture
