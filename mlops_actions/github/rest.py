@@ -25,7 +25,6 @@ from urllib.parse import quote
 import requests
 
 from mlops_actions.errors import GitHubError
-from mlops_actions.github import actions
 
 __all__ = [
     "COMMENT_LIMIT",
@@ -86,8 +85,9 @@ class GitHubClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self._sleep = sleep or _sleep
+        # Not echoed with ::add-mask:: (that line itself would carry it): the runner masks
+        # secrets and github.token already; this client only keeps it out of its messages.
         self._token = token or ""
-        actions.add_mask(self._token)
         self._session = session or requests.Session()
         self._session.headers.update({
             "Accept": "application/vnd.github+json",
