@@ -12,6 +12,7 @@ from mlops_actions.github import actions
 from mlops_actions.gitops import context
 
 ORDER = 60
+OUTPUTS = frozenset({"comment-url"})  # step outputs written to $GITHUB_OUTPUT
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

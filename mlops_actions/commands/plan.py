@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, RegistryError
@@ -13,6 +14,7 @@ from mlops_actions.gitops.plan import compute_plan, render_markdown, render_text
 from mlops_actions.gitops.sources import read_source
 
 ORDER = 30
+OUTPUTS = frozenset({"changed", "environments", "environments-json"})  # written to $GITHUB_OUTPUT
 NO_REGISTRY = "skipped: no registry configured (MLFLOW_TRACKING_URI not set; fork PRs get no secrets)"
 
 
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.markdown).write_text(markdown, encoding="utf-8")
     actions.set_output("changed", "true" if plan.changed else "false")
     actions.set_output("environments", " ".join(plan.changed_envs))
+    actions.set_output("environments-json", json.dumps(plan.changed_envs))
     actions.append_summary(markdown)
     if plan.problems:
         errors = [ConfigError(p.message, location=p.location,

@@ -30,6 +30,7 @@ from mlops_actions.gitops.policy import (
 from mlops_actions.gitops.sources import read_source
 
 ORDER = 32
+OUTPUTS = frozenset({"result"})  # step outputs written to $GITHUB_OUTPUT
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

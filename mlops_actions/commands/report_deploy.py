@@ -12,6 +12,7 @@ from mlops_actions.errors import EXIT_OK, ConfigError, GitHubError
 from mlops_actions.github import actions
 
 ORDER = 62
+OUTPUTS = frozenset({"deployment-id"})  # step outputs written to $GITHUB_OUTPUT
 STATES = ("success", "failure", "error", "in_progress", "queued", "pending", "inactive")
 
 

@@ -14,6 +14,7 @@ from mlops_actions.gitops.pins import env_path, last_good_version, pinned_versio
 from mlops_actions.gitops.propose import PinChange, open_pin_pr, preview
 
 ORDER = 66
+OUTPUTS = frozenset({"pr-number", "pr-url", "version"})  # step outputs written to $GITHUB_OUTPUT
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

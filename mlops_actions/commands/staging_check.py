@@ -17,6 +17,7 @@ from mlops_actions.errors import EXIT_OK, ConfigError, TargetError
 from mlops_actions.github import actions
 
 ORDER = 36
+OUTPUTS = frozenset({"result"})  # step outputs written to $GITHUB_OUTPUT
 GATEWAY_MODULE = "mlops_actions.serving.gateway"
 
 
