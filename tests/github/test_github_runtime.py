@@ -9,7 +9,7 @@ import pytest
 
 from mlops_actions.errors import ConfigError
 from mlops_actions.github import actions
-from mlops_actions.github.event import load_event
+from mlops_actions.github.event import load_event, parse_event
 
 WEBHOOKS = Path(__file__).parent.parent / "assets" / "github" / "webhooks"
 
@@ -100,6 +100,11 @@ def test_real_payloads() -> None:
 
     comment = load_event(_env("issue_comment", "issue_comment.created.0.json"))
     assert comment is not None and comment.comment is not None and comment.comment.body
+
+    fork = json.loads((WEBHOOKS / "pull_request.opened.0.json").read_text())
+    fork["pull_request"]["head"]["repo"]["full_name"] = "mallory/Hello-World"
+    forked = parse_event("pull_request", fork)
+    assert forked.pull_request is not None and forked.pull_request.from_fork
 
     closed = load_event(_env("pull_request", "pull_request.closed.3.json"))
     assert closed is not None and closed.pull_request is not None

@@ -40,6 +40,11 @@ def test_working_tree_vs_head_and_directories(repo: Path, tmp_path: Path) -> Non
     staging = next(e for e in plan.environments if e.name == "staging")
     assert [m.kind for m in staging.models if m.changed] == [ChangeKind.ADDED]
     assert next(e for e in plan.environments if e.name == "qa").status == "added"
+    # an empty directory as base: every environment is new (apply.yml's manual re-apply)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    everything = compute_plan(read_source(repo, str(empty)), read_source(repo, None), None)
+    assert {e.status for e in everything.environments} == {"added"} and everything.changed
     # two plain directories (e.g. two checkouts)
     plan2 = compute_plan(read_source(repo, str(repo)), read_source(repo, str(repo)), None)
     assert not plan2.changed
