@@ -1,0 +1,488 @@
+"""Data drift per feature against a reference, Evidently-compatible by default.
+
+Method per column (``method="auto"``, Evidently 0.7's ``_get_default_stattest``),
+``n`` = non-missing reference values, ``k`` = distinct values in reference and
+current together:
+
+===============  =========================  ==============================
+column kind      n <= 1000                  n > 1000
+===============  =========================  ==============================
+numeric, k > 5   KS, drift when p <= 0.05   Wasserstein / std(ref) >= 0.1
+numeric, k <= 5  chi-square (k > 2) or Z    Jensen-Shannon >= 0.1
+categorical      chi-square (k > 2) or Z    Jensen-Shannon >= 0.1
+===============  =========================  ==============================
+
+Chi-square and Z decide at p < 0.05. The dataset drifts when the share of
+drifted columns is >= ``drift_share`` (0.5).
+
+Where we differ from Evidently on purpose (docs/monitoring.md says why):
+
+* Jensen-Shannon distance in base 2, so it lies in [0, 1] (Evidently uses the
+  natural log: same ranking, values 1/sqrt(ln 2) = 1.2x smaller).
+* Chi-square is a 2 x k contingency test (reference vs current) with categories
+  whose expected count is < 5 merged into one, not a goodness-of-fit test of
+  current counts against reference proportions that breaks on unseen categories.
+* PSI on reference-quantile bins is reported beside every column.
+* Optional Bonferroni or Benjamini-Hochberg correction of the p-values.
+* Missing share and unseen categories are data-quality checks of their own.
+* One bad column gets an ``error`` verdict; the others are still tested.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial import distance
+
+from mlops_actions.monitoring.profile import (
+    ColumnProfile,
+    ReferenceProfile,
+    category_counts,
+    numeric_values,
+)
+from mlops_actions.monitoring.verdict import Verdict
+
+__all__ = [
+    "METHODS",
+    "ColumnDrift",
+    "DriftOptions",
+    "DriftReport",
+    "choose_method",
+    "detect_drift",
+    "detect_prediction_drift",
+    "wasserstein_sorted",
+]
+
+Method = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
+METHODS: tuple[Method, ...] = ("ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi")
+P_VALUE_METHODS = frozenset({"ks", "chisquare", "z"})
+DEFAULT_THRESHOLD = {"ks": 0.05, "chisquare": 0.05, "z": 0.05, "wasserstein": 0.1,
+                     "jensenshannon": 0.1, "psi": 0.1}
+NUMERIC_ONLY = frozenset({"ks", "wasserstein"})
+
+
+@dataclass(frozen=True)
+class DriftOptions:
+    """What to compute (config apart from calculation); defaults are Evidently's."""
+
+    method: str = "auto"
+    threshold: float | None = None
+    drift_share: float = 0.5
+    correction: Literal["none", "bonferroni", "benjamini_hochberg"] = "none"
+    features: tuple[str, ...] | None = None
+    js_base: float = 2.0  # Evidently: e
+    chisquare: Literal["contingency", "evidently"] = "contingency"
+    min_expected: float = 5.0  # chi-square: merge categories expected less often than this
+    psi_bins: int = 10
+    workers: int = 0  # threads; 0 = number of CPUs
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> DriftOptions:
+        """From ``model.yaml``'s ``monitoring.drift`` (:class:`~mlops_actions.config.specs.DriftSpec`)."""
+        return cls(method=spec.method, threshold=spec.threshold, drift_share=spec.drift_share,
+                   correction=spec.correction,
+                   features=tuple(spec.features) if spec.features is not None else None)
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    kind: str
+    method: str  # "" when no test ran
+    statistic: float | None  # p-value or distance
+    threshold: float | None
+    drifted: bool | None  # None: not tested
+    verdict: Verdict
+    p_adjusted: float | None = None
+    psi: float | None = None
+    n_reference: int = 0
+    n_current: int = 0
+    missing_share_reference: float = 0.0
+    missing_share_current: float = 0.0
+    unseen_categories: tuple[str, ...] = ()
+    unseen_share: float = 0.0
+    out_of_range_share: float = 0.0
+    outlier_share_reference: float = 0.0  # beyond reference Q1 - 3 IQR .. Q3 + 3 IQR
+    outlier_share_current: float = 0.0
+    message: str = ""
+
+    @property
+    def is_p_value(self) -> bool:
+        return self.method in P_VALUE_METHODS
+
+    def severity(self) -> float:
+        """How far past its threshold (> 1: drifted); for sorting worst first."""
+        if self.statistic is None or self.threshold is None or not math.isfinite(self.statistic):
+            return -1.0
+        if self.is_p_value:
+            p = self.p_adjusted if self.p_adjusted is not None else self.statistic
+            return self.threshold / max(p, 1e-300)
+        return self.statistic / self.threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["verdict"] = self.verdict.value
+        d["unseen_categories"] = list(self.unseen_categories)
+        return d
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    columns: tuple[ColumnDrift, ...]
+    drift_share: float  # the threshold
+    n_reference_rows: int
+    n_current_rows: int
+
+    @property
+    def tested(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.drifted is not None]
+
+    @property
+    def drifted(self) -> list[ColumnDrift]:
+        return [c for c in self.columns if c.drifted]
+
+    @property
+    def share(self) -> float:
+        tested = self.tested
+        return len(self.drifted) / len(tested) if tested else 0.0
+
+    @property
+    def dataset_drift(self) -> bool:
+        return bool(self.tested) and self.share >= self.drift_share
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.dataset_drift:
+            return Verdict.FAILED
+        if not self.tested:
+            errors = any(c.verdict is Verdict.ERROR for c in self.columns)
+            return Verdict.ERROR if errors else Verdict.INCONCLUSIVE
+        return Verdict.PASSED
+
+    def worst_first(self) -> list[ColumnDrift]:
+        return sorted(self.columns, key=lambda c: (c.verdict is not Verdict.ERROR, -c.severity()))
+
+    def summary(self) -> str:
+        if not self.columns:
+            return "no columns to test"
+        text = (f"{len(self.drifted)} of {len(self.tested)} column(s) drifted "
+                f"(share {self.share:.2f}, dataset drift at >= {self.drift_share:.2f})")
+        errors = [c.column for c in self.columns if c.verdict is Verdict.ERROR]
+        if errors:
+            text += f"; {len(errors)} column(s) could not be tested: {', '.join(errors)}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict.value, "dataset_drift": self.dataset_drift, "share": self.share,
+                "drift_share": self.drift_share, "n_drifted": len(self.drifted),
+                "n_tested": len(self.tested), "n_reference_rows": self.n_reference_rows,
+                "n_current_rows": self.n_current_rows,
+                "columns": [c.to_dict() for c in self.worst_first()]}
+
+
+# --------------------------------------------------------------------------- method choice
+
+
+def choose_method(kind: str, n_reference: int, n_values: int) -> Method:
+    """Evidently's default test for a column (see the module docstring)."""
+    if n_reference <= 1000:
+        if kind == "numeric" and n_values > 5:
+            return "ks"
+        return "chisquare" if n_values > 2 else "z"
+    if kind == "numeric" and n_values > 5:
+        return "wasserstein"
+    return "jensenshannon"
+
+
+# --------------------------------------------------------------------------- the statistics
+
+
+def wasserstein_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
+    """First Wasserstein distance of two sorted samples, term for term as
+    ``scipy.stats.wasserstein_distance`` (equal to ~1e-12), without its searchsorted calls."""
+    allv = np.concatenate((ref, cur))
+    order = np.argsort(allv, kind="stable")  # two sorted runs: a linear merge
+    allv = allv[order]
+    n_ref = np.cumsum(order < len(ref))[:-1]
+    n_cur = np.arange(1, len(allv)) - n_ref
+    deltas = np.diff(allv)
+    return float(np.sum(np.multiply(np.abs(n_ref / len(ref) - n_cur / len(cur)), deltas)))
+
+
+def _js(p: np.ndarray, q: np.ndarray, base: float) -> float:
+    return float(distance.jensenshannon(p, q, base))
+
+
+def _z_test(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Two-proportion Z-test on the first (sorted) label, as Evidently; p=1 when nothing varies."""
+    n1, n2 = ref_counts.sum(), cur_counts.sum()
+    p1 = 1 - ref_counts[0] / n1  # share of values != the first label
+    p2 = 1 - cur_counts[0] / n2
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    var = pooled * (1 - pooled) * (1.0 / n1 + 1.0 / n2)
+    if var <= 0:
+        return 1.0
+    z = (p1 - p2) / math.sqrt(var)
+    return float(2 * (1 - stats.norm.cdf(abs(z))))
+
+
+def _chisquare_contingency(ref_counts: np.ndarray, cur_counts: np.ndarray, min_expected: float) -> float:
+    """2 x k independence test; categories expected < ``min_expected`` times merged into one."""
+    table = np.vstack([ref_counts, cur_counts]).astype(np.float64)
+    total = table.sum()
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / total
+    rare = (expected < min_expected).any(axis=0)
+    if rare.any():
+        merged = table[:, rare].sum(axis=1, keepdims=True)
+        table = np.hstack([table[:, ~rare], merged]) if merged.sum() > 0 else table[:, ~rare]
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0
+    return float(stats.chi2_contingency(table, correction=False)[1])
+
+
+def _chisquare_evidently(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+    """Evidently's goodness-of-fit form, for comparison (breaks when a label is new)."""
+    f_exp = ref_counts * (cur_counts.sum() / ref_counts.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(stats.chisquare(cur_counts, f_exp)[1])
+
+
+def _psi(ref_share: np.ndarray, cur_share: np.ndarray) -> float:
+    r = np.where(ref_share == 0, 1e-4, ref_share)
+    c = np.where(cur_share == 0, 1e-4, cur_share)
+    return float(np.sum((r - c) * np.log(r / c)))
+
+
+def _bins_psi(ref: np.ndarray, cur: np.ndarray, bins: int) -> float:
+    """PSI on reference-quantile bins (both arrays sorted)."""
+    edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1))[1:-1])
+    r = np.diff(np.concatenate(([0], np.searchsorted(ref, edges, "right"), [len(ref)]))) / len(ref)
+    c = np.diff(np.concatenate(([0], np.searchsorted(cur, edges, "right"), [len(cur)]))) / len(cur)
+    return _psi(r, c)
+
+
+def _align(ref_labels: np.ndarray, ref_counts: np.ndarray, cur_labels: np.ndarray,
+           cur_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts of both over the sorted union of labels."""
+    keys = np.union1d(ref_labels, cur_labels)
+    r = np.zeros(len(keys), dtype=np.int64)
+    c = np.zeros(len(keys), dtype=np.int64)
+    r[np.searchsorted(keys, ref_labels)] = ref_counts
+    c[np.searchsorted(keys, cur_labels)] = cur_counts
+    return keys, r, c
+
+
+# --------------------------------------------------------------------------- one column
+
+
+def _column(prof: ColumnProfile, cur_col: pd.Series | None, options: DriftOptions) -> ColumnDrift:
+    base = ColumnDrift(prof.name, prof.kind, "", None, None, None, Verdict.ERROR,
+                       n_reference=prof.n, missing_share_reference=prof.missing_share)
+    if cur_col is None:
+        return replace(base, message="missing from the current data (schema change): the model gets "
+                                     "no value for it; check the feature pipeline")
+    n_total = len(cur_col)
+    if prof.error:
+        return replace(base, message=prof.error)
+    if prof.kind == "text":
+        return replace(base, verdict=Verdict.INCONCLUSIVE,
+                       message="looks like free text or an identifier (more than half the values "
+                               "distinct): not tested for drift; list features: in model.yaml to skip it")
+    method: str = options.method
+    if method != "auto" and method not in METHODS:
+        return replace(base, message=f"unknown drift method {method!r}; valid: auto, {', '.join(METHODS)}")
+    if prof.kind == "numeric":
+        cur, n_dropped, error = numeric_values(cur_col)
+        if error:
+            return replace(base, message=f"current data: {error}")
+        cur = np.sort(cur)
+        base = replace(base, n_current=len(cur),
+                       missing_share_current=n_dropped / n_total if n_total else 0.0)
+        if not len(cur):
+            return replace(base, verdict=Verdict.INCONCLUSIVE,
+                           message="no non-missing value in the current data")
+        ref = prof.values
+        lo, hi = ref[0], ref[-1]
+        out = int(np.searchsorted(cur, lo, "left") + len(cur) - np.searchsorted(cur, hi, "right"))
+        q1, q3 = np.quantile(ref, [0.25, 0.75])
+        fences = np.array([q1 - 3 * (q3 - q1), q3 + 3 * (q3 - q1)])
+        r_out = np.searchsorted(ref, fences[0], "left") + len(ref) - np.searchsorted(ref, fences[1], "right")
+        c_out = np.searchsorted(cur, fences[0], "left") + len(cur) - np.searchsorted(cur, fences[1], "right")
+        base = replace(base, out_of_range_share=out / len(cur),
+                       outlier_share_reference=float(r_out / len(ref)),
+                       outlier_share_current=float(c_out / len(cur)),
+                       psi=_bins_psi(ref, cur, options.psi_bins))
+        ref_nunique = prof.nunique
+        n_values = ref_nunique if ref_nunique > 5 else len(np.union1d(np.unique(ref), np.unique(cur)))
+        if method == "auto":
+            method = choose_method("numeric", prof.n, n_values)
+        if method in ("ks",):
+            stat = float(stats.ks_2samp(ref, cur)[1])
+        elif method == "wasserstein":
+            stat = wasserstein_sorted(ref, cur) / max(float(np.std(ref)), 0.001)
+        elif method in ("chisquare", "z") or ref_nunique <= 20:  # per value, as Evidently
+            rl, rc = np.unique(ref, return_counts=True)
+            cl, cc = np.unique(cur, return_counts=True)
+            _, r, c = _align(rl, rc, cl, cc)
+            stat = _discrete(method, r, c, options)
+        else:  # jensenshannon / psi on many values: Evidently's Sturges histogram over both
+            edges = np.histogram_bin_edges(np.concatenate((ref, cur)), bins="sturges")
+            r = np.histogram(ref, edges)[0]
+            c = np.histogram(cur, edges)[0]
+            stat = _discrete(method, r, c, options)
+    else:  # categorical
+        cl, cc, n_missing = category_counts(cur_col)
+        base = replace(base, n_current=int(cc.sum()),
+                       missing_share_current=n_missing / n_total if n_total else 0.0)
+        if not cc.sum():
+            return replace(base, verdict=Verdict.INCONCLUSIVE,
+                           message="no non-missing value in the current data")
+        if method in NUMERIC_ONLY:
+            return replace(base, message=f"method {method!r} needs a numeric column; this one is "
+                                         "categorical (use jensenshannon, chisquare, z or psi)")
+        keys, r, c = _align(prof.values, prof.counts if prof.counts is not None else np.ones(0), cl, cc)
+        unseen = (r == 0) & (c > 0)
+        base = replace(base, unseen_categories=tuple(str(k) for k in keys[unseen][:20]),
+                       unseen_share=float(c[unseen].sum() / c.sum()),
+                       psi=_psi(r / r.sum(), c / c.sum()))
+        if method == "auto":
+            method = choose_method("categorical", prof.n, len(keys))
+        stat = _discrete(method, r, c, options)
+    threshold = options.threshold if options.threshold is not None else DEFAULT_THRESHOLD[method]
+    return replace(base, method=method, statistic=stat, threshold=threshold, verdict=Verdict.PASSED)
+
+
+def _discrete(method: str, r: np.ndarray, c: np.ndarray, options: DriftOptions) -> float:
+    if method == "jensenshannon":
+        return _js(r / r.sum(), c / c.sum(), options.js_base)
+    if method == "psi":
+        return _psi(r / r.sum(), c / c.sum())
+    if method == "z":
+        if len(r) > 2:
+            raise ValueError(f"the Z-test compares two categories; this column has {len(r)}")
+        if len(r) == 1:
+            return 1.0
+        return _z_test(r, c)
+    if options.chisquare == "evidently":
+        return _chisquare_evidently(r, c)
+    return _chisquare_contingency(r, c, options.min_expected)
+
+
+def _decide(col: ColumnDrift, p_adjusted: float | None) -> ColumnDrift:
+    if col.statistic is None or col.threshold is None:
+        return col
+    value = p_adjusted if p_adjusted is not None else col.statistic
+    if not math.isfinite(value):
+        return replace(col, drifted=None, verdict=Verdict.ERROR, p_adjusted=p_adjusted,
+                       message=f"{col.method} gave {value}; too few distinct values to test")
+    if col.method == "ks":
+        drifted = value <= col.threshold
+    elif col.is_p_value:
+        drifted = value < col.threshold
+    else:
+        drifted = value >= col.threshold
+    word = "p" if col.is_p_value else "distance"
+    op = ("<=" if col.method == "ks" else "<") if col.is_p_value else ">="
+    shown = f"{word} {value:.4g}" + (" (adjusted)" if p_adjusted is not None else "")
+    message = (f"{col.method} {shown} {op} {col.threshold:g}: drifted" if drifted else
+               f"{col.method} {shown}: no drift (drift at {word} {op} {col.threshold:g})")
+    return replace(col, drifted=bool(drifted), p_adjusted=p_adjusted, message=message,
+                   verdict=Verdict.FAILED if drifted else Verdict.PASSED)
+
+
+def _adjust(p: np.ndarray, how: str) -> np.ndarray:
+    m = len(p)
+    if how == "bonferroni":
+        return np.minimum(p * m, 1.0)
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(ranked, 1.0)
+    return out
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def detect_drift(reference: ReferenceProfile | pd.DataFrame, current: pd.DataFrame | Mapping[str, Any],
+                 options: DriftOptions | None = None) -> DriftReport:
+    """Drift of every reference feature (or ``options.features``) in ``current``.
+
+    ``reference`` is a profile (computed once, see :class:`ReferenceProfile`) or a
+    DataFrame profiled on the spot. Never raises for a bad column: that column
+    gets an ``error`` verdict and a message; the others are tested.
+    """
+    options = options or DriftOptions()
+    if not isinstance(current, pd.DataFrame):
+        current = pd.DataFrame(current)
+    features = list(options.features) if options.features is not None else None
+    if isinstance(reference, pd.DataFrame):
+        reference = ReferenceProfile.from_frame(reference, features=features,
+                                                workers=options.workers or os.cpu_count() or 1)
+    names = features if features is not None else list(reference.columns)
+    cur_df: pd.DataFrame = current
+
+    def one(name: str) -> ColumnDrift:
+        prof = reference.columns.get(name)
+        if prof is None:
+            return ColumnDrift(name, "unknown", "", None, None, None, Verdict.ERROR,
+                               message="not in the reference data; recompute the reference profile")
+        try:
+            return _column(prof, cur_df[name] if name in cur_df.columns else None, options)
+        except Exception as exc:  # one bad column never stops the others
+            return ColumnDrift(name, prof.kind, "", None, None, None, Verdict.ERROR,
+                               n_reference=prof.n, message=f"{type(exc).__name__}: {exc}")
+
+    workers = options.workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        cols = list(pool.map(one, names))
+    p_idx = [i for i, c in enumerate(cols) if c.is_p_value and c.statistic is not None
+             and math.isfinite(c.statistic)]
+    adjusted: dict[int, float] = {}
+    if options.correction != "none" and p_idx:
+        adj = _adjust(np.array([cols[i].statistic for i in p_idx], dtype=float), options.correction)
+        adjusted = dict(zip(p_idx, adj.tolist(), strict=True))
+    decided = tuple(_decide(c, adjusted.get(i)) for i, c in enumerate(cols))
+    return DriftReport(decided, options.drift_share, reference.n_rows, len(current))
+
+
+
+def detect_prediction_drift(reference: Any, current: Any, *, threshold: float | None = None,
+                            method: str = "auto", js_base: float = 2.0) -> ColumnDrift:
+    """Drift of the model's output distribution: the same tests as a feature named ``prediction``.
+
+    ``reference`` and ``current`` are sequences of predictions (labels, scores,
+    or logged outputs such as ``[p0, p1]`` or ``{"prediction": x}``).
+    """
+    from mlops_actions.monitoring.performance import prediction_value
+
+    def frame(values: Any) -> pd.DataFrame:
+        vals = [prediction_value(v) for v in values]
+        col = pd.Series(vals, dtype=object)
+        non_null = col.dropna()
+        if len(non_null) and all(isinstance(v, int | float | np.number) and not isinstance(v, bool)
+                                 for v in non_null):
+            col = pd.to_numeric(col)
+        return pd.DataFrame({"prediction": col})
+
+    ref_df, cur_df = frame(reference), frame(current)
+    if ref_df.empty:
+        return ColumnDrift("prediction", "unknown", "", None, None, None, Verdict.INCONCLUSIVE,
+                           message="no baseline predictions; set one with set_prediction_baseline")
+    if cur_df.empty:
+        return ColumnDrift("prediction", "unknown", "", None, None, None, Verdict.INCONCLUSIVE,
+                           message="no current predictions in the window")
+    # the kind comes from the reference (a label column of few integers is categorical)
+    report = detect_drift(ref_df, cur_df, DriftOptions(method=method, threshold=threshold, js_base=js_base,
+                                                       workers=1))
+    return report.columns[0]

@@ -1,0 +1,85 @@
+"""apply over the memory target and a registry fake: aliases, idempotence, rolled-back state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlops_actions.deploy.apply import apply_environment, environment_lock
+from mlops_actions.deploy.targets.interface import TargetStatus
+from mlops_actions.deploy.targets.memory import MemoryTarget
+from mlops_actions.errors import TargetError
+from tests.deploy.test_deployment_automation import FakeRegistry
+from tests.serving._support import FakeLoader
+
+CANARY = """    strategy:
+      type: canary
+      steps:
+        - set_weight: 50
+        - pause: {duration: 0.05s}
+"""
+
+
+class TickingTarget(MemoryTarget):
+    """Advances the controller whenever apply polls, as the gateway's own loop would."""
+
+    def status(self) -> TargetStatus:
+        self.advance(0.02)
+        return super().status()
+
+
+def env_file(repo: Path, version: str, strategy: str = "") -> None:
+    (repo / "environments").mkdir(exist_ok=True)
+    (repo / "environments" / "prod.yaml").write_text(f'models:\n  m:\n    version: "{version}"\n{strategy}')
+
+
+@pytest.fixture()
+def target(tmp_path: Path) -> TickingTarget:
+    loader = FakeLoader()
+    t = TickingTarget(tmp_path / ".mlops", loader, environment="prod")
+    by_registry_version = {"1": "fake://v1", "2": "fake://v2", "3": "fake://missing"}
+    t.gateway.cache._loader = lambda uri: loader(by_registry_version[uri.rsplit("/", 1)[1]])
+    return t
+
+
+def test_apply_sets_aliases_rolls_out_and_is_idempotent(tmp_path: Path, target: TickingTarget) -> None:
+    registry = FakeRegistry()
+    lines: list[str] = []
+
+    def apply() -> list[tuple[str, bool]]:
+        results = apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0,
+                                    timeout=10, progress=lines.append)
+        return [(r.phase, r.changed) for r in results]
+
+    env_file(tmp_path, "1.0.0")
+    assert apply() == [("Healthy", True)]
+    assert registry.aliases == {("m", "prod"): "1.0.0"}
+    env_file(tmp_path, "1.1.0", CANARY)
+    assert apply() == [("Healthy", True)]
+    assert any("weight 50%" in line for line in lines)
+    assert registry.aliases == {("m", "prod"): "1.1.0"}  # the canary alias came and went
+    assert target.status().routes["m"].stable == "1.1.0"
+    lines.clear()
+    assert apply() == [("Healthy", False)]
+    assert lines == ["m: 1.1.0 already live in prod: no change"]
+    target.close()
+
+
+def test_apply_reports_a_rollback(tmp_path: Path, target: TickingTarget) -> None:
+    registry = FakeRegistry()
+    env_file(tmp_path, "1.0.0")
+    apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
+    env_file(tmp_path, "2.0.0", CANARY)  # registry version 3: cannot load
+    [result] = apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0,
+                                 progress=lambda _: None)
+    assert result.phase == "RolledBack" and "could not load" in result.message
+    assert registry.aliases == {("m", "prod"): "1.0.0"}
+    target.close()
+
+
+def test_lock_is_per_environment(tmp_path: Path) -> None:
+    with environment_lock(tmp_path, "prod"), environment_lock(tmp_path, "staging"), \
+            pytest.raises(TargetError, match="another apply"), \
+            environment_lock(tmp_path, "prod", timeout=0.2):
+        pass
