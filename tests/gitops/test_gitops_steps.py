@@ -195,7 +195,9 @@ def test_set_pin_keeps_layout() -> None:
         set_pin(text, "environments/p.yaml", "fraud", "latest")
 
 
-def test_staging_check_says_not_available(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_staging_check_says_not_available(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("mlops_actions.commands.staging_check.GATEWAY_MODULE", "no_such_gateway_module")
     assert main(["-C", str(repo), "staging-check", "--env", "production"]) == 3
     assert "not available yet" in capsys.readouterr().err
     write(repo, "environments/dev.yaml", "promotion:\n  require_staging_check: false\nmodels: {}\n")
