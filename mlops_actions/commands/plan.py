@@ -9,7 +9,7 @@ from pathlib import Path
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, RegistryError
 from mlops_actions.github import actions
 from mlops_actions.gitops import context
-from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry
+from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry, read_target
 from mlops_actions.gitops.plan import compute_plan, render_markdown, render_text
 from mlops_actions.gitops.sources import read_source
 
@@ -53,7 +53,11 @@ def run(args: argparse.Namespace) -> int:
             if args.live:
                 raise
             live_label = exc.message
-    plan = compute_plan(base, head, live, envs=args.env, live_label=live_label)
+    targets = None
+    if live is not None:  # the target is live state too: read it with the registry
+        targets = {env: read_target(repo, env, spec) for env, spec in head.envs.items()
+                   if not args.env or env in args.env}
+    plan = compute_plan(base, head, live, envs=args.env, live_label=live_label, targets=targets)
     print(plan.to_json() if args.json else render_text(plan))
     markdown = render_markdown(plan)
     if args.markdown:

@@ -12,12 +12,16 @@ import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from mlops_actions.errors import RegistryError
+from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
+from mlops_actions.errors import RegistryError, TargetError
 from mlops_actions.registry.interface import ModelVersion
 
-__all__ = ["LiveRegistry", "LiveState", "RegistryReader", "live_configured", "open_registry"]
+if TYPE_CHECKING:
+    from mlops_actions.deploy.targets.interface import TargetStatus
+
+__all__ = ["LiveRegistry", "LiveState", "RegistryReader", "live_configured", "open_registry", "read_target"]
 
 
 class RegistryReader(Protocol):
@@ -82,3 +86,29 @@ def open_registry(repo: Path | None = None) -> RegistryReader:
             hint="run with --no-live to compare git only") from None
     registry: RegistryReader = module.get_registry(repo_root=repo or Path("."))
     return registry
+
+
+def read_target(repo: Path, env: str, spec: EnvironmentSpec) -> TargetStatus | str:
+    """The target's live routes through the DeploymentTarget port, or why they were not read.
+
+    Only the local target (the gateway's admin API) is read; its admin token comes from the
+    environment variable the env file names, or ``.mlops/gateway.token``.
+    """
+    try:
+        from mlops_actions.deploy.targets.local import LocalTarget as LocalClient
+        from mlops_actions.deploy.targets.local import read_token
+    except ImportError:
+        return "not checked: the DeploymentTarget port is not available yet"
+    target = spec.target
+    if not isinstance(target, LocalTarget):
+        return f"not checked: {target.type} target (read by `mlops-actions status`)"
+    try:
+        token = read_token(target.token_env, repo / ".mlops")
+    except TargetError:
+        return f"not checked: no admin token (${target.token_env})"
+    try:
+        status: TargetStatus = LocalClient(target.url, token, timeout=5.0).status()
+    except TargetError as exc:
+        return f"unreachable: {exc.message}"
+    del env
+    return status

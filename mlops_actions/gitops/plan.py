@@ -10,10 +10,10 @@ would change anything: a pin differs from the base, or live differs from head.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from mlops_actions.config.specs import (
     ABTestStrategy,
@@ -26,6 +26,9 @@ from mlops_actions.config.specs import (
 from mlops_actions.errors import Location
 from mlops_actions.gitops.live import LiveRegistry
 from mlops_actions.gitops.sources import EnvSource, pin_location
+
+if TYPE_CHECKING:
+    from mlops_actions.deploy.targets.interface import TargetStatus
 
 __all__ = [
     "AliasMove",
@@ -72,13 +75,16 @@ class ModelPlan:
     old_strategy: str | None
     new_strategy: str | None
     live_version: str | None = None
+    target_version: str | None = None  # what the target serves as stable now (None: no route)
+    target_checked: bool = False  # False: the target was not read
     alias_moves: tuple[AliasMove, ...] = ()
     drift: str | None = None
     notes: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return self.kind is not ChangeKind.UNCHANGED or bool(self.alias_moves)
+        serves_other = self.target_checked and self.target_version != self.new_version
+        return self.kind is not ChangeKind.UNCHANGED or bool(self.alias_moves) or serves_other
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class EnvPlan:
     status: str  # added, removed, changed, unchanged
     strategy_target: str
     models: tuple[ModelPlan, ...]
+    target: str = "not checked"  # "checked", or why the target was not read
 
     @property
     def changed(self) -> bool:
@@ -101,7 +108,7 @@ class Plan:
     environments: tuple[EnvPlan, ...]
     problems: tuple[Problem, ...] = ()
     registry_calls: int = 0
-    target: str = "not checked: the DeploymentTarget port is not available yet"
+    target: str = "not checked"
 
     @property
     def changed(self) -> bool:
@@ -154,7 +161,7 @@ def _desired_aliases(env: str, pin: ModelPin | None) -> dict[str, str | None]:
 
 def _plan_model(env: str, model: str, base: ModelPin | None, head: ModelPin | None,
                 live: LiveRegistry | None, head_src: EnvSource,
-                problems: list[Problem]) -> ModelPlan:
+                problems: list[Problem], target: TargetStatus | None = None) -> ModelPlan:
     if base is None and head is None:  # pragma: no cover - callers pass a union of keys
         raise ValueError("nothing to plan")
     if base is None:
@@ -197,8 +204,21 @@ def _plan_model(env: str, model: str, base: ModelPin | None, head: ModelPin | No
                     f"{env}: {model} {head.version} does not exist in the registry "
                     f"(latest versions: {known})",
                     pin_location(head_src.texts.get(env, ""), head_src.paths.get(env, env), model)))
+    target_version = None
+    if target is not None:
+        route = target.routes.get(model)
+        target_version = route.stable if route is not None else None
+        if route is None and base is not None:
+            drift = (drift + "; " if drift else "") + \
+                f"git pins {base.version} but the target serves no route"
+        elif route is not None and base is not None and route.stable != base.version:
+            drift = (drift + "; " if drift else "") + \
+                f"git pins {base.version} but the target serves {route.stable} as stable"
+        if route is not None and route.candidate:
+            notes.append(f"target: {route.mode} of {route.candidate} at {route.weight}% in progress")
     return ModelPlan(
-        env=env, model=model, kind=kind,
+        env=env, model=model, kind=kind, target_version=target_version,
+        target_checked=target is not None,
         old_version=base.version if base else None, new_version=head.version if head else None,
         old_strategy=describe_strategy(base) if base else None,
         new_strategy=describe_strategy(head) if head else None,
@@ -206,7 +226,9 @@ def _plan_model(env: str, model: str, base: ModelPin | None, head: ModelPin | No
 
 
 def compute_plan(base: EnvSource, head: EnvSource, live: LiveRegistry | None, *,
-                 envs: Iterable[str] | None = None, live_label: str | None = None) -> Plan:
+                 envs: Iterable[str] | None = None, live_label: str | None = None,
+                 targets: Mapping[str, TargetStatus | str] | None = None) -> Plan:
+    """Base vs head vs live; ``targets`` maps an environment to its target's status (or a note)."""
     wanted = set(envs) if envs else None
     names = sorted(set(base.envs) | set(head.envs))
     problems: list[Problem] = []
@@ -218,8 +240,10 @@ def compute_plan(base: EnvSource, head: EnvSource, live: LiveRegistry | None, *,
         h: EnvironmentSpec | None = head.envs.get(env)
         b_models = b.models if b else {}
         h_models = h.models if h else {}
+        found = (targets or {}).get(env, "not checked")
+        status_of = found if not isinstance(found, str) else None
         models = tuple(
-            _plan_model(env, m, b_models.get(m), h_models.get(m), live, head, problems)
+            _plan_model(env, m, b_models.get(m), h_models.get(m), live, head, problems, status_of)
             for m in sorted(set(b_models) | set(h_models)))
         if b is None:
             status = "added"
@@ -231,14 +255,19 @@ def compute_plan(base: EnvSource, head: EnvSource, live: LiveRegistry | None, *,
         else:
             status = "unchanged"
         target = (h or b).target.type if (h or b) is not None else "?"  # type: ignore[union-attr]
-        plans.append(EnvPlan(env, status, target, models))
+        plans.append(EnvPlan(env, status, target, models,
+                             "checked" if status_of is not None else str(found)))
     if wanted:
         missing = sorted(wanted - set(names))
         problems.extend(Problem(f"environment {e!r} is in neither base nor head "
                                 f"(known: {', '.join(names) or 'none'})") for e in missing)
     label = (live_label or "skipped") if live is None else "checked"
+    target_label = "not checked"
+    if targets:
+        notes = sorted({p.target for p in plans})
+        target_label = notes[0] if len(notes) == 1 else "; ".join(f"{p.name}: {p.target}" for p in plans)
     return Plan(base=base.label, head=head.label, live=label, environments=tuple(plans),
-                problems=tuple(problems), registry_calls=live.calls if live else 0)
+                problems=tuple(problems), registry_calls=live.calls if live else 0, target=target_label)
 
 
 _SIGN = {ChangeKind.ADDED: "+", ChangeKind.REMOVED: "-", ChangeKind.VERSION: "~",
@@ -274,6 +303,9 @@ def render_text(plan: Plan) -> str:
                 strategy = f"{m.old_strategy} -> {m.new_strategy}"
             lines.append(f"  {_SIGN[m.kind]} {m.model:<24} {_version_text(m):<24} strategy {strategy}")
             lines.extend(f"      {_move_text(mv)}" for mv in m.alias_moves)
+            if m.target_checked and m.target_version != m.new_version:
+                lines.append(f"      target: {m.target_version or '(no route)'} -> "
+                             f"{m.new_version or '(removed)'}")
             if m.drift:
                 lines.append(f"      ! drift: {m.drift}")
             lines.extend(f"      note: {n}" for n in m.notes)

@@ -10,7 +10,7 @@ import pytest
 from mlops_actions.cli import main
 from mlops_actions.errors import ConfigError
 from mlops_actions.gitops.live import LiveRegistry
-from mlops_actions.gitops.plan import ChangeKind, compute_plan
+from mlops_actions.gitops.plan import ChangeKind, compute_plan, render_text
 from mlops_actions.gitops.sources import read_git, read_source
 from tests.gitops.conftest import FakeRegistry, commit_all, git, promote_in_production, write
 
@@ -128,3 +128,43 @@ def test_registry_unreachable(repo: Path, registry: FakeRegistry) -> None:
     write(repo, "environments/staging.yaml", "models:\n  broken:\n    version: \"1.0.0\"\n")
     plan = compute_plan(read_git(repo, "main"), read_source(repo, None), LiveRegistry(registry))
     assert any("unreachable" in p.message for p in plan.problems)
+
+
+def test_target_status_drift_and_moves(repo: Path, registry: FakeRegistry) -> None:
+    from mlops_actions.deploy.interface import Route
+    from mlops_actions.deploy.targets.interface import TargetStatus
+
+    promote_in_production(repo, "1.2.0")
+    status = TargetStatus("production", routes={
+        "fraud": Route("fraud", "1.1.0", "models:/fraud/2", candidate="1.2.0",
+                       candidate_uri="models:/fraud/3", mode="canary", weight=10),
+        "churn": Route("churn", "0.2.0", "models:/churn/1"),
+    }, rollouts={})
+    plan = compute_plan(read_git(repo, "main"), read_git(repo, "pr"), LiveRegistry(registry),
+                        targets={"production": status, "staging": "unreachable: connection refused"})
+    prod = {m.model: m for e in plan.environments if e.name == "production" for m in e.models}
+    assert prod["fraud"].target_version == "1.1.0" and prod["fraud"].drift is None
+    assert any("canary of 1.2.0 at 10%" in n for n in prod["fraud"].notes)
+    churn = prod["churn"]
+    assert churn.changed and churn.drift and "target serves 0.2.0" in churn.drift
+    staging = next(e for e in plan.environments if e.name == "staging")
+    assert staging.target == "unreachable: connection refused" and not staging.changed
+    assert "production: checked" in plan.target
+    text = render_text(plan)
+    assert "target: 0.2.0 -> 0.3.0" in text
+
+
+def test_unreachable_gateway_is_a_note(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_actions.gitops.live import read_target
+    from mlops_actions.gitops.sources import read_dir
+    from tests.conftest import free_port
+
+    port = free_port()
+    write(repo, "environments/staging.yaml",
+          f"target: {{type: local, url: \"http://127.0.0.1:{port}\"}}\nmodels: {{}}\n")
+    spec = read_dir(repo).envs["staging"]
+    monkeypatch.delenv("MLOPS_GATEWAY_TOKEN", raising=False)
+    assert read_target(repo, "staging", spec).startswith("not checked: no admin token")  # type: ignore[union-attr]
+    monkeypatch.setenv("MLOPS_GATEWAY_TOKEN", "t0ken")
+    note = read_target(repo, "staging", spec)
+    assert isinstance(note, str) and note.startswith("unreachable:")
