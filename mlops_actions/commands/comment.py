@@ -1,0 +1,58 @@
+"""``mlops-actions comment``: one sticky PR comment per kind and environment (updated, not duplicated)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mlops_actions.commands._github import client_or_none, warn
+from mlops_actions.errors import EXIT_OK, ConfigError, GitHubError
+from mlops_actions.github import actions
+from mlops_actions.gitops import context
+
+ORDER = 60
+OUTPUTS = frozenset({"comment-url"})  # step outputs written to $GITHUB_OUTPUT
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "comment", help="post or update the sticky PR comment of a kind and environment",
+        description="Find the comment marked <!-- mlops-actions:KIND:ENV --> on the PR and update it, "
+        "or create it. On a push, the PR is the one merged as --sha. A GitHub failure is a warning "
+        "(exit 0) unless --strict: a report must never fail a deploy.")
+    p.add_argument("--kind", required=True, help="plan, validate, policy, staging, deploy, monitor...")
+    p.add_argument("--env", required=True, help="environment name, or 'all'")
+    p.add_argument("--body-file", required=True, metavar="FILE", help="Markdown body")
+    p.add_argument("--pr", type=int, metavar="N", help="PR number (default: from the event)")
+    p.add_argument("--sha", help="merge commit whose PR to comment on (default: GITHUB_SHA)")
+    p.add_argument("--strict", action="store_true", help="exit 3 when the comment cannot be posted")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        body = Path(args.body_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read --body-file {args.body_file}: {exc.strerror}") from None
+    client = client_or_none("comment")
+    if client is None:
+        return EXIT_OK
+    try:
+        number = args.pr or context.pr_number(context.event())
+        sha = args.sha or os.environ.get("GITHUB_SHA")
+        if number is None and sha:
+            pr = client.merged_pull_for_commit(sha)
+            number = int(pr["number"]) if pr else None
+        if number is None:
+            warn("comment: no pull request for this run (pass --pr N)")
+            return EXIT_OK
+        result = client.upsert_comment(number, args.kind, args.env, body)
+    except GitHubError as exc:
+        if args.strict:
+            raise
+        warn(f"comment: could not post the {args.kind} comment: {exc.message}")
+        return EXIT_OK
+    print(f"{'created' if result.created else 'updated'} comment {result.url or result.id} on #{number}")
+    actions.set_output("comment-url", result.url)
+    return EXIT_OK

@@ -1,0 +1,123 @@
+"""``mlops-actions policy``: promotion rules (order, semver, approvals, freeze) for a PR."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import datetime
+from pathlib import Path
+
+from mlops_actions.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_EXTERNAL,
+    EXIT_OK,
+    ConfigError,
+    GitHubError,
+    RegistryError,
+)
+from mlops_actions.github import actions
+from mlops_actions.github.rest import GitHubClient
+from mlops_actions.gitops import context
+from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry
+from mlops_actions.gitops.policy import (
+    Outcome,
+    PolicyInput,
+    evaluate,
+    render_markdown,
+    render_text,
+    to_json,
+)
+from mlops_actions.gitops.sources import read_source
+
+ORDER = 32
+OUTPUTS = frozenset({"result"})  # step outputs written to $GITHUB_OUTPUT
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "policy", help="check promotion rules: order, semver, approvals, freeze windows",
+        description="Check each changed pin against its environment's promotion rules. "
+        "Exit 0: no rule failed; 1: a rule failed (or, with --strict, was inconclusive); "
+        "3: a rule could not be evaluated (GitHub or the registry failed).")
+    p.add_argument("--base", metavar="REF|DIR", help="default: the PR's base in Actions, else HEAD")
+    p.add_argument("--head", metavar="REF|DIR", help="default: the working tree")
+    p.add_argument("--env", action="append", metavar="ENV", help="only this environment (repeatable)")
+    p.add_argument("--pr", type=int, metavar="N", help="PR whose reviews count (default: from the event)")
+    p.add_argument("--label", action="append", default=[], metavar="LABEL",
+                   help="a PR label, e.g. rollback (added to the event's labels)")
+    p.add_argument("--now", metavar="ISO8601", help="evaluate freeze windows at this time (default: now)")
+    live = p.add_mutually_exclusive_group()
+    live.add_argument("--live", dest="live", action="store_true", default=None,
+                      help="read the registry; fail if it cannot be opened")
+    live.add_argument("--no-live", dest="live", action="store_false",
+                      help="do not read the registry (promotion-order becomes inconclusive); "
+                      "default: read it when MLFLOW_TRACKING_URI is set or .mlops/ exists")
+    p.add_argument("--strict", action="store_true", help="inconclusive counts as failed")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
+    p.set_defaults(func=run)
+
+
+def _reviews(pr: int | None, author: str | None) -> tuple[PolicyInput, str | None]:
+    """Reviews and author of the PR through the API, or why they could not be read."""
+    if pr is None:
+        return PolicyInput(reviews_unavailable="no pull request (pass --pr N)"), author
+    if not (os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")):
+        return PolicyInput(reviews_unavailable="skipped: no credentials (GITHUB_TOKEN not set)"), author
+    try:
+        client = GitHubClient.from_env()
+        if author is None:
+            author = str((client.pull(pr).get("user") or {}).get("login", "")) or None
+        return PolicyInput(reviews=client.reviews(pr)), author
+    except GitHubError as exc:
+        return PolicyInput(reviews_unavailable=f"GitHub: {exc.message}", reviews_error=True), author
+
+
+def run(args: argparse.Namespace) -> int:
+    repo = Path(args.repo)
+    ev = context.event()
+    base = read_source(repo, args.base or context.default_base(ev))
+    head = read_source(repo, args.head)
+    now = None
+    if args.now:
+        try:
+            now = datetime.fromisoformat(args.now.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"--now {args.now!r} is not ISO 8601",
+                              hint="e.g. --now 2026-12-24T12:00:00Z") from None
+    live: LiveRegistry | None = None
+    if args.live or (args.live is None and live_configured(repo)):
+        try:
+            live = LiveRegistry(open_registry(repo))
+        except RegistryError as exc:
+            if args.live:
+                raise
+            print(f"note: {exc.message}")
+    pr = args.pr or context.pr_number(ev)
+    author = ev.pull_request.author if ev is not None and ev.pull_request is not None else None
+    reviews, author = _reviews(pr, author)
+    ctx = PolicyInput(labels=tuple(dict.fromkeys([*context.pr_labels(ev), *args.label])),
+                      author=author, reviews=reviews.reviews,
+                      reviews_unavailable=reviews.reviews_unavailable,
+                      reviews_error=reviews.reviews_error, now=now)
+    results = evaluate(base, head, live, ctx, envs=args.env)
+    print(to_json(results) if args.json else render_text(results))
+    markdown = render_markdown(results)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown, encoding="utf-8")
+    actions.append_summary(markdown)
+    failed = [r for r in results if r.outcome is Outcome.FAILED
+              or (args.strict and r.outcome is Outcome.INCONCLUSIVE)]
+    errors = [r for r in results if r.outcome is Outcome.ERROR]
+    if actions.in_actions():
+        for r in results:
+            if r in failed or r in errors:
+                actions.annotate_limited("error", f"policy {r.rule}: {r.reason}", location=r.location,
+                                         title=f"policy: {r.rule}")
+            elif r.outcome is Outcome.INCONCLUSIVE:
+                actions.annotate_limited("warning", f"policy {r.rule}: {r.reason}", location=r.location,
+                                         title=f"policy: {r.rule}")
+    actions.set_output("result", "failed" if failed else "error" if errors else "passed")
+    if failed:
+        return EXIT_CHECK_FAILED
+    return EXIT_EXTERNAL if errors else EXIT_OK

@@ -1,0 +1,360 @@
+"""A small GitHub REST client on ``requests``: bounded retries, pagination, masking.
+
+Retries: 5xx and connection errors back off exponentially; secondary rate limits
+(403/429 with ``Retry-After``, or ``x-ratelimit-remaining: 0`` with
+``x-ratelimit-reset``) wait as told, but never longer than ``max_wait`` per try
+and never more than ``max_retries`` tries. The token is sent only in the
+``Authorization`` header and is scrubbed from every message this module raises.
+
+Operations are the few the workflows need: sticky PR comments, commit statuses,
+check runs, Deployments and their statuses, the PR of a merge commit, a branch +
+commit + PR for the promote and rollback buttons, and issues.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from mlops_actions.errors import GitHubError
+
+__all__ = [
+    "COMMENT_LIMIT",
+    "GitHubClient",
+    "GitHubNotFound",
+    "StickyComment",
+    "marker",
+    "truncate_body",
+]
+
+COMMENT_LIMIT = 65536  # GitHub rejects an issue comment body longer than this
+_RETRY_STATUSES = {500, 502, 503, 504}
+_LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+class GitHubNotFound(GitHubError):
+    """The resource does not exist (or the token cannot see it): HTTP 404."""
+
+
+def marker(kind: str, env: str) -> str:
+    """The hidden marker that finds the one sticky comment per kind and environment."""
+    return f"<!-- mlops-actions:{kind}:{env} -->"
+
+
+def truncate_body(body: str, limit: int = COMMENT_LIMIT) -> str:
+    """Keep a comment under GitHub's limit, cutting at a line and saying so."""
+    if len(body) < limit:
+        return body
+    note = "\n\n_(truncated: the full report is in the job summary and the run's artifacts)_"
+    keep = body[: limit - len(note) - 1]
+    if "\n" in keep:
+        keep = keep[: keep.rfind("\n")]
+    return keep + note
+
+
+@dataclass(frozen=True)
+class StickyComment:
+    id: int
+    url: str
+    created: bool  # False: an existing comment was updated
+
+
+class GitHubClient:
+    """REST calls for one repository (``owner/name``)."""
+
+    def __init__(self, repository: str, token: str | None, *,
+                 api_url: str = "https://api.github.com", timeout: float = 10.0,
+                 max_retries: int = 4, backoff: float = 1.0, max_wait: float = 60.0,
+                 session: requests.Session | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repository or ""):
+            raise GitHubError(f"repository {repository!r} is not owner/name",
+                              hint="set GITHUB_REPOSITORY (Actions sets it) or pass --repository")
+        self.repository = repository
+        self.api_url = api_url.rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self._sleep = sleep or _sleep
+        # Not echoed with ::add-mask:: (that line itself would carry it): the runner masks
+        # secrets and github.token already; this client only keeps it out of its messages.
+        self._token = token or ""
+        self._session = session or requests.Session()
+        self._session.headers.update({
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "mlops-actions",
+        })
+        if self._token:
+            self._session.headers["Authorization"] = f"Bearer {self._token}"
+        self.calls = 0  # HTTP requests sent, retries included
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> GitHubClient:
+        """From ``GITHUB_REPOSITORY``, ``GITHUB_TOKEN`` and ``GITHUB_API_URL`` (as Actions sets them)."""
+        env = os.environ if environ is None else environ
+        token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN")
+        if not token:
+            raise GitHubError("no GitHub token: GITHUB_TOKEN is not set",
+                              hint="pass `GITHUB_TOKEN: ${{ github.token }}` in the step's env "
+                              "(fork PRs get no token: this step is skipped there)")
+        if "MLOPS_ACTIONS_HTTP_BACKOFF" in env and "backoff" not in kwargs:
+            try:
+                kwargs["backoff"] = float(env["MLOPS_ACTIONS_HTTP_BACKOFF"])
+            except ValueError:
+                raise GitHubError("MLOPS_ACTIONS_HTTP_BACKOFF must be a number of seconds") from None
+        return cls(env.get("GITHUB_REPOSITORY", ""), token,
+                   api_url=env.get("GITHUB_API_URL", "https://api.github.com"), **kwargs)
+
+    # ----------------------------------------------------------------- plumbing
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.api_url}/repos/{self.repository}/{path.lstrip('/')}" if not path.startswith("/") \
+            else f"{self.api_url}{path}"
+
+    def _wait_for(self, response: requests.Response, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None when the answer is final."""
+        status = response.status_code
+        if status in _RETRY_STATUSES:
+            return float(self.backoff * (2 ** attempt))
+        if status in (403, 429):
+            retry_after = response.headers.get("Retry-After")
+            if retry_after is not None:
+                try:
+                    return max(0.0, float(retry_after))
+                except ValueError:
+                    return float(self.backoff * (2 ** attempt))
+            if response.headers.get("x-ratelimit-remaining") == "0":
+                reset = response.headers.get("x-ratelimit-reset")
+                try:
+                    return max(0.0, float(reset) - time.time()) if reset else float(self.backoff)
+                except ValueError:
+                    return float(self.backoff * (2 ** attempt))
+            text = response.text[:500].lower()
+            if "secondary rate limit" in text:
+                return max(60.0, float(self.backoff * (2 ** attempt)))
+        return None
+
+    def request(self, method: str, path: str, *, json: Any = None,
+                params: Mapping[str, Any] | None = None) -> requests.Response:
+        """One API call with bounded retries; raises GitHubError on a final failure."""
+        url = self._url(path)
+        what = f"{method} {self._scrub(url)}"
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            try:
+                self.calls += 1
+                response = self._session.request(method, url, json=json, params=params,
+                                                 timeout=self.timeout)
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}: {self._scrub(str(exc))}"
+                if attempt < self.max_retries:
+                    self._sleep(min(self.max_wait, self.backoff * (2 ** attempt)))
+                    continue
+                raise GitHubError(f"GitHub API {what} failed after {attempt + 1} tries: {last}",
+                                  hint="check GITHUB_API_URL and the runner's network") from None
+            if response.status_code < 400:
+                return response
+            wait = self._wait_for(response, attempt)
+            last = f"HTTP {response.status_code}: {self._scrub(_message(response))}"
+            if wait is not None and attempt < self.max_retries:
+                if wait > self.max_wait:
+                    raise GitHubError(
+                        f"GitHub API {what}: rate limited for {wait:.0f}s, more than the "
+                        f"{self.max_wait:.0f}s this client waits ({last})",
+                        hint="retry the job later, or reduce the number of calls") from None
+                self._sleep(wait)
+                continue
+            if response.status_code == 404:
+                raise GitHubNotFound(f"GitHub API {what}: not found ({last})",
+                                     hint="the PR/issue may be deleted, or the token lacks access")
+            hint = None
+            if response.status_code in (401, 403):
+                hint = "the token lacks a permission: give this job e.g. `pull-requests: write`"
+            tries = f" after {attempt + 1} tries" if attempt else ""
+            raise GitHubError(f"GitHub API {what} failed{tries}: {last}", hint=hint) from None
+        raise GitHubError(f"GitHub API {what} failed: {last}")  # pragma: no cover
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def paginate(self, path: str, params: Mapping[str, Any] | None = None,
+                 max_pages: int = 50) -> Iterator[Any]:
+        """Every item of a list endpoint, following ``Link: rel="next"`` (bounded)."""
+        query: dict[str, Any] = {"per_page": 100, **(params or {})}
+        url: str | None = self._url(path)
+        for _ in range(max_pages):
+            if url is None:
+                return
+            response = self.request("GET", url, params=query)
+            query = {}  # the next link carries the query
+            items = response.json()
+            if not isinstance(items, list):
+                raise GitHubError(f"GitHub API GET {self._scrub(url)}: expected a list")
+            yield from items
+            m = _LINK_NEXT.search(response.headers.get("Link", ""))
+            url = m.group(1) if m else None
+
+    # ----------------------------------------------------------------- comments
+    def find_comment(self, issue_number: int, kind: str, env: str) -> dict[str, Any] | None:
+        tag = marker(kind, env)
+        for comment in self.paginate(f"issues/{issue_number}/comments"):
+            if tag in (comment.get("body") or ""):
+                return dict(comment)
+        return None
+
+    def upsert_comment(self, issue_number: int, kind: str, env: str, body: str) -> StickyComment:
+        """One comment per (kind, env) on a PR or issue: update it if present, else create it."""
+        text = truncate_body(f"{marker(kind, env)}\n{body}")
+        existing = self.find_comment(issue_number, kind, env)
+        if existing is not None:
+            data = self.json("PATCH", f"issues/comments/{existing['id']}", json={"body": text})
+            return StickyComment(id=int(data["id"]), url=str(data.get("html_url", "")), created=False)
+        data = self.json("POST", f"issues/{issue_number}/comments", json={"body": text})
+        return StickyComment(id=int(data["id"]), url=str(data.get("html_url", "")), created=True)
+
+    # ----------------------------------------------------------------- checks
+    def create_status(self, sha: str, state: str, context: str, description: str = "",
+                      target_url: str | None = None) -> dict[str, Any]:
+        """A commit status; state is error, failure, pending or success."""
+        body: dict[str, Any] = {"state": state, "context": context, "description": description[:140]}
+        if target_url:
+            body["target_url"] = target_url
+        return dict(self.json("POST", f"statuses/{sha}", json=body))
+
+    def create_check_run(self, name: str, head_sha: str, *, conclusion: str | None = None,
+                         title: str = "", summary: str = "", details_url: str | None = None
+                         ) -> dict[str, Any]:
+        """A check run; with ``conclusion`` it is created completed, else in progress."""
+        body: dict[str, Any] = {"name": name, "head_sha": head_sha,
+                                "status": "completed" if conclusion else "in_progress"}
+        if conclusion:
+            body["conclusion"] = conclusion
+        if details_url:
+            body["details_url"] = details_url
+        if title or summary:
+            body["output"] = {"title": title or name, "summary": truncate_body(summary or title)}
+        return dict(self.json("POST", "check-runs", json=body))
+
+    def complete_check_run(self, check_run_id: int, conclusion: str, *, title: str = "",
+                           summary: str = "") -> dict[str, Any]:
+        body: dict[str, Any] = {"status": "completed", "conclusion": conclusion}
+        if title or summary:
+            body["output"] = {"title": title or conclusion, "summary": truncate_body(summary or title)}
+        return dict(self.json("PATCH", f"check-runs/{check_run_id}", json=body))
+
+    # ----------------------------------------------------------------- deployments
+    def create_deployment(self, ref: str, environment: str, *, description: str = "",
+                          payload: Mapping[str, Any] | None = None,
+                          production: bool | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"ref": ref, "environment": environment, "auto_merge": False,
+                                "required_contexts": [], "description": description[:140]}
+        if payload is not None:
+            body["payload"] = dict(payload)
+        if production is not None:
+            body["production_environment"] = production
+        return dict(self.json("POST", "deployments", json=body))
+
+    def create_deployment_status(self, deployment_id: int, state: str, *, description: str = "",
+                                 environment_url: str | None = None, log_url: str | None = None
+                                 ) -> dict[str, Any]:
+        """state: error, failure, inactive, in_progress, queued, pending or success."""
+        body: dict[str, Any] = {"state": state, "description": description[:140]}
+        if environment_url:
+            body["environment_url"] = environment_url
+        if log_url:
+            body["log_url"] = log_url
+        return dict(self.json("POST", f"deployments/{deployment_id}/statuses", json=body))
+
+    # ----------------------------------------------------------------- pulls
+    def pull(self, number: int) -> dict[str, Any]:
+        return dict(self.json("GET", f"pulls/{number}"))
+
+    def reviews(self, number: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.paginate(f"pulls/{number}/reviews")]
+
+    def pulls_for_commit(self, sha: str) -> list[dict[str, Any]]:
+        """The PRs a commit belongs to (a merge commit: the PR that was merged)."""
+        return [dict(p) for p in self.paginate(f"commits/{sha}/pulls")]
+
+    def merged_pull_for_commit(self, sha: str) -> dict[str, Any] | None:
+        pulls = self.pulls_for_commit(sha)
+        for p in pulls:
+            if p.get("merge_commit_sha") == sha:
+                return p
+        return pulls[0] if pulls else None
+
+    def branch_sha(self, branch: str) -> str:
+        data = self.json("GET", f"git/ref/heads/{quote(branch, safe='/')}")
+        return str(data["object"]["sha"])
+
+    def create_branch(self, branch: str, sha: str) -> None:
+        self.json("POST", "git/refs", json={"ref": f"refs/heads/{branch}", "sha": sha})
+
+    def get_file(self, path: str, ref: str) -> tuple[str, str]:
+        """(text, blob sha) of a file at ``ref``."""
+        data = self.json("GET", f"contents/{quote(path)}", params={"ref": ref})
+        if not isinstance(data, Mapping) or data.get("type") != "file":
+            raise GitHubError(f"{path} at {ref} is not a file")
+        text = base64.b64decode(str(data.get("content", ""))).decode("utf-8")
+        return text, str(data["sha"])
+
+    def put_file(self, path: str, text: str, *, message: str, branch: str,
+                 sha: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": message, "branch": branch,
+                                "content": base64.b64encode(text.encode("utf-8")).decode("ascii")}
+        if sha:
+            body["sha"] = sha
+        return dict(self.json("PUT", f"contents/{quote(path)}", json=body))
+
+    def create_pull(self, *, title: str, head: str, base: str, body: str,
+                    draft: bool = False) -> dict[str, Any]:
+        return dict(self.json("POST", "pulls", json={
+            "title": title, "head": head, "base": base, "body": truncate_body(body),
+            "draft": draft, "maintainer_can_modify": True}))
+
+    def propose_change(self, *, path: str, text: str, base: str, branch: str, title: str,
+                       body: str, message: str) -> dict[str, Any]:
+        """Branch off ``base``, commit ``text`` to ``path`` there, open a PR; returns the PR."""
+        sha = self.branch_sha(base)
+        _, blob = self.get_file(path, base)
+        self.create_branch(branch, sha)
+        self.put_file(path, text, message=message, branch=branch, sha=blob)
+        return self.create_pull(title=title, head=branch, base=base, body=body)
+
+    # ----------------------------------------------------------------- issues
+    def create_issue(self, title: str, body: str, labels: list[str] | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"title": title, "body": truncate_body(body)}
+        if labels:
+            payload["labels"] = labels
+        return dict(self.json("POST", "issues", json=payload))
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(data, Mapping):
+        return str(data.get("message", ""))[:300]
+    return ""

