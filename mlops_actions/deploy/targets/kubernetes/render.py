@@ -75,7 +75,7 @@ LABEL_MODEL = "mlops-actions.io/model"
 ANNOTATION_SOURCE = "mlops-actions.io/source"
 ANNOTATION_VERSION = "mlops-actions.io/model-version"
 #: Secret (optional) whose keys become the container's environment: MLFLOW_TRACKING_URI, credentials.
-MLFLOW_SECRET = "mlops-actions-mlflow"
+MLFLOW_SECRET = "mlops-actions-mlflow"  # noqa: S105 - a Secret name, not a secret
 #: The serving image's endpoints (MLflow scoring-server compatible).
 LIVENESS_PATH = "/health"
 READINESS_PATH = "/ping"
@@ -312,7 +312,8 @@ def _pod_template(ctx: RenderContext, model: _Model, resolved: ResolvedVersion,
         container["resources"] = resources
     return {
         "metadata": {"labels": labels,
-                     "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(CONTAINER_PORT),
+                     "annotations": {"prometheus.io/scrape": "true",
+                                     "prometheus.io/port": str(CONTAINER_PORT),
                                      "prometheus.io/path": "/metrics"}},
         "spec": {
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
@@ -515,7 +516,8 @@ def _argo_canary(ctx: RenderContext, model: _Model, strategy: CanaryStrategy,
     if ctx.target.gateway:
         canary["trafficRouting"] = _traffic_routing(ctx, model, managed)
         out.append(_canary_route(ctx, model))
-    return [_service(ctx, model, model.base, "stable"), _service(ctx, model, f"{model.base}-canary", "canary"),
+    return [_service(ctx, model, model.base, "stable"),
+            _service(ctx, model, f"{model.base}-canary", "canary"),
             _rollout(ctx, model, {"canary": canary}), *out]
 
 
@@ -543,7 +545,8 @@ def _argo_blue_green(ctx: RenderContext, model: _Model, strategy: BlueGreenStrat
              "backendRefs": [_backend(f"{model.base}-preview", 1)]},
             {"backendRefs": [_backend(model.base, 1)]},
         ]))
-    return [_service(ctx, model, model.base, "active"), _service(ctx, model, f"{model.base}-preview", "preview"),
+    return [_service(ctx, model, model.base, "active"),
+            _service(ctx, model, f"{model.base}-preview", "preview"),
             _rollout(ctx, model, {"blueGreen": bg}), *out]
 
 
@@ -581,7 +584,8 @@ def _argo_ab(ctx: RenderContext, model: _Model, strategy: ABTestStrategy,
     b_model = _Model(model.key, model.base, model.spec, model.pin, model.resolved_b)
     rollout = _rollout(ctx, b_model, {"canary": canary})
     rollout["metadata"]["annotations"]["mlops-actions.io/ab-version-a"] = model.resolved.version
-    return [_service(ctx, model, model.base, "stable"), _service(ctx, model, f"{model.base}-canary", "canary"),
+    return [_service(ctx, model, model.base, "stable"),
+            _service(ctx, model, f"{model.base}-canary", "canary"),
             rollout, _canary_route(ctx, model)]
 
 
