@@ -109,7 +109,7 @@ class RolloutStatus:
     message: str = ""
     current_step: int | None = None
     steps: int | None = None
-    stable_version: str | None = None  # label app.kubernetes.io/version of the stable pods, if known
+    stable_version: str | None = None  # the desired version once it is the stable ReplicaSet, else None
     desired_version: str | None = None  # label of the pod template in the spec
     aborted: bool = False
     paused: bool = False

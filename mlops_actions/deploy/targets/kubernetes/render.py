@@ -138,6 +138,7 @@ class RenderContext:
     env: EnvironmentSpec
     target: KubernetesTarget
     source: str | None = None  # path of environments/<env>.yaml, for error locations
+    display_source: str | None = None  # the same, relative to the repository, for annotations
 
     def error(self, message: str, keys: Sequence[str | int], hint: str | None = None) -> ConfigError:
         path = ".".join(str(k) for k in keys)
@@ -269,8 +270,9 @@ def _selector(ctx: RenderContext, model: _Model) -> dict[str, str]:
 def _meta(ctx: RenderContext, model: _Model, name: str, component: str,
           version: str | None = None) -> dict[str, Any]:
     annotations = {ANNOTATION_VERSION: model.resolved.version}
-    if ctx.source is not None:
-        annotations[ANNOTATION_SOURCE] = Path(ctx.source).as_posix()
+    shown = ctx.display_source or ctx.source
+    if shown is not None:
+        annotations[ANNOTATION_SOURCE] = Path(shown).as_posix()
     return {"name": name, "namespace": ctx.target.namespace,
             "labels": _labels(ctx, model, component, version), "annotations": annotations}
 
@@ -696,7 +698,7 @@ Resolver = Callable[[str, ModelSpec, str], ResolvedVersion]
 
 
 def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],
-                       resolve: Resolver, *, source: str | None = None,
+                       resolve: Resolver, *, source: str | None = None, display_source: str | None = None,
                        previous: Mapping[str, ResolvedVersion] | None = None) -> list[Manifest]:
     """Every manifest of an environment whose target is Kubernetes, sorted by (namespace, kind, name).
 
@@ -707,7 +709,7 @@ def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str,
         raise ConfigError(f"environment {env_name!r} has target type {env.target.type!r}, not kubernetes",
                           location=locate(source, ["target", "type"]),
                           hint="render works on environments with target: {type: kubernetes, ...}")
-    ctx = RenderContext(env_name, env, env.target, source)
+    ctx = RenderContext(env_name, env, env.target, source, display_source)
     out: list[Manifest] = []
     seen: dict[str, str] = {}
     for key in sorted(env.models):
