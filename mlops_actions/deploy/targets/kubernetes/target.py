@@ -79,7 +79,7 @@ class KubernetesDeployTarget:
     """One environment on one cluster."""
 
     def __init__(self, api: KubeApi, env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],
-                 resolve: Resolver, *, source: str | None = None,
+                 resolve: Resolver, *, source: str | None = None, display_source: str | None = None,
                  progress: Callable[[str], None] = lambda _m: None,
                  previous: Mapping[str, ResolvedVersion] | None = None) -> None:
         if not isinstance(env.target, KubernetesTarget):
@@ -91,12 +91,13 @@ class KubernetesDeployTarget:
         self.models = models
         self.resolve = resolve
         self.source = source
+        self.display_source = display_source
         self.progress = progress
         self.previous = previous
 
     def desired(self) -> list[Manifest]:
         return render_environment(self.env_name, self.env, self.models, self.resolve, source=self.source,
-                                  previous=self.previous)
+                                  display_source=self.display_source, previous=self.previous)
 
     def _name(self, model_key: str) -> str:
         if model_key not in self.env.models:
