@@ -147,9 +147,9 @@ class KubernetesApi(KubeApi):
                                    hint=f"the credentials need RBAC rights for this verb and kind "
                                         f"(kubectl auth can-i); field manager is {FIELD_MANAGER}")
         if status == 404 and "the server could not find the requested resource" in message:
-            group = what.split("(", 1)[-1].split("/", 1)[0] if "(" in what else ""
-            return KubernetesError(f"{what}: the API server does not serve this kind: {message}",
-                                   hint=_CRD_HINT.get(group, "install the CRD that defines it"))
+            hint = next((h for group, h in _CRD_HINT.items() if f"{group}/" in what),
+                        "install the CRD that defines it")
+            return KubernetesError(f"{what}: the API server does not serve this kind: {message}", hint=hint)
         return KubernetesError(f"{what}: {status} {message}")
 
     # -- the port
