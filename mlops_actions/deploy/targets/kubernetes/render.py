@@ -76,9 +76,9 @@ ANNOTATION_SOURCE = "mlops-actions.io/source"
 ANNOTATION_VERSION = "mlops-actions.io/model-version"
 #: Secret (optional) whose keys become the container's environment: MLFLOW_TRACKING_URI, credentials.
 MLFLOW_SECRET = "mlops-actions-mlflow"  # noqa: S105 - a Secret name, not a secret
-#: The serving image's endpoints (MLflow scoring-server compatible).
-LIVENESS_PATH = "/health"
-READINESS_PATH = "/ping"
+#: The serving image's probe endpoints (the gateway of mlops_actions.serving).
+LIVENESS_PATH = "/healthz"
+READINESS_PATH = "/readyz"
 #: Header that sends a request to variant B of an A/B test (set by the edge from the sticky key).
 AB_VARIANT_HEADER = "X-Mlops-Variant"
 
