@@ -110,6 +110,8 @@ class FakeCluster:
     #: (kind, name) whose real (non dry-run) apply fails with 500
     fail_apply: set[tuple[str, str]] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    #: every object written by a (non dry-run) apply, in order
+    applied: list[dict[str, Any]] = field(default_factory=list)
     resource_version: int = 100
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -337,6 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     cluster.settle(new)
             cluster.objects[key] = new
+            cluster.applied.append(copy.deepcopy(new))
             self._send(200, new)
 
 

@@ -41,13 +41,15 @@ def test_apply_creates_every_object_then_a_second_apply_changes_nothing(api_serv
     lines: list[str] = []
     t = target(api_server, progress=lines.append)
     first = t.reconcile(timeout=10)
-    assert len(first.report.applied) == 10 and first.report.unchanged == ()
+    # the A/B test's stable Service was created while deploying its version A first
+    assert len(first.report.applied) == 9 and [r.name for r in first.report.unchanged] == ["task-classifier"]
     assert {s.phase for s in first.rollouts} == {RolloutPhase.HEALTHY}
     rollout = api_server.cluster.get("Rollout", "ml-prod", "churn")
     assert rollout is not None
     assert rollout["metadata"]["managedFields"][0]["manager"] == "mlops-actions"
     # dependency order: templates and services before the Rollout, the route last
-    kinds = [line.split(": ", 1)[1].split("/")[0] for line in lines if line.startswith("created")]
+    kinds = [line.split(": ", 1)[1].split("/")[0] for line in lines
+             if line.startswith("created") and "/churn" in line]
     assert kinds.index("AnalysisTemplate") < kinds.index("Service") < kinds.index("Rollout") \
         < kinds.index("HTTPRoute")
     writes_before = len(api_server.cluster.writes())
@@ -57,6 +59,22 @@ def test_apply_creates_every_object_then_a_second_apply_changes_nothing(api_serv
     # idempotent: the second run's writes are no-op applies (same resourceVersion)
     assert len(api_server.cluster.writes()) - writes_before == 10
     assert all(p == PlanAction.UNCHANGED for p in (i.action for i in t.plan()))
+
+
+def test_a_new_ab_test_deploys_version_a_first(api_server: FakeApiServer) -> None:
+    lines: list[str] = []
+    target(api_server, progress=lines.append).reconcile(timeout=10)
+    versions = [o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"]
+                for o in api_server.cluster.applied
+                if o["kind"] == "Rollout" and o["metadata"]["name"] == "task-classifier"]
+    assert versions == ["2.0.0", "2.1.0"]  # A stable first, then B as the canary of the A/B test
+    assert "A/B test: deploying version A of task_classifier first" in lines
+    # once the Rollout exists, later applies go straight to the A/B Rollout
+    api_server.cluster.applied.clear()
+    target(api_server).reconcile(timeout=10)
+    assert [o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"]
+            for o in api_server.cluster.applied if o["kind"] == "Rollout"
+            and o["metadata"]["name"] == "task-classifier"] == ["2.1.0"]
 
 
 def test_plan_shows_create_then_update_after_a_new_pin(api_server: FakeApiServer) -> None:
@@ -272,7 +290,7 @@ def test_cli_plan_apply_status_promote_abort(api_server: FakeApiServer,
     assert "10 change(s)" in capsys.readouterr().out
     assert cli(api_server, "apply", "--env", "production") == EXIT_OK
     out = capsys.readouterr().out
-    assert "applied 10, unchanged 0, pruned 0" in out and "Rollout churn: Healthy" in out
+    assert "applied 9, unchanged 1, pruned 0" in out and "Rollout churn: Healthy" in out
     rollout = api_server.cluster.get("Rollout", "ml-prod", "churn")
     assert rollout is not None
     env = {e["name"]: e["value"] for e in rollout["spec"]["template"]["spec"]["containers"][0]["env"]}

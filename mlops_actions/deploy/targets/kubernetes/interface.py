@@ -116,7 +116,9 @@ class RolloutStatus:
     observed: bool = False  # status.observedGeneration == metadata.generation
 
     def summary(self) -> str:
-        step = f" step {self.current_step}/{self.steps}" if self.steps else ""
+        step = ""
+        if self.steps and self.current_step is not None:
+            step = f" step {self.current_step}/{self.steps}"
         msg = f": {self.message}" if self.message else ""
         return f"Rollout {self.name}: {self.phase.value}{step}{msg}"
 

@@ -14,7 +14,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from mlops_actions.config.specs import EnvironmentSpec, KubernetesTarget, ModelSpec
+from mlops_actions.config.specs import (
+    ABTestStrategy,
+    EnvironmentSpec,
+    FullStrategy,
+    KubernetesTarget,
+    ModelSpec,
+)
 from mlops_actions.deploy.targets.kubernetes.client import (
     abort_rollout,
     apply_all,
@@ -116,6 +122,7 @@ class KubernetesDeployTarget:
         """
         manifests = self.desired()
         do_prune = self.target.prune if prune is None else prune
+        self._bootstrap_ab_tests(timeout=timeout, force=force)
         report = apply_all(self.api, manifests, environment_label=LABEL_ENVIRONMENT,
                            prune_selector=selector_for_environment(self.env_name) if do_prune else None,
                            force=force, progress=self.progress)
@@ -140,6 +147,33 @@ class KubernetesDeployTarget:
                 hint="see the AnalysisRun (kubectl argo rollouts get rollout NAME -n "
                      f"{self.target.namespace}); revert the pin in git so git and the cluster agree")
         return result
+
+    def _bootstrap_ab_tests(self, *, timeout: float, force: bool) -> None:
+        """Deploy version A first where an A/B test starts on a cluster without its Rollout.
+
+        Argo Rollouts skips the steps when a Rollout is created, so a new A/B
+        Rollout would go straight to 100% version B. Applying the pinned version
+        with a full rollout first gives Argo a stable version A to split against.
+        """
+        if self.target.mode != "argo-rollouts":
+            return
+        fresh = {key: pin for key, pin in self.env.models.items()
+                 if isinstance(pin.strategy, ABTestStrategy)
+                 and read_rollout(self.api, self.target.namespace, dns_label(key)) is None}
+        if not fresh:
+            return
+        full = FullStrategy(type="full")
+        models = {**self.env.models, **{k: p.model_copy(update={"strategy": full}) for k, p in fresh.items()}}
+        env_a = self.env.model_copy(update={"models": models})
+        manifests = render_environment(self.env_name, env_a, self.models, self.resolve, source=self.source,
+                                       display_source=self.display_source, previous=self.previous)
+        wanted = {dns_label(k) for k in fresh}
+        objects = [m for m in manifests
+                   if m["metadata"]["name"] in wanted and m["kind"] in ("Rollout", "Service")]
+        self.progress(f"A/B test: deploying version A of {', '.join(sorted(fresh))} first")
+        apply_all(self.api, objects, environment_label=LABEL_ENVIRONMENT, force=force, progress=self.progress)
+        for name in sorted(wanted):
+            wait_for_rollout(self.api, self.target.namespace, name, timeout=timeout, progress=self.progress)
 
     def _wait_deployment(self, ref: ObjectRef, timeout: float) -> RolloutStatus:
         deadline = time.monotonic() + timeout
