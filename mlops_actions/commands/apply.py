@@ -1,0 +1,36 @@
+"""``mlops-actions apply --env ENV``: roll the environment's pins out through its gateway."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
+
+ORDER = 40
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "apply", help="apply environments/ENV.yaml: aliases, rollouts, watch",
+        description="Set MLflow aliases and declare each changed pin's rollout to the environment's "
+        "gateway; with --wait, watch until done. Exit 1 if a rollout rolled back. Idempotent.")
+    p.add_argument("--env", required=True)
+    p.add_argument("--wait", action="store_true", help="watch rollouts until they finish")
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait at most (default 1800)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlops_actions.deploy.apply import apply_environment
+
+    results = apply_environment(Path(args.repo), args.env, wait=args.wait, timeout=args.timeout)
+    code = 0
+    for r in results:
+        print(f"{r.model} {r.version}: {r.phase}{' (changed)' if r.changed else ''}")
+        if r.phase in ("RolledBack", "Aborted"):
+            code = max(code, EXIT_CHECK_FAILED)
+        elif r.phase == "Timeout":
+            code = max(code, EXIT_EXTERNAL)
+    return code

@@ -1,0 +1,115 @@
+"""Micro-batching: concurrent requests for one model version share one ``predict``.
+
+While a batch is predicting on the worker thread, new requests queue up; the
+next batch takes them all (up to ``max_batch`` rows). Requests are grouped by
+column names, stacked into one DataFrame, predicted, and the output split back
+per request. Row-wise models (scikit-learn and most tabular pyfunc models)
+give the same predictions as one call per request. If a batch raises, each of
+its requests is retried alone, so one bad request fails alone (HTTP 500).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from typing import Any
+
+import pandas as pd
+
+from mlops_actions.serving.interface import Backend
+from mlops_actions.serving.protocol import ParsedInput, to_row_outputs
+
+__all__ = ["MicroBatcher", "predict_one"]
+
+
+def _frame(columns: tuple[str, ...] | None, rows: list[list[Any]], backend: Backend) -> pd.DataFrame:
+    if columns is None and backend.input_columns is not None \
+            and rows and len(rows[0]) == len(backend.input_columns):
+        columns = backend.input_columns
+    return pd.DataFrame(rows, columns=list(columns) if columns is not None else None)
+
+
+def predict_one(backend: Backend, parsed: ParsedInput) -> list[Any]:
+    """Predict one request on its own; returns one output per row."""
+    output = backend.predict(_frame(parsed.columns, parsed.rows, backend))
+    return to_row_outputs(output, parsed.n_rows)
+
+
+def _predict_group(backend: Backend, items: list[ParsedInput]) -> list[list[Any] | BaseException]:
+    if len(items) == 1:
+        try:
+            return [predict_one(backend, items[0])]
+        except Exception as exc:
+            return [exc]
+    rows = [row for item in items for row in item.rows]
+    try:
+        outputs = to_row_outputs(backend.predict(_frame(items[0].columns, rows, backend)), len(rows))
+    except Exception:
+        return [r for item in items for r in _predict_group(backend, [item])]
+    results: list[list[Any] | BaseException] = []
+    start = 0
+    for item in items:
+        results.append(outputs[start:start + item.n_rows])
+        start += item.n_rows
+    return results
+
+
+def _predict_batch(backend: Backend, items: list[ParsedInput]) -> list[list[Any] | BaseException]:
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(item.columns, []).append(i)
+    results: list[list[Any] | BaseException] = [ValueError("not predicted")] * len(items)
+    for indexes in groups.values():
+        for i, res in zip(indexes, _predict_group(backend, [items[i] for i in indexes]), strict=True):
+            results[i] = res
+    return results
+
+
+class MicroBatcher:
+    """Per-backend queue drained by one task; ``predict`` runs on ``executor``."""
+
+    def __init__(self, backend: Backend, executor: Executor, max_batch: int = 128) -> None:
+        self.backend = backend
+        self._executor = executor
+        self._max_batch = max_batch
+        self._pending: list[tuple[ParsedInput, asyncio.Future[list[Any]]]] = []
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.requests = 0
+
+    async def submit(self, parsed: ParsedInput) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._pending.append((parsed, future))
+        if not self._draining:
+            self._draining = True
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch: list[tuple[ParsedInput, asyncio.Future[list[Any]]]] = []
+                rows = 0
+                while self._pending and (not batch or rows + self._pending[0][0].n_rows <= self._max_batch):
+                    item = self._pending.pop(0)
+                    batch.append(item)
+                    rows += item[0].n_rows
+                items = [p for p, _ in batch]
+                try:
+                    results = await loop.run_in_executor(self._executor, _predict_batch, self.backend, items)
+                except BaseException as exc:  # the executor itself failed
+                    results = [exc] * len(batch)
+                self.batches += 1
+                self.requests += len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._draining = False

@@ -1,0 +1,542 @@
+"""The gateway: MLflow-compatible scoring, routing between versions, the admin API.
+
+Why Starlette on uvicorn: ASGI (one event loop serves many concurrent requests
+while the model predicts on a worker thread, which is what makes
+micro-batching possible), among the fastest Python HTTP stacks (uvicorn with
+httptools and uvloop), small, typed and well maintained; MLflow's own scoring
+server uses the same stack. The scoring path is a plain ASGI function (no
+per-request framework objects); everything else is ordinary Starlette routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError as PydanticValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as HttpRoute
+
+from mlops_actions.config.specs import FullStrategy
+from mlops_actions.deploy import controller
+from mlops_actions.deploy.interface import Phase, Rollout, Route
+from mlops_actions.deploy.state import StateDB
+from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
+from mlops_actions.serving.auth import check_bearer
+from mlops_actions.serving.batching import MicroBatcher
+from mlops_actions.serving.interface import Backend, BackendLoader
+from mlops_actions.serving.metrics import GatewayMetrics, TrafficStats
+from mlops_actions.serving.predlog import PredictionLogger
+from mlops_actions.serving.protocol import BadRequest, ParsedInput, parse_request
+from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
+from mlops_actions.serving.routing import WeightedCounter, choose
+
+__all__ = ["Gateway", "GatewayConfig"]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass
+class GatewayConfig:
+    environment: str
+    state_dir: Path
+    token: str
+    store: PredictionStore | None = None
+    #: routes to serve when the database has none for a model (from environments/<env>.yaml pins)
+    initial_routes: dict[str, Route] = field(default_factory=dict)
+    loader: BackendLoader = load_pyfunc
+    max_body_bytes: int = 1 << 20
+    max_log_queue: int = 50_000
+    tick_seconds: float = 0.1
+    max_batch: int = 128
+    predict_threads: int = 2
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class Gateway:
+    """Serving state and the rollout controller of one environment (a RoutingPlane)."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.environment = config.environment
+        self.db = StateDB(config.state_dir / "gateway.db")
+        self.store = config.store
+        self.stats = TrafficStats()
+        self.metrics = GatewayMetrics()
+        self.cache = BackendCache(config.loader)
+        self.executor = ThreadPoolExecutor(max_workers=config.predict_threads, thread_name_prefix="predict")
+        self.logger = PredictionLogger(config.store, max_queue=config.max_log_queue) \
+            if config.store is not None else None
+        self.routes: dict[str, Route] = {}
+        self.rollouts: dict[str, Rollout] = {}
+        self._batchers: dict[str, MicroBatcher] = {}
+        self._counters: dict[str, WeightedCounter] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._controller_task: asyncio.Task[None] | None = None
+        self.ready = False
+        self.app = self._build_app()
+
+    # ------------------------------------------------------------------ RoutingPlane
+    def route(self, model: str) -> Route | None:
+        return self.routes.get(model)
+
+    def set_route(self, route: Route) -> None:
+        self.db.save_route(self.environment, route)
+        self.routes = {**self.routes, route.model: route}  # swap the dict: readers see old or new
+        self.metrics.weight.labels(self.environment, route.model).set(route.weight if route.candidate else 0)
+
+    async def ensure_loaded(self, uri: str) -> None:
+        if uri in self._batchers:
+            return
+        loop = asyncio.get_running_loop()
+        backend: Backend = await loop.run_in_executor(self.executor, self.cache.get, uri)
+        self._batchers.setdefault(uri, MicroBatcher(backend, self.executor, self.config.max_batch))
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.routes = self.db.routes(self.environment)
+        for model, route in self.config.initial_routes.items():
+            if model not in self.routes:
+                self.set_route(route)
+                self.db.add_history(self.environment, model, route.stable, "deployed", "serve",
+                                    "initial version from the environment file")
+        for route in self.routes.values():
+            await self.ensure_loaded(route.stable_uri)
+        now = time.time()
+        for model, r in self.db.latest_rollouts(self.environment).items():
+            if not r.done:  # the traffic windows died with the old process: measure afresh
+                r = replace(r, analysis_started_at=now, bg_started_at=now, message=f"resumed: {r.message}")
+                self.db.save_rollout(r)
+            self.rollouts[model] = r
+        for route in list(self.routes.values()):
+            if route.candidate_uri:
+                try:
+                    await self.ensure_loaded(route.candidate_uri)
+                except Exception as exc:  # the controller rolls back when it cannot load it
+                    log.error("candidate %s of %s did not load: %s", route.candidate_uri, route.model, exc)
+        self.ready = True
+        self._controller_task = asyncio.get_running_loop().create_task(self._control_loop())
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._controller_task is not None:
+            self._controller_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._controller_task
+        if self.logger is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.logger.close)
+        if self.store is not None:
+            self.store.close()
+        self.executor.shutdown(wait=True)
+        self.db.close()
+
+    async def _control_loop(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.config.tick_seconds)
+
+    async def tick(self) -> None:
+        """Advance every active rollout by one step."""
+        for model, r in list(self.rollouts.items()):
+            if r.done:
+                continue
+            try:
+                new = await controller.reconcile(self, r)
+            except Exception:
+                log.exception("rollout %s of %s: reconcile failed; retrying next tick", r.id, model)
+                continue
+            if new != r:
+                self._save_rollout(new)
+
+    def _save_rollout(self, r: Rollout) -> None:
+        self.db.save_rollout(r)
+        self.rollouts[r.model] = r
+        for phase in Phase:
+            self.metrics.phase.labels(self.environment, r.model, phase.value).set(
+                1 if phase is r.phase else 0)
+
+    # ------------------------------------------------------------------ admin operations
+    def declare(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        try:
+            model = str(body["model"])
+            version = str(body["version"])
+            uri = str(body["uri"])
+            strategy = controller.parse_strategy(body.get("strategy") or {"type": "full"})
+        except KeyError as exc:
+            raise _HttpError(400, "BAD_REQUEST", f"missing field {exc}; expected model, version, uri, "
+                             "strategy") from None
+        except PydanticValidationError as exc:
+            raise _HttpError(400, "BAD_REQUEST", f"invalid strategy: {exc}") from None
+        actor = str(body.get("actor") or "admin-api")
+        extra = {"version_b_uri": str(body["version_b_uri"])} if body.get("version_b_uri") else {}
+        if strategy.type == "ab_test" and not extra:
+            raise _HttpError(400, "BAD_REQUEST", "an ab_test rollout needs version_b_uri")
+        current = self.routes.get(model)
+        active = self.rollouts.get(model)
+        if active is not None and not active.done:
+            same = active.to_version == version and {k: v for k, v in active.strategy.items()} == \
+                {**strategy.model_dump(mode="json", by_alias=True), **extra}
+            if same:
+                return 200, {"changed": False, "rollout": active.to_dict()}
+            raise _HttpError(409, "CONFLICT", f"a rollout of {model} to {active.to_version} is "
+                             f"{active.phase.value}; abort it first (mlops-actions rollback {model})")
+        if current is None:
+            route = Route(model=model, stable=version, stable_uri=uri)
+            r = controller.new_rollout(self.environment, model, route, version, uri,
+                                       FullStrategy(type="full"), actor)
+        else:
+            wanted_b = strategy.version_b if strategy.type == "ab_test" else None
+            if current.stable == version and current.candidate == wanted_b and (
+                    wanted_b is None or current.mode == "ab_test"):
+                return 200, {"changed": False, "route": current.to_dict()}
+            r = controller.new_rollout(self.environment, model, current, version, uri, strategy, actor, extra)
+        self.db.add_history(self.environment, model, version, "declared", actor, f"strategy {strategy.type}")
+        self._save_rollout(r)
+        return 201, {"changed": True, "rollout": r.to_dict()}
+
+    def _active(self, model: str) -> Rollout:
+        r = self.rollouts.get(model)
+        if r is None or r.done:
+            raise _HttpError(404, "NOT_FOUND", f"no active rollout of {model!r}")
+        return r
+
+    def promote(self, model: str, full: bool) -> Rollout:
+        r = controller.promote(self, self._active(model), full)
+        self._save_rollout(r)
+        return r
+
+    def abort(self, model: str, reason: str) -> Rollout:
+        r = controller.abort(self, self._active(model), reason)
+        self._save_rollout(r)
+        return r
+
+    def rollback(self, model: str, actor: str) -> dict[str, Any]:
+        """Abort the active rollout, or go back to the version before the current stable one."""
+        active = self.rollouts.get(model)
+        if active is not None and not active.done:
+            return {"rollout": self.abort(model, f"rolled back by {actor}").to_dict()}
+        route = self.routes.get(model)
+        if route is None:
+            raise _HttpError(404, "NOT_FOUND", f"model {model!r} is not served here")
+        if active is None or active.phase is not Phase.HEALTHY or active.to_version != route.stable \
+                or active.from_version == route.stable:
+            raise _HttpError(409, "CONFLICT", f"no previous version of {model} to roll back to "
+                             f"(stable is {route.stable})")
+        r = controller.new_rollout(self.environment, model, route, active.from_version, active.from_uri,
+                                   FullStrategy(type="full"), actor)
+        self.db.add_history(self.environment, model, active.from_version, "rollback", actor,
+                            f"back from {route.stable}")
+        self._save_rollout(r)
+        return {"rollout": r.to_dict()}
+
+    def status(self) -> dict[str, Any]:
+        return {"environment": self.environment, "ready": self.ready,
+                "routes": {m: r.to_dict() for m, r in self.routes.items()},
+                "rollouts": {m: r.to_dict() for m, r in self.rollouts.items()},
+                "prediction_log": {"queued": self.logger.depth if self.logger else 0,
+                                   "written": self.logger.written if self.logger else 0,
+                                   "rejected": self.logger.rejected if self.logger else 0}}
+
+    # ------------------------------------------------------------------ scoring
+    def _resolve_model(self, path: str, headers: dict[str, str]) -> str:
+        if path.startswith("/models/"):
+            name = path[len("/models/"):-len("/invocations")]
+        else:
+            name = headers.get("x-model", "")
+            if not name:
+                if len(self.routes) == 1:
+                    return next(iter(self.routes))
+                raise _HttpError(400, "BAD_REQUEST", f"{len(self.routes)} models are served here: name one "
+                                 f"with the X-Model header or /models/<name>/invocations "
+                                 f"(models: {', '.join(sorted(self.routes)) or 'none'})")
+        if name not in self.routes:
+            raise _HttpError(404, "RESOURCE_DOES_NOT_EXIST", f"model {name!r} is not served in "
+                             f"{self.environment}; served: {', '.join(sorted(self.routes)) or 'none'}")
+        return name
+
+    async def score(self, path: str, headers: dict[str, str], body: bytes
+                    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        started = time.perf_counter()
+        rid = headers.get("x-request-id") or uuid.uuid4().hex
+        if len(rid) > 128:
+            rid = uuid.uuid4().hex
+        extra = [(b"x-request-id", rid.encode())]
+        if not self.ready:
+            return _error(503, "NOT_READY", "the gateway is starting or stopping", extra)
+        if len(body) > self.config.max_body_bytes:
+            return _error(413, "PAYLOAD_TOO_LARGE",
+                          f"body of {len(body)} bytes exceeds the limit of "
+                          f"{self.config.max_body_bytes}", extra)
+        try:
+            model = self._resolve_model(path, headers)
+        except _HttpError as exc:
+            return _error(exc.status, exc.code, exc.message, extra)
+        route = self.routes[model]
+        counter = self._counters.setdefault(model, WeightedCounter())
+        choice = choose(route, headers, counter,
+                        candidate_ready=route.candidate_uri is not None
+                        and route.candidate_uri in self._batchers)
+        extra += [(b"x-model-version", choice.version.encode()), (b"x-variant", choice.variant.encode())]
+        try:
+            parsed = parse_request(body, headers.get("content-type", "application/json"))
+        except BadRequest as exc:
+            return _error(400, "BAD_REQUEST", str(exc), extra)
+        batcher = self._batchers.get(choice.uri)
+        if batcher is None:
+            return _error(503, "NOT_READY", f"version {choice.version} of {model} is not loaded", extra)
+        missing = _missing_columns(parsed, batcher.backend)
+        if missing:
+            return _error(400, "BAD_REQUEST", f"missing columns {missing}; the model expects "
+                          f"{list(batcher.backend.input_columns or ())}", extra)
+        if route.mirror and choice.variant == "stable" and route.candidate_uri in self._batchers:
+            self._mirror(model, route, rid, parsed)
+        status = 200
+        try:
+            outputs = await batcher.submit(parsed)
+            payload = json.dumps({"predictions": outputs}).encode()
+        except Exception as exc:
+            status, outputs = 500, None
+            payload = json.dumps({"error_code": "MODEL_ERROR",
+                                  "message": f"the model raised {type(exc).__name__}: {exc}"}).encode()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self._observe(model, choice.version, choice.variant, status, latency_ms)
+        if self.logger is not None:
+            record = PredictionRecord(
+                request_id=rid, model=model, version=choice.version, timestamp=time.time(),
+                features=parsed.first_features(),
+                output=outputs[0] if outputs and len(outputs) == 1 else outputs,
+                latency_ms=latency_ms, status=status, environment=self.environment, variant=choice.variant)
+            if not self.logger.offer(record):
+                self.metrics.log_rejected.inc()
+                return _error(503, "OVERLOADED", "the prediction log queue is full; retry with back-off",
+                              extra)
+        return status, payload, extra
+
+    def _observe(self, model: str, version: str, variant: str, status: int, latency_ms: float) -> None:
+        error = status >= 500
+        self.stats.record(model, version, latency_ms, error)
+        env = self.environment
+        self.metrics.requests.labels(env, model, version, variant, str(status)).inc()
+        self.metrics.latency.labels(env, model, version).observe(latency_ms / 1000.0)
+        if error:
+            self.metrics.errors.labels(env, model, version).inc()
+
+    def _mirror(self, model: str, route: Route, rid: str, parsed: ParsedInput) -> None:
+        assert route.candidate_uri is not None and route.candidate is not None
+        batcher = self._batchers[route.candidate_uri]
+        version = route.candidate
+
+        async def shadow() -> None:
+            started = time.perf_counter()
+            status = 200
+            outputs: list[Any] | None = None
+            try:
+                outputs = await batcher.submit(parsed)
+            except Exception:
+                status = 500
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            self._observe(model, version, "shadow", status, latency_ms)
+            if self.logger is not None:
+                self.logger.offer(PredictionRecord(
+                    request_id=f"{rid}.shadow", model=model, version=version, timestamp=time.time(),
+                    features=parsed.first_features(), output=outputs, latency_ms=latency_ms, status=status,
+                    environment=self.environment, variant="shadow"))
+
+        task = asyncio.get_running_loop().create_task(shadow())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ HTTP
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and scope.get("method") == "POST" and (
+                path == "/invocations" or (path.startswith("/models/") and path.endswith("/invocations"))):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            try:
+                declared = int(headers.get("content-length", "0") or 0)
+            except ValueError:
+                declared = 0
+            if declared > self.config.max_body_bytes:
+                status, payload, extra = _error(
+                    413, "PAYLOAD_TOO_LARGE",
+                    f"body of {declared} bytes exceeds the limit of {self.config.max_body_bytes}", [])
+            else:
+                body = await _read_body(receive, self.config.max_body_bytes)
+                status, payload, extra = await self.score(path, headers, body)
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(payload)).encode()), *extra]})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        await self.app(scope, receive, send)
+
+    def _build_app(self) -> Starlette:
+        gw = self
+
+        async def healthz(request: Request) -> Response:
+            return JSONResponse({"status": "ok"})
+
+        async def readyz(request: Request) -> Response:
+            return JSONResponse({"ready": gw.ready}, status_code=200 if gw.ready else 503)
+
+        async def metrics(request: Request) -> Response:
+            if gw.logger is not None:
+                gw.metrics.log_queue.set(gw.logger.depth)
+            return Response(generate_latest(gw.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+        async def feedback(request: Request) -> Response:
+            try:
+                body = await request.json()
+            except Exception as exc:
+                return _json_error(400, "BAD_REQUEST", f"body is not valid JSON: {exc}")
+            actuals = _actuals(body)
+            if actuals is None:
+                return _json_error(400, "BAD_REQUEST", 'expected {"request_id": ..., "actual": ...}, '
+                                   'a list of those, or {"actuals": {request_id: actual}}')
+            if gw.store is None or gw.logger is None:
+                return _json_error(501, "NOT_IMPLEMENTED", "this gateway has no prediction store (--store)")
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, gw.logger.flush, 5.0)
+            matched = await loop.run_in_executor(None, gw.store.record_actuals, actuals)
+            return JSONResponse({"received": len(actuals), "matched": matched})
+
+        def admin(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+            async def wrapped(request: Request) -> Response:
+                if not check_bearer(request.headers.get("authorization"), gw.config.token):
+                    return _json_error(401, "UNAUTHENTICATED",
+                                       "admin calls need 'Authorization: Bearer <token>' "
+                                       "(MLOPS_GATEWAY_TOKEN or .mlops/gateway.token)")
+                try:
+                    result = await handler(request)
+                except _HttpError as exc:
+                    return _json_error(exc.status, exc.code, exc.message)
+                if isinstance(result, tuple):
+                    return JSONResponse(result[1], status_code=result[0])
+                return JSONResponse(result)
+            return wrapped
+
+        async def _body(request: Request) -> dict[str, Any]:
+            try:
+                data = await request.json()
+            except Exception as exc:
+                raise _HttpError(400, "BAD_REQUEST", f"body is not valid JSON: {exc}") from None
+            if not isinstance(data, dict):
+                raise _HttpError(400, "BAD_REQUEST", "expected a JSON object")
+            return data
+
+        async def status(request: Request) -> Any:
+            return gw.status()
+
+        async def declare(request: Request) -> Any:
+            return gw.declare(await _body(request))
+
+        async def promote(request: Request) -> Any:
+            full = request.query_params.get("full", "") in ("1", "true")
+            return {"rollout": gw.promote(request.path_params["model"], full).to_dict()}
+
+        async def abort(request: Request) -> Any:
+            return {"rollout": gw.abort(request.path_params["model"], "aborted through the admin API")
+                    .to_dict()}
+
+        async def rollback(request: Request) -> Any:
+            actor = request.query_params.get("actor", "admin-api")
+            return gw.rollback(request.path_params["model"], actor)
+
+        async def history(request: Request) -> Any:
+            return {"history": gw.db.history(gw.environment, request.query_params.get("model"))}
+
+        async def measurements(request: Request) -> Any:
+            r = gw.rollouts.get(request.path_params["model"])
+            if r is None:
+                raise _HttpError(404, "NOT_FOUND", "no rollout")
+            return {"measurements": [m.to_dict() for m in gw.db.measurements(r.id)]}
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            await gw.start()
+            try:
+                yield
+            finally:
+                await gw.stop()
+
+        return Starlette(routes=[
+            HttpRoute("/healthz", healthz), HttpRoute("/readyz", readyz), HttpRoute("/metrics", metrics),
+            HttpRoute("/ping", healthz), HttpRoute("/health", healthz),
+            HttpRoute("/feedback", feedback, methods=["POST"]),
+            HttpRoute("/admin/status", admin(status)),
+            HttpRoute("/admin/rollouts", admin(declare), methods=["POST"]),
+            HttpRoute("/admin/rollouts/{model}/promote", admin(promote), methods=["POST"]),
+            HttpRoute("/admin/rollouts/{model}/abort", admin(abort), methods=["POST"]),
+            HttpRoute("/admin/rollouts/{model}/measurements", admin(measurements)),
+            HttpRoute("/admin/rollback/{model}", admin(rollback), methods=["POST"]),
+            HttpRoute("/admin/history", admin(history)),
+        ], lifespan=lifespan)
+
+
+def _missing_columns(parsed: ParsedInput, backend: Backend) -> list[str]:
+    if backend.input_columns is None or parsed.columns is None:
+        return []
+    have = set(parsed.columns)
+    return [c for c in backend.input_columns if c not in have]
+
+
+def _actuals(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, dict) and isinstance(body.get("actuals"), dict):
+        return {str(k): v for k, v in body["actuals"].items()}
+    items = body if isinstance(body, list) else [body]
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict) or "request_id" not in item or "actual" not in item:
+            return None
+        out[str(item["request_id"])] = item["actual"]
+    return out or None
+
+
+def _error(status: int, code: str, message: str,
+           extra: list[tuple[bytes, bytes]]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    return status, json.dumps({"error_code": code, "message": message}).encode(), extra
+
+
+def _json_error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit + 1:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+

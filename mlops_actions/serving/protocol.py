@@ -1,0 +1,170 @@
+"""MLflow's scoring protocol: request bodies in, ``{"predictions": [...]}`` out.
+
+Accepted like ``mlflow models serve``: JSON with exactly one of
+``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``
+(content type ``application/json``), or CSV (``text/csv``). A request becomes a
+:class:`ParsedInput`: column names plus plain rows, so that many concurrent
+requests with the same columns can be stacked into one DataFrame and one
+``predict`` call (micro-batching) without changing any prediction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FORMATS", "BadRequest", "ParsedInput", "parse_request", "to_row_outputs"]
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+class BadRequest(Exception):
+    """The request cannot be scored as sent (HTTP 400); the message says why."""
+
+
+@dataclass(frozen=True)
+class ParsedInput:
+    """``rows`` are lists of values in ``columns`` order; ``columns`` is None for bare arrays."""
+
+    columns: tuple[str, ...] | None
+    rows: list[list[Any]]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows)
+
+    def first_features(self) -> dict[str, Any]:
+        """Features to log: the row itself for one row, else columns and rows."""
+        if self.columns is not None and len(self.rows) == 1:
+            return dict(zip(self.columns, self.rows[0], strict=False))
+        return {"columns": list(self.columns) if self.columns else None, "data": self.rows}
+
+
+def _records(records: Any, key: str) -> ParsedInput:
+    if not isinstance(records, list) or not records:
+        raise BadRequest(f"`{key}` must be a non-empty list of objects, e.g. [{{\"x\": 1.0}}]")
+    first = records[0]
+    if not isinstance(first, dict):
+        raise BadRequest(f"`{key}` rows must be objects mapping column to value")
+    columns = tuple(first)
+    rows: list[list[Any]] = []
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise BadRequest(f"`{key}`[{i}] is {type(rec).__name__}, expected an object")
+        if tuple(rec) != columns:
+            if set(rec) != set(columns):
+                raise BadRequest(f"`{key}`[{i}] has columns {sorted(rec)}, row 0 has {sorted(columns)}")
+            rows.append([rec[c] for c in columns])
+        else:
+            rows.append(list(rec.values()))
+    return ParsedInput(columns, rows)
+
+
+def _split(payload: Any) -> ParsedInput:
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise BadRequest("`dataframe_split` must be an object with `columns` and `data`")
+    data = payload["data"]
+    columns = payload.get("columns")
+    if not isinstance(data, list) or not data:
+        raise BadRequest("`dataframe_split.data` must be a non-empty list of rows")
+    if columns is not None and (not isinstance(columns, list)
+                                or not all(isinstance(c, str | int) for c in columns)):
+        raise BadRequest("`dataframe_split.columns` must be a list of column names")
+    rows: list[list[Any]] = []
+    width = len(columns) if columns is not None else None
+    for i, row in enumerate(data):
+        if not isinstance(row, list):
+            row = [row]
+        if width is None:
+            width = len(row)
+        if len(row) != width:
+            raise BadRequest(f"`dataframe_split.data`[{i}] has {len(row)} values, expected {width} "
+                             "(one per column)")
+        rows.append(row)
+    cols = tuple(str(c) for c in columns) if columns is not None else None
+    return ParsedInput(cols, rows)
+
+
+def _tensor_like(value: Any, key: str) -> ParsedInput:
+    if isinstance(value, dict):  # columnar: {"x": [1, 2], "y": [3, 4]}
+        columns = tuple(value)
+        cols = [v if isinstance(v, list) else [v] for v in value.values()]
+        lengths = {len(c) for c in cols}
+        if len(lengths) != 1:
+            raise BadRequest(f"`{key}` columns have different lengths {sorted(lengths)}")
+        return ParsedInput(columns, [list(r) for r in zip(*cols, strict=True)])
+    if not isinstance(value, list) or not value:
+        raise BadRequest(f"`{key}` must be a non-empty list or an object of columns")
+    if isinstance(value[0], dict):
+        return _records(value, key)
+    rows = [v if isinstance(v, list) else [v] for v in value]
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise BadRequest(f"`{key}` rows have different lengths {sorted(widths)}")
+    return ParsedInput(None, rows)
+
+
+def _csv(body: bytes) -> ParsedInput:
+    try:
+        text = body.decode("utf-8")
+        frame = pd.read_csv(io.StringIO(text))
+    except (UnicodeDecodeError, ValueError, csv.Error) as exc:
+        raise BadRequest(f"body is not valid CSV: {exc}") from None
+    if frame.empty:
+        raise BadRequest("CSV body has a header but no rows")
+    return ParsedInput(tuple(str(c) for c in frame.columns), frame.astype(object).values.tolist())
+
+
+def parse_request(body: bytes, content_type: str) -> ParsedInput:
+    """Parse a scoring request; raise :class:`BadRequest` with the reason when it is malformed."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    if ctype == "text/csv":
+        return _csv(body)
+    if ctype not in ("application/json", ""):
+        raise BadRequest(f"content type {ctype!r} is not supported: use application/json or text/csv")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise BadRequest(f"expected a JSON object with one of {', '.join(FORMATS)}")
+    keys = [k for k in FORMATS if k in payload]
+    if len(keys) != 1:
+        raise BadRequest(f"expected exactly one of {', '.join(FORMATS)}; got keys {sorted(payload)}")
+    key = keys[0]
+    if key == "dataframe_split":
+        return _split(payload[key])
+    if key == "dataframe_records":
+        return _records(payload[key], key)
+    return _tensor_like(payload[key], key)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else value
+    return value
+
+
+def to_row_outputs(output: Any, n_rows: int) -> list[Any]:
+    """Turn a pyfunc output into one JSON-ready item per input row (what MLflow would emit)."""
+    if isinstance(output, pd.DataFrame):
+        items: Sequence[Any] = output.to_dict(orient="records")
+    elif isinstance(output, pd.Series | np.ndarray):
+        items = output.tolist()
+    elif isinstance(output, list):
+        items = output
+    else:
+        raise ValueError(f"model output of type {type(output).__name__} cannot be split per row")
+    if len(items) != n_rows:
+        raise ValueError(f"model returned {len(items)} outputs for {n_rows} rows")
+    return [_jsonable(v) if not isinstance(v, dict | list) else v for v in items]

@@ -1,0 +1,70 @@
+"""Load MLflow models as pyfunc backends, one cached instance per URI."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from mlops_actions.serving.interface import Backend, ServingError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["BackendCache", "PyfuncBackend", "load_pyfunc"]
+
+
+class PyfuncBackend:
+    """An ``mlflow.pyfunc`` model and the columns its signature requires."""
+
+    def __init__(self, uri: str, model: Any) -> None:
+        self.uri = uri
+        self._model = model
+        self.input_columns: tuple[str, ...] | None = None
+        try:
+            schema = model.metadata.get_input_schema()
+        except Exception:  # no metadata: accept whatever comes
+            schema = None
+        if schema is not None and schema.has_input_names() and not schema.is_tensor_spec():
+            self.input_columns = tuple(
+                str(spec.name) for spec in schema.inputs if not getattr(spec, "optional", False))
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        return self._model.predict(frame)
+
+
+def load_pyfunc(uri: str) -> Backend:
+    """Load ``uri`` (``models:/name/3``, ``runs:/...``, a path) with ``mlflow.pyfunc``."""
+    import mlflow.pyfunc
+
+    try:
+        return PyfuncBackend(uri, mlflow.pyfunc.load_model(uri))
+    except Exception as exc:
+        raise ServingError(f"could not load model {uri}: {type(exc).__name__}: {exc}",
+                           hint="check the registry (MLFLOW_TRACKING_URI) and that the version exists") \
+            from None
+
+
+class BackendCache:
+    """Loaded backends by URI; a version is loaded once and shared."""
+
+    def __init__(self, loader: Any = load_pyfunc) -> None:
+        self._loader = loader
+        self._backends: dict[str, Backend] = {}
+        self._lock = threading.Lock()
+
+    def get(self, uri: str) -> Backend:
+        with self._lock:
+            backend = self._backends.get(uri)
+        if backend is None:
+            backend = self._loader(uri)
+            with self._lock:
+                backend = self._backends.setdefault(uri, backend)
+        return backend
+
+    def loaded(self, uri: str) -> Backend | None:
+        return self._backends.get(uri)
+
+    def evict(self, keep: set[str]) -> None:
+        with self._lock:
+            for uri in [u for u in self._backends if u not in keep]:
+                del self._backends[uri]

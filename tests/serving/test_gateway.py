@@ -1,0 +1,133 @@
+"""The gateway in-process (ASGI calls, fake backends): HTTP codes, headers, logging, admin auth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_actions.deploy.interface import Route
+from mlops_actions.serving.gateway import Gateway, GatewayConfig
+from mlops_actions.serving.stores import MemoryPredictionStore
+from tests.serving._support import FakeLoader, asgi_call
+
+TOKEN = "tok"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+class Harness:
+    def __init__(self, tmp: Path, routes: dict[str, Route], **config: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loader = FakeLoader()
+        self.store = MemoryPredictionStore()
+        self.gw = Gateway(GatewayConfig(environment="prod", state_dir=tmp / ".mlops", token=TOKEN,
+                                        store=self.store, initial_routes=routes, loader=self.loader,
+                                        **config))
+        self.loop.run_until_complete(self.gw.start())
+
+    def call(self, method: str, path: str, body: Any = b"", headers: dict[str, str] | None = None
+             ) -> tuple[int, dict[str, str], Any]:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        status, hdrs, out = self.loop.run_until_complete(asgi_call(self.gw, method, path, raw, headers))
+        try:
+            return status, hdrs, json.loads(out)
+        except ValueError:
+            return status, hdrs, out.decode()
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.gw.stop())
+        self.loop.close()
+
+
+@pytest.fixture()
+def h(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path, {"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")},
+                      max_body_bytes=2000)
+    yield harness
+    harness.close()
+
+
+def split(rows: list[list[Any]], columns: tuple[str, ...] = ("a", "b")) -> dict[str, Any]:
+    return {"dataframe_split": {"columns": list(columns), "data": rows}}
+
+
+def test_scoring_answers_like_mlflow_with_version_headers(h: Harness) -> None:
+    status, headers, body = h.call("POST", "/invocations", split([[1, 2], [3, 4]]),
+                                   {"content-type": "application/json", "x-request-id": "r1"})
+    assert (status, body) == (200, {"predictions": [3, 7]})
+    assert headers["x-model-version"] == "1.0.0"
+    assert headers["x-variant"] == "stable"
+    assert headers["x-request-id"] == "r1"
+    status, _, body = h.call("POST", "/models/m/invocations", b"a,b\n5,5\n", {"content-type": "text/csv"})
+    assert (status, body) == (200, {"predictions": [10]})
+
+
+def test_predictions_are_logged_and_feedback_joins_by_request_id(h: Harness) -> None:
+    h.call("POST", "/invocations", split([[1, 1]]), {"x-request-id": "abc"})
+    status, _, body = h.call("POST", "/feedback", {"request_id": "abc", "actual": 2})
+    assert (status, body) == (200, {"received": 1, "matched": 1})
+    rows = h.store.query("m")
+    assert rows.iloc[0]["request_id"] == "abc" and rows.iloc[0]["actual"] == 2
+    assert rows.iloc[0]["features"] == {"a": 1, "b": 1} and rows.iloc[0]["output"] == 2
+    assert h.call("POST", "/feedback", {"nope": 1})[0] == 400
+
+
+def test_bad_input_codes(h: Harness) -> None:
+    assert h.call("POST", "/invocations", b"{oops")[0] == 400
+    status, _, body = h.call("POST", "/invocations", split([[1, 2]], ("a", "c")))
+    assert status == 400 and "missing columns ['b']" in body["message"]
+    assert h.call("POST", "/invocations", split([[1, 2]] * 300))[0] == 413
+    assert h.call("POST", "/models/nope/invocations", split([[1, 2]]))[0] == 404
+    status, _, body = h.call("POST", "/invocations", split([[1, 2, 1]], ("a", "b", "boom")))
+    assert status == 500 and "row asked to fail" in body["message"]
+    assert h.call("POST", "/invocations", split([[1, 2]]))[0] == 200  # one bad request fails alone
+    _, _, metrics = h.call("GET", "/metrics")
+    assert 'mlops_gateway_errors_total{environment="prod",model="m",version="1.0.0"} 1.0' in metrics
+
+
+def test_admin_needs_the_token(h: Harness) -> None:
+    assert h.call("GET", "/admin/status")[0] == 401
+    assert h.call("GET", "/admin/status", headers={"Authorization": "Bearer wrong"})[0] == 401
+    status, _, body = h.call("GET", "/admin/status", headers=AUTH)
+    assert status == 200 and body["routes"]["m"]["stable"] == "1.0.0"
+
+
+def test_a_full_queue_answers_503_and_counts(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, {"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")})
+    assert harness.gw.logger is not None
+    harness.gw.logger._queue.maxsize = 1
+    harness.gw.logger._stop.set()  # the writer stops taking: the queue fills
+    harness.gw.logger._thread.join(5)
+    codes = [harness.call("POST", "/invocations", split([[1, 2]]))[0] for _ in range(3)]
+    assert codes == [200, 503, 503]
+    assert "mlops_gateway_prediction_log_rejected_total 2.0" in harness.call("GET", "/metrics")[2]
+    harness.close()
+
+
+def test_concurrent_requests_are_micro_batched_with_identical_predictions(h: Harness) -> None:
+    async def many() -> list[tuple[int, dict[str, str], bytes]]:
+        return await asyncio.gather(*[
+            asyncio.ensure_future(asgi_call(h.gw, "POST", "/invocations",
+                                            json.dumps(split([[i, i]])).encode()))
+            for i in range(50)])
+    results = h.loop.run_until_complete(many())
+    assert [json.loads(b)["predictions"] for _, _, b in results] == [[2 * i] for i in range(50)]
+    backend = h.loader.backends["fake://v1"]
+    assert backend.calls < 50  # fewer predict calls than requests
+
+
+def test_declare_is_idempotent_and_full_rollout_switches(h: Harness) -> None:
+    body = {"model": "m", "version": "1.1.0", "uri": "fake://v2", "strategy": {"type": "full"}}
+    assert h.call("POST", "/admin/rollouts", body, AUTH)[0] == 201
+    h.loop.run_until_complete(h.gw.tick())
+    status, _, again = h.call("POST", "/admin/rollouts", body, AUTH)
+    assert status == 200 and again["changed"] is False
+    _, headers, out = h.call("POST", "/invocations", split([[1, 2]]))
+    assert headers["x-model-version"] == "1.1.0" and out == {"predictions": [6]}
+    bad = h.call("POST", "/admin/rollouts", {"model": "m", "version": "2", "uri": "x",
+                                             "strategy": {"type": "nope"}}, AUTH)
+    assert bad[0] == 400
