@@ -268,7 +268,9 @@ class _Handler(BaseHTTPRequestHandler):
                 obj["status"] = _merge(obj.get("status") or {}, body.get("status") or {})
                 st = obj["status"]
                 if st.get("abort"):  # Argo: abort -> traffic back to stable, Degraded
-                    st.update(phase="Degraded", message="RolloutAborted: Rollout aborted update")
+                    revision = obj["metadata"]["generation"]
+                    st.update(phase="Degraded",
+                              message=f"RolloutAborted: Rollout aborted update to revision {revision}")
                 elif st.pop("promoteFull", False) or ("pauseConditions" in (body.get("status") or {})):
                     st.update(phase="Healthy", message="")
                     st.pop("pauseConditions", None)

@@ -449,6 +449,7 @@ def _rollout(ctx: RenderContext, model: _Model, strategy: dict[str, Any]) -> Man
             "replicas": ctx.target.replicas,
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": 600,
+            "progressDeadlineAbort": True,  # stuck (e.g. crash-looping pods): back to stable
             "selector": {"matchLabels": _selector(ctx, model)},
             "template": _pod_template(ctx, model, model.resolved),
             "strategy": strategy,
