@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action in ("promote", "abort") and not args.model:
         raise ConfigError(f"k8s {args.action} needs --model MODEL",
                           hint=f"pinned models: {', '.join(sorted(spec.models))}")
-    resolve = alias_resolver if args.no_registry else registry_resolver()
+    resolve = alias_resolver if args.no_registry else registry_resolver(repo_root=repo)
     api = connect(context=args.context or spec.target.context, kubeconfig=args.kubeconfig,
                   timeout=args.request_timeout)
     target = KubernetesDeployTarget(api, name, spec, models, resolve, source=str(path),

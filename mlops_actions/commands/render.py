@@ -115,7 +115,7 @@ def display_path(repo: Path, path: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     repo = Path(args.repo)
     name, path, spec, models = load_for_render(repo, args.env)
-    resolve = alias_resolver if args.no_registry else registry_resolver()
+    resolve = alias_resolver if args.no_registry else registry_resolver(repo_root=repo)
     previous = _previous(args.previous, resolve, models)
     source = display_path(repo, path)
     manifests = render_environment(name, spec, models, resolve, source=str(path), display_source=source,

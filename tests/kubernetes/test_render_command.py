@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +101,33 @@ def test_registry_resolver_uses_semver_lookup() -> None:
 def test_unknown_environment_lists_the_known_ones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-C", str(REPO), "render", "--env", "prod", "--out", str(tmp_path), "--no-registry"]) == 2
     assert "edge, local, preprod, production, staging" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_render_resolves_semver_through_the_embedded_mlflow_registry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Real MLflow (embedded SQLite under the repo's .mlops/), as users get it by default."""
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from mlops_actions.registry.mlflow_registry import get_registry
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO, repo)
+    saved = tmp_path / "model"
+    mlflow.sklearn.save_model(LogisticRegression().fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1]),
+                              str(saved))
+    registry = get_registry(repo_root=repo)
+    registry.register("churn", str(saved), version="1.2.0")
+    registry.register("task_classifier", str(saved), version="0.3.1")
+    out = tmp_path / "out"
+    assert main(["-C", str(repo), "render", "--env", "staging", "--out", str(out)]) == 0
+    rollout = yaml.safe_load((out / "ml-staging/rollout-churn.yaml").read_text())
+    env = {e["name"]: e["value"] for e in rollout["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODEL_URI"] == "models:/churn/1" and env["MLOPS_MODEL_VERSION"] == "1.2.0"
+    # a pin the registry does not have: bad input, naming the versions that exist
+    assert main(["-C", str(repo), "render", "--env", "production", "--out", str(out)]) == 2
+    assert "no version '1.3.0'; versions that exist: 1.2.0" in capsys.readouterr().err

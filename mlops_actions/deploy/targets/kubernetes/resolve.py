@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from mlops_actions.config.specs import ModelSpec
@@ -37,15 +38,22 @@ def resolver_from_registry(registry: Any) -> Resolver:
     return resolve
 
 
-def registry_resolver(factory: Callable[[], Any] | None = None) -> Resolver:
-    """The MLflow registry's resolver (``mlops_actions.registry.mlflow_registry.get_registry``)."""
+def registry_resolver(factory: Callable[[], Any] | None = None, *, repo_root: str | Path = ".") -> Resolver:
+    """The MLflow registry's resolver (``mlops_actions.registry.mlflow_registry.get_registry``).
+
+    ``MLFLOW_TRACKING_URI`` when set, else the embedded registry under ``repo_root/.mlops``.
+    """
     if factory is None:
         try:
             module = importlib.import_module("mlops_actions.registry.mlflow_registry")
-            factory = module.get_registry
+            get_registry = module.get_registry
         except (ImportError, AttributeError):
             raise ConfigError(
                 "the MLflow registry adapter (mlops_actions.registry.mlflow_registry) is not available "
                 "in this build, so semver pins cannot be resolved to MLflow versions",
                 hint="render with --no-registry (MODEL_URI = models:/NAME@v<semver-with-dashes>)") from None
+
+        def factory() -> Any:
+            return get_registry(repo_root=repo_root)
+
     return resolver_from_registry(factory())
