@@ -340,3 +340,24 @@ def test_analysis_queries_parse_with_promtool(tmp_path: Path) -> None:
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(rules)} rules found" in result.stdout
+
+
+ROOT = Path(__file__).parent.parent.parent
+REPO_ENVIRONMENTS = sorted((ROOT / "environments").glob("*.yaml"))
+
+
+@pytest.mark.skipif(not REPO_ENVIRONMENTS, reason="the repository has no environments/ yet")
+@pytest.mark.parametrize("mode", ["argo-rollouts", "gateway-api"])
+@pytest.mark.parametrize("path", REPO_ENVIRONMENTS, ids=lambda p: p.stem)
+def test_the_repositorys_example_environments_render_on_kubernetes(path: Path, mode: str) -> None:
+    """The repository's own environments (local target) with the target switched to kubernetes."""
+    repo = load_repo(ROOT)
+    env = load_environment(path)
+    data = env.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    data["target"] = {"type": "kubernetes", "namespace": f"ml-{path.stem}", "mode": mode,
+                      "gateway": {"name": "gw"}}
+    manifests = render_environment(path.stem, EnvironmentSpec.model_validate(data), repo.models, fake_resolve,
+                                   source=str(path))
+    assert {m["metadata"]["labels"]["mlops-actions.io/model"] for m in manifests} == set(env.models)
+    for m in manifests:
+        assert schema_errors(m) == [], manifest_filename(m)
