@@ -107,6 +107,8 @@ class FakeCluster:
     scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: API groups whose CRDs are not installed
     missing_groups: set[str] = field(default_factory=set)
+    #: namespaces that do not exist (writes there answer 404 like the API server)
+    missing_namespaces: set[str] = field(default_factory=set)
     #: (kind, name) whose real (non dry-run) apply fails with 500
     fail_apply: set[tuple[str, str]] = field(default_factory=set)
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -296,6 +298,9 @@ class _Handler(BaseHTTPRequestHandler):
         errors = schema_errors(body)
         if errors:
             self._send(422, _status(422, "Invalid", f'{key[1]} "{key[3]}" is invalid: {errors[0]}'))
+            return
+        if key[2] in cluster.missing_namespaces:
+            self._send(404, _status(404, "NotFound", f'namespaces "{key[2]}" not found'))
             return
         dry = q.get("dryRun") == ["All"]
         force = q.get("force") == ["true"]

@@ -223,6 +223,15 @@ def test_missing_argo_rollouts_crd_says_what_to_install(api_server: FakeApiServe
     assert info.value.hint and "Argo Rollouts" in info.value.hint
 
 
+def test_missing_namespace_says_to_create_it(api_server: FakeApiServer) -> None:
+    api_server.cluster.missing_namespaces.add("ml-staging")
+    with pytest.raises(KubernetesError) as info:
+        target(api_server, "staging").reconcile(timeout=5)
+    assert 'namespaces "ml-staging" not found' in info.value.message
+    assert info.value.hint and "kubectl create namespace" in info.value.hint
+    assert api_server.cluster.writes() == []
+
+
 def test_gateway_api_mode_applies_and_waits_for_deployments(api_server: FakeApiServer) -> None:
     result = target(api_server, "edge").reconcile(timeout=10)
     assert {s.name for s in result.rollouts} == {"churn-v1-3-0", "task-classifier-v2-0-0",

@@ -150,6 +150,10 @@ class KubernetesApi(KubeApi):
             hint = next((h for group, h in _CRD_HINT.items() if f"{group}/" in what),
                         "install the CRD that defines it")
             return KubernetesError(f"{what}: the API server does not serve this kind: {message}", hint=hint)
+        if status == 404 and message.startswith('namespaces "'):
+            return KubernetesError(f"{what}: {message}",
+                                   hint="create the namespace (kubectl create namespace NAME) or fix "
+                                        "target.namespace; mlops-actions does not create namespaces")
         return KubernetesError(f"{what}: {status} {message}")
 
     # -- the port
