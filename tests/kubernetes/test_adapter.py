@@ -10,8 +10,13 @@ from mlops_actions.config.loader import load_repo
 from mlops_actions.deploy.apply import apply_environment
 from mlops_actions.deploy.interface import Phase
 from mlops_actions.deploy.targets.interface import DeploymentTarget, Desired
-from mlops_actions.deploy.targets.kubernetes.adapter import ArgoRolloutsTarget, rollout_record
+from mlops_actions.deploy.targets.kubernetes.adapter import (
+    ArgoRolloutsTarget,
+    rollout_record,
+    target_for_environment,
+)
 from mlops_actions.deploy.targets.kubernetes.client import connect
+from mlops_actions.errors import ConfigError
 from mlops_actions.registry.interface import ModelVersion
 from tests.kubernetes.conftest import REPO, FakeApiServer
 
@@ -56,6 +61,15 @@ def test_apply_environment_drives_the_cluster_through_the_port(api_server: FakeA
     assert [r.changed for r in again] == [False, False]
     status = target.status()
     assert status.rollouts["churn"].phase is Phase.HEALTHY and status.rollouts["churn"].to_version == "1.2.0"
+
+
+def test_target_for_environment_reads_the_repository(api_server: FakeApiServer) -> None:
+    target = target_for_environment(REPO, "preprod", kubeconfig=str(api_server.kubeconfig))
+    rec = target.reconcile(Desired(model="churn", version="1.3.0-rc.1", uri="models:/churn/5",
+                                   strategy={"type": "blue_green"}))
+    assert rec.changed and rec.route is not None and rec.route.stable == "1.3.0-rc.1"
+    with pytest.raises(ConfigError, match="not kubernetes"):
+        target_for_environment(REPO, "local", kubeconfig=str(api_server.kubeconfig))
 
 
 def test_abort_through_the_port(api_server: FakeApiServer) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from mlops_actions.config.specs import EnvironmentSpec, KubernetesTarget, ModelPin, ModelSpec
@@ -30,7 +31,7 @@ from mlops_actions.deploy.targets.kubernetes.render import dns_label
 from mlops_actions.deploy.targets.kubernetes.target import KubernetesDeployTarget
 from mlops_actions.errors import ConfigError
 
-__all__ = ["ArgoRolloutsTarget", "rollout_record"]
+__all__ = ["ArgoRolloutsTarget", "rollout_record", "target_for_environment"]
 
 
 _MANUAL_ABORT = re.compile(r"^RolloutAborted: Rollout aborted update to revision \d+\.?$")
@@ -174,3 +175,25 @@ class ArgoRolloutsTarget:
         if self.target.mode != "argo-rollouts":
             raise ConfigError(f"{verb} needs Argo Rollouts; environment {self.env_name!r} uses mode "
                               f"{self.target.mode!r}", hint="change the weights in git and apply instead")
+
+
+def target_for_environment(repo: str | Path, env_name: str, *, kubeconfig: str | None = None,
+                           timeout: float = 10.0,
+                           progress: Callable[[str], None] = lambda _m: None) -> ArgoRolloutsTarget:
+    """The DeploymentTarget of ``environments/<env_name>.yaml`` when its target is ``kubernetes``.
+
+    For ``deploy.apply.target_for``: kubeconfig (``target.context``) or in-cluster config.
+    """
+    from mlops_actions.config.loader import load_environment, load_model
+    from mlops_actions.deploy.targets.kubernetes.client import connect
+
+    root = Path(repo)
+    path = root / "environments" / f"{env_name}.yaml"
+    spec = load_environment(path)
+    if not isinstance(spec.target, KubernetesTarget):
+        raise ConfigError(f"environment {env_name!r} has target type {spec.target.type!r}, not kubernetes")
+    models = {key: load_model(root / "models" / key / "model.yaml") for key in spec.models
+              if (root / "models" / key / "model.yaml").exists()}
+    api = connect(context=spec.target.context, kubeconfig=kubeconfig, timeout=timeout)
+    return ArgoRolloutsTarget(api, spec.name or env_name, spec, models, source=str(path),
+                              display_source=f"environments/{env_name}.yaml", progress=progress)
