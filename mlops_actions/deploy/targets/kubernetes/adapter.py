@@ -1,0 +1,199 @@
+"""The Kubernetes target behind the shared :class:`DeploymentTarget` port.
+
+``apply_environment`` (``mlops_actions.deploy.apply``) drives any target through
+four calls; this adapter answers them from the cluster: ``reconcile`` applies
+one model's objects (no waiting: Argo Rollouts runs the rollout, as the gateway's
+controller does for the local target), ``status`` maps each live Argo ``Rollout``
+onto the shared :class:`Rollout` record, ``promote`` and ``abort`` patch the
+Rollout as ``kubectl argo rollouts`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlops_actions.config.specs import EnvironmentSpec, KubernetesTarget, ModelPin, ModelSpec
+from mlops_actions.deploy.interface import Phase, Rollout, Route
+from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
+from mlops_actions.deploy.targets.kubernetes.client import abort_rollout, promote_rollout
+from mlops_actions.deploy.targets.kubernetes.interface import (
+    KubeApi,
+    KubernetesError,
+    Manifest,
+    ObjectRef,
+    ResolvedVersion,
+)
+from mlops_actions.deploy.targets.kubernetes.render import dns_label
+from mlops_actions.deploy.targets.kubernetes.target import KubernetesDeployTarget
+from mlops_actions.errors import ConfigError
+
+__all__ = ["ArgoRolloutsTarget", "rollout_record", "target_for_environment"]
+
+
+_MANUAL_ABORT = re.compile(r"^RolloutAborted: Rollout aborted update to revision \d+\.?$")
+
+
+def _phase(status: Mapping[str, Any], observed: bool) -> Phase:
+    """Argo's phase as the shared Phase; an abort with a reason (failed metric,
+    progress deadline) is an automatic rollback, a bare abort is a person's."""
+    phase = status.get("phase")
+    if not observed:
+        return Phase.PROGRESSING  # the controller has not seen this generation yet
+    if phase == "Healthy":
+        return Phase.HEALTHY
+    if phase == "Paused":
+        return Phase.PAUSED
+    if phase == "Degraded":
+        if status.get("abort"):
+            manual = _MANUAL_ABORT.match(str(status.get("message", "")).strip())
+            return Phase.ABORTED if manual else Phase.ROLLED_BACK
+        return Phase.DEGRADED
+    return Phase.PROGRESSING
+
+
+def _env_value(obj: Manifest, name: str) -> str:
+    containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+    return next((str(e.get("value", "")) for e in containers[0].get("env", []) if e.get("name") == name), "")
+
+
+def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[str, Any]) -> Rollout:
+    """An Argo ``Rollout`` object as the shared :class:`Rollout` record."""
+    meta = obj.get("metadata", {})
+    status = obj.get("status") or {}
+    weights = (status.get("canary") or {}).get("weights") or {}
+    weight = int((weights.get("canary") or {}).get("weight") or 0)
+    generation = meta.get("generation")
+    observed = generation is None or str(status.get("observedGeneration", "")) == str(generation)
+    phase = _phase(status, observed)
+    if phase is Phase.HEALTHY:
+        weight = 0
+    version = _env_value(obj, "MLOPS_MODEL_VERSION")
+    return Rollout(
+        id=f"{meta.get('namespace', '')}/{meta.get('name', '')}@{meta.get('generation', 0)}",
+        environment=environment, model=model,
+        from_version=str((meta.get("annotations") or {}).get("mlops-actions.io/ab-version-a", "")),
+        from_uri="", to_version=version, to_uri=_env_value(obj, "MODEL_URI"), strategy=strategy,
+        phase=phase, step=int(status.get("currentStepIndex") or 0), weight=weight,
+        message=str(status.get("message", "")))
+
+
+class ArgoRolloutsTarget:
+    """``DeploymentTarget`` for an environment whose target is ``kubernetes``."""
+
+    def __init__(self, api: KubeApi, env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],
+                 *, source: str | None = None, display_source: str | None = None,
+                 progress: Callable[[str], None] = lambda _m: None) -> None:
+        if not isinstance(env.target, KubernetesTarget):
+            raise ConfigError(f"environment {env_name!r} does not have a kubernetes target")
+        self.api = api
+        self.env_name = env_name
+        self.env = env
+        self.target: KubernetesTarget = env.target
+        self.models = models
+        self.source = source
+        self.display_source = display_source
+        self.progress = progress
+        self._strategies: dict[str, dict[str, Any]] = {
+            k: p.strategy.model_dump(mode="json", by_alias=True) for k, p in env.models.items()}
+
+    def _one(self, model: str, pin: ModelPin, uris: Mapping[str, str | None]) -> KubernetesDeployTarget:
+        def resolve(key: str, spec: ModelSpec, version: str) -> ResolvedVersion:
+            uri = uris.get(version)
+            if not uri:
+                raise KubernetesError(f"no model URI for {key} {version} in the desired state")
+            return ResolvedVersion(spec.name, version, uri)
+
+        env = self.env.model_copy(update={"models": {model: pin}})
+        return KubernetesDeployTarget(self.api, self.env_name, env, self.models, resolve, source=self.source,
+                                      display_source=self.display_source, progress=self.progress)
+
+    def reconcile(self, desired: Desired) -> Reconciled:
+        pin = ModelPin.model_validate({"version": desired.version, "strategy": desired.strategy})
+        uris: dict[str, str | None] = {desired.version: desired.uri}
+        version_b = desired.strategy.get("version_b")
+        if isinstance(version_b, str):
+            uris[version_b] = desired.version_b_uri
+        result = self._one(desired.model, pin, uris).reconcile(wait=False, prune=False)
+        self._strategies[desired.model] = dict(desired.strategy)
+        changed = bool(result.report.applied)
+        return Reconciled(changed, self._record(desired.model), self._route(desired.model))
+
+    def _record(self, model: str) -> Rollout | None:
+        ns = self.target.namespace
+        name = dns_label(model)
+        if self.target.mode == "argo-rollouts":
+            obj = self.api.get(ObjectRef("argoproj.io/v1alpha1", "Rollout", ns, name))
+            if obj is None:
+                return None
+            return rollout_record(obj, self.env_name, model, self._strategies.get(model, {}))
+        deployments = self.api.list("apps/v1", "Deployment", ns, f"app.kubernetes.io/name={name}")
+        if not deployments:
+            return None
+        ready = all((d.get("status") or {}).get("availableReplicas", 0) >= d["spec"].get("replicas", 1)
+                    for d in deployments)
+        newest = max(deployments, key=lambda d: str(d["metadata"].get("creationTimestamp", "")))
+        record = rollout_record(newest, self.env_name, model, self._strategies.get(model, {}))
+        return dataclasses.replace(record, phase=Phase.HEALTHY if ready else Phase.PROGRESSING)
+
+    def _route(self, model: str) -> Route | None:
+        """The route once the model is fully rolled out (Argo keeps the weights during a rollout)."""
+        record = self._record(model)
+        if record is None or record.phase is not Phase.HEALTHY:
+            return None
+        return Route(model=model, stable=record.to_version, stable_uri=record.to_uri)
+
+    def status(self) -> TargetStatus:
+        rollouts: dict[str, Rollout] = {}
+        for key in sorted(self.env.models):
+            record = self._record(key)
+            if record is not None:
+                rollouts[key] = record
+        return TargetStatus(self.env_name, {}, rollouts)
+
+    def promote(self, model: str, full: bool = False) -> Rollout:
+        self._argo_only("promote")
+        promote_rollout(self.api, self.target.namespace, dns_label(model), full=full)
+        return self._live(model)
+
+    def abort(self, model: str, actor: str = "") -> Rollout:
+        self._argo_only("abort")
+        abort_rollout(self.api, self.target.namespace, dns_label(model))
+        return self._live(model)
+
+    def _live(self, model: str) -> Rollout:
+        record = self._record(model)
+        if record is None:
+            raise KubernetesError(f"model {model!r} has no Rollout in namespace {self.target.namespace}",
+                                  hint="apply the environment first")
+        return record
+
+    def _argo_only(self, verb: str) -> None:
+        if self.target.mode != "argo-rollouts":
+            raise ConfigError(f"{verb} needs Argo Rollouts; environment {self.env_name!r} uses mode "
+                              f"{self.target.mode!r}", hint="change the weights in git and apply instead")
+
+
+def target_for_environment(repo: str | Path, env_name: str, *, kubeconfig: str | None = None,
+                           timeout: float = 10.0,
+                           progress: Callable[[str], None] = lambda _m: None) -> ArgoRolloutsTarget:
+    """The DeploymentTarget of ``environments/<env_name>.yaml`` when its target is ``kubernetes``.
+
+    For ``deploy.apply.target_for``: kubeconfig (``target.context``) or in-cluster config.
+    """
+    from mlops_actions.config.loader import load_environment, load_model
+    from mlops_actions.deploy.targets.kubernetes.client import connect
+
+    root = Path(repo)
+    path = root / "environments" / f"{env_name}.yaml"
+    spec = load_environment(path)
+    if not isinstance(spec.target, KubernetesTarget):
+        raise ConfigError(f"environment {env_name!r} has target type {spec.target.type!r}, not kubernetes")
+    models = {key: load_model(root / "models" / key / "model.yaml") for key in spec.models
+              if (root / "models" / key / "model.yaml").exists()}
+    api = connect(context=spec.target.context, kubeconfig=kubeconfig, timeout=timeout)
+    return ArgoRolloutsTarget(api, spec.name or env_name, spec, models, source=str(path),
+                              display_source=f"environments/{env_name}.yaml", progress=progress)

@@ -1,0 +1,262 @@
+"""The Kubernetes deployment target: reconcile / status / promote / abort (Flagger-router shape).
+
+Argo Rollouts (or plain Deployments + HTTPRoute weights) runs the rollout inside
+the cluster; this class declares the desired objects, watches the outcome and
+reads the live state back. Nothing here keeps state in the runner: a killed CI
+job leaves the rollout running in the cluster, and the next ``reconcile`` is an
+idempotent re-apply that watches again.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from mlops_actions.config.specs import (
+    ABTestStrategy,
+    EnvironmentSpec,
+    FullStrategy,
+    KubernetesTarget,
+    ModelSpec,
+)
+from mlops_actions.deploy.targets.kubernetes.client import (
+    abort_rollout,
+    apply_all,
+    promote_rollout,
+    read_rollout,
+    wait_for_rollout,
+)
+from mlops_actions.deploy.targets.kubernetes.interface import (
+    ApplyReport,
+    KubeApi,
+    KubernetesError,
+    Manifest,
+    ObjectRef,
+    ResolvedVersion,
+    RolloutPhase,
+    RolloutStatus,
+)
+from mlops_actions.deploy.targets.kubernetes.render import (
+    LABEL_ENVIRONMENT,
+    Resolver,
+    dns_label,
+    render_environment,
+    selector_for_environment,
+)
+from mlops_actions.errors import CheckFailed, ConfigError
+
+__all__ = ["KubernetesDeployTarget", "PlanAction", "PlanItem", "ReconcileResult"]
+
+
+class PlanAction(enum.StrEnum):
+    """What applying would do to one object."""
+
+    CREATE = "create"  #: absent in the cluster
+    UPDATE = "update"  #: present, and the server-side dry run changes it
+    UNCHANGED = "unchanged"  #: present and already as declared
+    PRUNE = "prune"  #: ours, no longer declared (deleted only with prune on)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    ref: ObjectRef
+    action: PlanAction
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    report: ApplyReport
+    rollouts: tuple[RolloutStatus, ...]
+
+    @property
+    def settled(self) -> bool:
+        return all(r.phase in (RolloutPhase.HEALTHY, RolloutPhase.PAUSED) for r in self.rollouts)
+
+
+def _comparable(obj: Manifest) -> Manifest:
+    meta = obj.get("metadata", {})
+    return {"labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {},
+            "spec": obj.get("spec")}
+
+
+class KubernetesDeployTarget:
+    """One environment on one cluster."""
+
+    def __init__(self, api: KubeApi, env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],
+                 resolve: Resolver, *, source: str | None = None, display_source: str | None = None,
+                 progress: Callable[[str], None] = lambda _m: None,
+                 previous: Mapping[str, ResolvedVersion] | None = None) -> None:
+        if not isinstance(env.target, KubernetesTarget):
+            raise ConfigError(f"environment {env_name!r} does not have a kubernetes target")
+        self.api = api
+        self.env_name = env_name
+        self.env = env
+        self.target: KubernetesTarget = env.target
+        self.models = models
+        self.resolve = resolve
+        self.source = source
+        self.display_source = display_source
+        self.progress = progress
+        self.previous = previous
+
+    def desired(self) -> list[Manifest]:
+        return render_environment(self.env_name, self.env, self.models, self.resolve, source=self.source,
+                                  display_source=self.display_source, previous=self.previous)
+
+    def _name(self, model_key: str) -> str:
+        if model_key not in self.env.models:
+            raise ConfigError(f"model {model_key!r} is not pinned in environment {self.env_name!r}",
+                              hint=f"pinned models: {', '.join(sorted(self.env.models)) or 'none'}")
+        return dns_label(model_key)
+
+    # -- the port
+
+    def reconcile(self, *, timeout: float = 600.0, prune: bool | None = None, wait: bool = True,
+                  force: bool = False) -> ReconcileResult:
+        """Apply the environment, then watch every Rollout until it settles.
+
+        A Rollout that ends Degraded (failed analysis: Argo aborted and sent the
+        traffic back to stable) raises :class:`CheckFailed`.
+        """
+        manifests = self.desired()
+        do_prune = self.target.prune if prune is None else prune
+        self._bootstrap_ab_tests(timeout=timeout, force=force)
+        report = apply_all(self.api, manifests, environment_label=LABEL_ENVIRONMENT,
+                           prune_selector=selector_for_environment(self.env_name) if do_prune else None,
+                           force=force, progress=self.progress)
+        if not wait:
+            return ReconcileResult(report, ())
+        deadline = time.monotonic() + timeout
+        statuses: list[RolloutStatus] = []
+        for m in manifests:
+            meta = m["metadata"]
+            remaining = max(1.0, deadline - time.monotonic())
+            if m["kind"] == "Rollout":
+                statuses.append(wait_for_rollout(self.api, meta["namespace"], meta["name"],
+                                                 timeout=remaining, progress=self.progress))
+            elif m["kind"] == "Deployment":
+                statuses.append(self._wait_deployment(ObjectRef.of(m), remaining))
+        result = ReconcileResult(report, tuple(statuses))
+        degraded = [s for s in statuses if s.phase is RolloutPhase.DEGRADED]
+        if degraded:
+            raise CheckFailed(
+                "rollout failed and was rolled back by the cluster: "
+                + "; ".join(s.summary() for s in degraded),
+                hint="see the AnalysisRun (kubectl argo rollouts get rollout NAME -n "
+                     f"{self.target.namespace}); revert the pin in git so git and the cluster agree")
+        return result
+
+    def _bootstrap_ab_tests(self, *, timeout: float, force: bool) -> None:
+        """Deploy version A first where an A/B test starts on a cluster without its Rollout.
+
+        Argo Rollouts skips the steps when a Rollout is created, so a new A/B
+        Rollout would go straight to 100% version B. Applying the pinned version
+        with a full rollout first gives Argo a stable version A to split against.
+        """
+        if self.target.mode != "argo-rollouts":
+            return
+        fresh = {key: pin for key, pin in self.env.models.items()
+                 if isinstance(pin.strategy, ABTestStrategy)
+                 and read_rollout(self.api, self.target.namespace, dns_label(key)) is None}
+        if not fresh:
+            return
+        full = FullStrategy(type="full")
+        models = {**self.env.models, **{k: p.model_copy(update={"strategy": full}) for k, p in fresh.items()}}
+        env_a = self.env.model_copy(update={"models": models})
+        manifests = render_environment(self.env_name, env_a, self.models, self.resolve, source=self.source,
+                                       display_source=self.display_source, previous=self.previous)
+        wanted = {dns_label(k) for k in fresh}
+        objects = [m for m in manifests
+                   if m["metadata"]["name"] in wanted and m["kind"] in ("Rollout", "Service")]
+        self.progress(f"A/B test: deploying version A of {', '.join(sorted(fresh))} first")
+        apply_all(self.api, objects, environment_label=LABEL_ENVIRONMENT, force=force, progress=self.progress)
+        for name in sorted(wanted):
+            wait_for_rollout(self.api, self.target.namespace, name, timeout=timeout, progress=self.progress)
+
+    def _wait_deployment(self, ref: ObjectRef, timeout: float) -> RolloutStatus:
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.api.get(ref) or {}
+            st = _deployment_status(obj, ref)
+            if st.phase is RolloutPhase.HEALTHY:
+                self.progress(st.summary())
+                return st
+            if time.monotonic() >= deadline:
+                raise KubernetesError(f"{ref} not available within {timeout:g}s: {st.message}")
+            time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+
+    def status(self) -> list[RolloutStatus]:
+        """Live state of every pinned model (Rollouts, or Deployments in gateway-api mode)."""
+        out: list[RolloutStatus] = []
+        ns = self.target.namespace
+        for key in sorted(self.env.models):
+            name = dns_label(key)
+            if self.target.mode == "argo-rollouts":
+                st = read_rollout(self.api, ns, name)
+                out.append(st or RolloutStatus(name, ns, RolloutPhase.UNKNOWN, "not deployed"))
+            else:
+                items = self.api.list("apps/v1", "Deployment", ns,
+                                      f"app.kubernetes.io/name={name},"
+                                      f"{selector_for_environment(self.env_name)}")
+                out += [_deployment_status(d, ObjectRef.of(d)) for d in items] or [
+                    RolloutStatus(name, ns, RolloutPhase.UNKNOWN, "not deployed")]
+        return out
+
+    def promote(self, model_key: str, *, full: bool = False) -> RolloutStatus:
+        self._argo_only("promote")
+        return promote_rollout(self.api, self.target.namespace, self._name(model_key), full=full)
+
+    def abort(self, model_key: str) -> RolloutStatus:
+        """Roll back in the cluster: Argo sends all traffic to the stable version."""
+        self._argo_only("abort")
+        return abort_rollout(self.api, self.target.namespace, self._name(model_key))
+
+    def plan(self, *, prune: bool | None = None) -> list[PlanItem]:
+        """What ``reconcile`` would change, by server-side dry run against the live objects."""
+        manifests = self.desired()
+        items: list[PlanItem] = []
+        for m in manifests:
+            ref = ObjectRef.of(m)
+            live = self.api.get(ref)
+            if live is None:
+                items.append(PlanItem(ref, PlanAction.CREATE))
+                continue
+            after = self.api.apply(m, dry_run=True)
+            same = _comparable(after) == _comparable(live)
+            items.append(PlanItem(ref, PlanAction.UNCHANGED if same else PlanAction.UPDATE))
+        if self.target.prune if prune is None else prune:
+            wanted = {ObjectRef.of(m) for m in manifests}
+            scopes = sorted({(m["apiVersion"], m["kind"], m["metadata"]["namespace"]) for m in manifests})
+            for api_version, kind, ns in scopes:
+                for obj in self.api.list(api_version, kind, ns, selector_for_environment(self.env_name)):
+                    ref = ObjectRef(api_version, kind, ns, obj["metadata"]["name"])
+                    if ref not in wanted:
+                        items.append(PlanItem(ref, PlanAction.PRUNE))
+        return items
+
+    def _argo_only(self, verb: str) -> None:
+        if self.target.mode != "argo-rollouts":
+            raise ConfigError(f"{verb} needs Argo Rollouts; environment {self.env_name!r} uses mode "
+                              f"{self.target.mode!r}", hint="change the weights in git and apply instead")
+
+
+def _deployment_status(obj: Manifest, ref: ObjectRef) -> RolloutStatus:
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    want = int(spec.get("replicas", 1))
+    ready = int(status.get("availableReplicas") or 0)
+    updated = int(status.get("updatedReplicas") or 0)
+    meta = obj.get("metadata", {})
+    generation = meta.get("generation")
+    observed = generation is not None and status.get("observedGeneration") == generation
+    labels = spec.get("template", {}).get("metadata", {}).get("labels") or {}
+    version = labels.get("app.kubernetes.io/version")
+    healthy = observed and ready >= want and updated >= want
+    phase = RolloutPhase.HEALTHY if healthy else RolloutPhase.PROGRESSING
+    return RolloutStatus(ref.name, ref.namespace, phase,
+                         message=f"{ready}/{want} available", desired_version=version,
+                         stable_version=version if healthy else None, observed=observed)
+
+
