@@ -80,6 +80,8 @@ def bars(names: Sequence[str], values: Sequence[float | None], title: str, *,
         ax.text(vals[i], i, " n/a" if value is None else f" {value:.3f}", va="center", fontsize=8)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
+    top = max([*vals, reference or 0.0, bound or 0.0, 1e-9])
+    ax.set_xlim(0, top * 1.18)
     if reference is not None:
         ax.axvline(reference, color=_BLUE, linestyle="--", label=f"whole set {reference:.3f}")
     if bound is not None:

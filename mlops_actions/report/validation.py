@@ -15,10 +15,13 @@ _NA = "n/a"
 _ORDER = (Verdict.FAILED, Verdict.ERROR, Verdict.INCONCLUSIVE, Verdict.PASSED)
 
 
-def _num(x: float | None, digits: int = 4) -> str:
+_COUNTS = {"example_count", "true_positives", "false_positives", "true_negatives", "false_negatives"}
+
+
+def _num(x: float | None, digits: int = 4, metric: str | None = None) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return _NA
-    if float(x).is_integer() and abs(x) >= 1:
+    if metric in _COUNTS and float(x).is_integer():
         return f"{int(x)}"
     return f"{x:.{digits}f}"
 
@@ -79,7 +82,8 @@ def render_markdown(result: ValidationResult, limit: int = markdown.GITHUB_COMME
     for name, value in result.metrics.items():
         b = result.baseline_metrics.get(name) if result.baseline_metrics else None
         d = None if value is None or b is None else value - b
-        metric_rows.append([name, _num(value), _num(b), _NA if d is None else f"{d:+.4f}"])
+        metric_rows.append([name, _num(value, metric=name), _num(b, metric=name),
+                            _NA if d is None else f"{d:+.4f}"])
     parts.append("<details><summary>All metrics (whole test set)</summary>\n\n" + markdown.table(
         ["metric", "candidate", "baseline", "delta"], metric_rows, ["l", "r", "r", "r"]) + "\n\n</details>")
     if result.slice_metrics:
@@ -121,7 +125,8 @@ def render_html(result: ValidationResult) -> str:
     names = list(result.metrics)
     body.append(html.table(
         ["metric", "candidate", "baseline"],
-        [[n, _num(result.metrics[n]), _num(result.baseline_metrics.get(n))] for n in names],
+        [[n, _num(result.metrics[n], metric=n), _num(result.baseline_metrics.get(n), metric=n)]
+         for n in names],
         [["", "num", "num"] for _ in names]))
     figures = []
     if result.confusion_matrix is not None and len(result.labels) <= 30:

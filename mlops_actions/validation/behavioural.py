@@ -143,7 +143,9 @@ def check_output_range(test: OutputRangeTest, ctx: BehaviouralContext) -> CheckR
     lo = -np.inf if test.min is None else test.min
     hi = np.inf if test.max is None else test.max
     out = int(((y < lo) | (y > hi)).sum())
-    rng = f"[{'' if test.min is None else test.min}, {'' if test.max is None else test.max}]"
+    lo_text = "" if test.min is None else f"{test.min:g}"
+    hi_text = "" if test.max is None else f"{test.max:g}"
+    rng = f"[{lo_text}, {hi_text}]"
     if out == 0:
         return _result(test, ctx, Verdict.PASSED, f"output_range: all {len(y)} predictions in {rng} "
                        f"(min {np.nanmin(y):.4g}, max {np.nanmax(y):.4g})")

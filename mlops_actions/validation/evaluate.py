@@ -16,6 +16,7 @@ Every slice is then a boolean mask over those arrays.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -268,6 +269,9 @@ def row_latencies_ms(model: LoadedModel, frame: pd.DataFrame, rows: int) -> np.n
     """Milliseconds for single-row predicts of the first ``rows`` rows (what serving pays per request)."""
     n = min(rows, len(frame))
     out = np.empty(n)
+    if n:
+        with contextlib.suppress(Exception):  # warm-up; the timed loop below reports failures
+            model.pyfunc.predict(frame.iloc[:1])
     for i in range(n):
         row = frame.iloc[i:i + 1]
         start = time.perf_counter()

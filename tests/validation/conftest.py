@@ -102,7 +102,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     _register(client, "bc", RaisingModel(), X, "1.2.0", flavour="pyfunc")
 
     rng = np.random.default_rng(3)
-    Xr = pd.DataFrame({"x1": rng.normal(size=400), "x2": rng.normal(size=400), "group": rng.integers(0, 3, 400)})
+    Xr = pd.DataFrame({"x1": rng.normal(size=400), "x2": rng.normal(size=400),
+                       "group": rng.integers(0, 3, 400)})
     yr = 3.0 * Xr["x1"] - 1.5 * Xr["x2"] + 10 + rng.normal(scale=0.5, size=400)
     lin = LinearRegression().fit(Xr[["x1", "x2"]], yr)
     _register(client, "reg", lin, Xr[["x1", "x2"]], "2.0.0")

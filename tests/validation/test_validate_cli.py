@@ -28,7 +28,8 @@ def test_passing_version_exits_0_and_writes_reports(repo: Path, registry: Regist
     assert {c["name"] for c in report["checks"]} >= {"accuracy_score", "large-radius: recall_score",
                                                      "determinism", "latency"}
     assert (out / "validation.html").read_text().count("data:image/png;base64,") >= 3
-    assert "| metric | candidate | baseline | delta | threshold | verdict |" in (out / "validation.md").read_text()
+    header = "| metric | candidate | baseline | delta | threshold | verdict |"
+    assert header in (out / "validation.md").read_text()
     # logged to MLflow and linked to the version
     from mlflow.tracking import MlflowClient
 
@@ -49,7 +50,8 @@ def test_env_compares_with_live_alias_and_fails_on_regression(repo: Path, capsys
         "    accuracy:\n      threshold: 0.85\n",
         "    accuracy:\n      threshold: 0.5\n      min_absolute_change: 0.01\n"))
     md = repo / "comment.md"
-    code = run(repo, "bc", "--version", "1.0.0", "--baseline-env", "staging", "--markdown", str(md), "--no-log")
+    code = run(repo, "bc", "--version", "1.0.0", "--baseline-env", "staging", "--markdown", str(md),
+               "--no-log")
     assert code == 1
     text = md.read_text()
     assert "compared with baseline **1.1.0**" in text
@@ -70,12 +72,13 @@ def test_env_flag_uses_pinned_version_and_alias(repo: Path, capsys: pytest.Captu
 def test_small_slice_is_inconclusive_not_passed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (repo / "models" / "bc" / "model.yaml").read_text().replace(
         "  behavioural:", "    - name: apac\n      where:\n        - column: region\n          op: in\n"
-        "          value: [apac]\n      thresholds:\n        accuracy:\n          threshold: 0.5\n  behavioural:")
+        "          value: [apac]\n      thresholds:\n        accuracy:\n          threshold: 0.5\n"
+        "  behavioural:")
     write_model_yaml(repo, "bc", text)
     assert run(repo, "bc", "--version", "1.1.0", "--no-log", "--json") == 1
     report = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "inconclusive"
-    apac = [c for c in report["checks"] if c["slice"] == "apac"][0]
+    apac = next(c for c in report["checks"] if c["slice"] == "apac")
     assert apac["verdict"] == "inconclusive" and "min_rows 30" in apac["message"]
     assert run(repo, "bc", "--version", "1.1.0", "--no-log", "--allow-inconclusive") == 0
 
@@ -162,7 +165,7 @@ def test_threshold_on_metric_that_does_not_apply(repo: Path, capsys: pytest.Capt
     assert run(repo, "bc", "--version", "1.1.0", "--no-log") == 2
     err = capsys.readouterr().err
     assert "threshold on 'rmse', which does not apply to task binary_classification" in err
-    assert "model.yaml:15:5" in err
+    assert "model.yaml:14:5" in err
 
 
 def test_non_numeric_value_in_numeric_column(repo: Path, registry: Registry,
