@@ -1,0 +1,493 @@
+"""``mlops-actions demo``: the whole loop on the embedded default, in a throwaway repository.
+
+Every step runs the real CLI as a workflow step would (a subprocess in the
+throwaway repository), against real parts: MLflow on SQLite, two gateways on
+127.0.0.1 (staging and production), the SQLite prediction store, a webhook
+receiver on 127.0.0.1 for alerts. Nothing is faked; what a step printed is kept
+under ``<out>/logs/``. The demo stops every process it started, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops_actions.errors import ConfigError, ExternalError
+
+__all__ = ["DemoResult", "DemoSettings", "run_demo"]
+
+MODEL = "breast_cancer"  # the model whose promotions the demo walks through
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Timings: the CI test uses ``fast()``; people get the default, which reads better."""
+
+    interval: str = "2s"  # analysis interval
+    count: int = 2  # measurements per analysis step
+    min_samples: int = 10
+    traffic_rps: float = 60.0  # replayed requests per second per gateway
+    apply_timeout: float = 180.0
+
+    @classmethod
+    def fast(cls) -> DemoSettings:
+        return cls(interval="1s", count=1, min_samples=5, traffic_rps=80.0, apply_timeout=120.0)
+
+
+@dataclass
+class Step:
+    title: str
+    command: str
+    exit_code: int
+    expected: tuple[int, ...]
+    seconds: float
+    log: Path
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code in self.expected
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    steps: list[Step] = field(default_factory=list)
+    alerts_received: list[dict[str, Any]] = field(default_factory=list)
+    live: dict[str, dict[str, str]] = field(default_factory=dict)  # env -> model -> version
+    reports: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Receiver(http.server.ThreadingHTTPServer):
+    """A webhook receiver on 127.0.0.1: keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with contextlib.suppress(ValueError):
+                    outer.received.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/alerts"
+
+
+class Demo:
+    def __init__(self, source: Path, out: Path, settings: DemoSettings) -> None:
+        self.source = source
+        self.out = out
+        self.settings = settings
+        self.work = Path(tempfile.mkdtemp(prefix="mlops-demo-"))
+        self.repo = self.work / "repo"
+        self.result = DemoResult(out=out)
+        self.token = secrets.token_hex(16)
+        self.ports = {"staging": _free_port(), "production": _free_port()}
+        self.gateways: dict[str, subprocess.Popen[bytes]] = {}
+        self.receiver = _Receiver()
+        self.started = time.monotonic()
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("MLFLOW_", "GITHUB_", "MLOPS_"))}
+        self.env.update({
+            "MLOPS_GATEWAY_TOKEN": self.token,
+            "MLOPS_DEMO_WEBHOOK_URL": self.receiver.url,
+            "PYTHONUNBUFFERED": "1",
+            # the subprocesses run this very copy of the toolkit, installed or not
+            "PYTHONPATH": os.pathsep.join(
+                [str(Path(__file__).resolve().parent.parent)]
+                + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
+            "GIT_AUTHOR_NAME": "mlops-actions demo", "GIT_AUTHOR_EMAIL": "demo@example.invalid",
+            "GIT_COMMITTER_NAME": "mlops-actions demo",
+            "GIT_COMMITTER_EMAIL": "demo@example.invalid",
+        })
+
+    # ----------------------------------------------------------------- output
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+    def run(self, title: str, *args: str, expect: Sequence[int] = (0,), note: str = "") -> Step:
+        """Run ``mlops-actions ARGS`` in the throwaway repository, as a workflow step would."""
+        name = f"{len(self.result.steps) + 1:02d}-{args[0]}"
+        log = self.out / "logs" / f"{name}.log"
+        command = "mlops-actions " + " ".join(args)
+        t0 = time.monotonic()
+        with log.open("wb") as sink:
+            done = subprocess.run([sys.executable, "-m", "mlops_actions", *args], cwd=self.repo,
+                                  env=self.env, stdout=sink, stderr=subprocess.STDOUT, check=False)
+        step = Step(title, command, done.returncode, tuple(expect), time.monotonic() - t0, log, note)
+        self.result.steps.append(step)
+        mark = "ok " if step.ok else "!! "
+        self.say(f"{mark}{title}: `{command}` -> exit {done.returncode} ({step.seconds:.1f}s)")
+        if not step.ok:
+            tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+            for line in tail:
+                print(f"          | {line}")
+        return step
+
+    def git(self, *args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=self.repo, env=self.env, capture_output=True,
+                              text=True, check=False)
+        if done.returncode != 0:
+            raise ExternalError(f"git {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    # ----------------------------------------------------------------- repository
+
+    def prepare_repo(self) -> None:
+        for part in ("models", "environments"):
+            if not (self.source / part).is_dir():
+                raise ConfigError(f"{self.source / part} not found: run the demo from a checkout of "
+                                  "mlops-actions, or pass -C DIR pointing at one")
+        self.repo.mkdir(parents=True)
+        shutil.copytree(self.source / "models", self.repo / "models",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(self.source / "environments", self.repo / "environments")
+        (self.repo / ".gitignore").write_text(".mlops/\nreports/\n__pycache__/\n")
+        # The demo's own timings and ports; alerts to the local receiver.
+        for env, port in self.ports.items():
+            path = self.repo / "environments" / f"{env}.yaml"
+            doc = yaml.safe_load(path.read_text())
+            doc["target"] = {"type": "local", "url": f"http://127.0.0.1:{port}",
+                             "token_env": "MLOPS_GATEWAY_TOKEN"}
+            doc.setdefault("promotion", {})["require_staging_check"] = env == "staging"
+            doc["models"][MODEL]["strategy"] = self.canary()
+            path.write_text(_dump(doc))
+        spec_path = self.repo / "models" / MODEL / "model.yaml"
+        spec = yaml.safe_load(spec_path.read_text())
+        spec["monitoring"]["min_samples"] = 20
+        spec["monitoring"]["alerts"] = [{"type": "webhook", "url_env": "MLOPS_DEMO_WEBHOOK_URL"}]
+        spec_path.write_text(_dump(spec))
+        self.git("init", "-q", "-b", "main")
+        self.git("add", "-A")
+        self.git("commit", "-qm", "Declare models and environments")
+
+    def canary(self) -> dict[str, Any]:
+        s = self.settings
+        analysis = {"interval": s.interval, "count": s.count, "failure_limit": 0,
+                    "min_samples": s.min_samples,
+                    "metrics": [{"name": "error_rate", "max": 0.01},
+                                {"name": "latency_p95_ms", "max": 250},
+                                {"name": "accuracy", "min": 0.85}]}
+        return {"type": "canary", "steps": [{"set_weight": 25}, {"analysis": analysis},
+                                            {"set_weight": 50}, {"analysis": analysis}]}
+
+    def set_pin(self, env: str, version: str) -> None:
+        """Edit the pin as a person would: one line changes, comments stay."""
+        path = self.repo / "environments" / f"{env}.yaml"
+        lines = path.read_text().splitlines(keepends=True)
+        inside = False
+        for i, line in enumerate(lines):
+            if line.rstrip() == f"  {MODEL}:":
+                inside = True
+            elif inside and line.startswith("    version:"):
+                lines[i] = f'    version: "{version}"\n'
+                break
+        else:
+            raise ConfigError(f"no pin of {MODEL} found in {path}")
+        path.write_text("".join(lines))
+
+    # ----------------------------------------------------------------- gateways and traffic
+
+    def start_gateway(self, env: str) -> None:
+        log = (self.out / "logs" / f"gateway-{env}.log").open("ab")
+        self.gateways[env] = subprocess.Popen(
+            [sys.executable, "-m", "mlops_actions", "serve", "--env", env,
+             "--port", str(self.ports[env]), "--state-dir", f".mlops/gateway-{env}"],
+            cwd=self.repo, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.wait_ready(env)
+        self.say(f"gateway {env} ready on 127.0.0.1:{self.ports[env]}")
+
+    def wait_ready(self, env: str, timeout: float = 90.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.ports[env]}/readyz"
+        while time.monotonic() < deadline:
+            if self.gateways[env].poll() is not None:
+                raise ExternalError(f"the {env} gateway exited with {self.gateways[env].returncode}; "
+                                    f"see {self.out / 'logs' / f'gateway-{env}.log'}")
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise ExternalError(f"the {env} gateway was not ready after {timeout:.0f}s")
+
+    @contextlib.contextmanager
+    def traffic(self, env: str, *, shift: float = 0.0) -> Iterator[dict[str, int]]:
+        """Replay the test rows at the gateway and send their labels back as feedback."""
+        import pandas as pd
+        import requests
+
+        test = pd.read_csv(self.repo / "models" / MODEL / "data" / "test.csv")
+        label = test.pop("target")
+        if shift:
+            test = test * (1.0 + shift)
+        stop = threading.Event()
+        counts = {"sent": 0, "errors": 0, "labelled": 0}
+        base = f"http://127.0.0.1:{self.ports[env]}"
+
+        def loop() -> None:
+            session = requests.Session()
+            period = 1.0 / self.settings.traffic_rps
+            i = 0
+            while not stop.is_set():
+                row = i % len(test)
+                body = {"dataframe_split": {"columns": list(test.columns),
+                                            "data": [test.iloc[row].tolist()]}}
+                try:
+                    answer = session.post(f"{base}/models/{MODEL}/invocations", json=body, timeout=5)
+                    counts["sent"] += 1
+                    if answer.status_code != 200:
+                        counts["errors"] += 1
+                    else:
+                        rid = answer.headers["X-Request-Id"]
+                        session.post(f"{base}/feedback", timeout=5,
+                                     json={"request_id": rid, "actual": int(label.iloc[row])})
+                        counts["labelled"] += 1
+                except requests.RequestException:
+                    counts["errors"] += 1
+                i += 1
+                stop.wait(period)
+
+        thread = threading.Thread(target=loop, name=f"traffic-{env}", daemon=True)
+        thread.start()
+        try:
+            yield counts
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+
+    def live_versions(self, env: str) -> dict[str, str]:
+        import requests
+
+        answer = requests.get(f"http://127.0.0.1:{self.ports[env]}/admin/status", timeout=5,
+                              headers={"Authorization": f"Bearer {self.token}"})
+        answer.raise_for_status()
+        routes = answer.json().get("routes", {})
+        items = routes.items() if isinstance(routes, dict) else ((r["model"], r) for r in routes)
+        return {model: str(route.get("stable")) for model, route in items}
+
+    def stop(self) -> None:
+        for gateway in self.gateways.values():
+            if gateway.poll() is None:
+                gateway.send_signal(signal.SIGTERM)
+        for gateway in self.gateways.values():
+            try:
+                gateway.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
+                gateway.wait()
+        self.receiver.shutdown()
+        self.receiver.server_close()
+
+    # ----------------------------------------------------------------- the story
+
+    def pr_stage(self, env: str, version: str, branch: str, *, expect_validate: int = 0) -> None:
+        reports = self.out / "pr" / branch
+        reports.mkdir(parents=True, exist_ok=True)
+        self.git("checkout", "-q", "-b", branch, "main")
+        self.set_pin(env, version)
+        self.git("commit", "-qam", f"Promote {MODEL} {version} to {env}")
+        self.run(f"PR {branch}: static checks", "check")
+        self.run(f"PR {branch}: plan", "plan", "--base", "main", "--head", "HEAD", "--env", env,
+                 "--no-live", "--markdown", str(reports / "plan.md"), expect=(1,))
+        self.run(f"PR {branch}: validate", "validate", MODEL, "--env", env, "--baseline-env", env,
+                 "--out", str(reports / "validate"), "--markdown", str(reports / "validate.md"),
+                 expect=(expect_validate,))
+        self.run(f"PR {branch}: policy", "policy", "--base", "main", "--head", "HEAD", "--env", env,
+                 "--markdown", str(reports / "policy.md"), expect=(0, 1))
+        if env == "staging":
+            self.run(f"PR {branch}: staging check", "staging-check", "--env", env, "--rows", "50",
+                     "--markdown", str(reports / "staging-check.md"), expect=(0,))
+        comment = render_pr_comment(env, branch, reports)
+        (reports / "comment.md").write_text(comment)
+        self.result.reports.append(reports / "comment.md")
+        self.say(f"PR comment rendered as it would be posted: {reports / 'comment.md'}")
+
+    def merge_and_apply(self, env: str, branch: str, *, expect: int = 0) -> None:
+        self.git("checkout", "-q", "main")
+        self.git("merge", "-q", "--no-ff", "-m", f"Merge {branch}", branch)
+        with self.traffic(env) as counts:
+            self.run(f"merge {branch}: apply {env}", "apply", "--env", env, "--wait", "--timeout",
+                     str(int(self.settings.apply_timeout)), expect=(expect,))
+        self.say(f"traffic to {env} during the rollout: {counts['sent']} requests, "
+                 f"{counts['errors']} errors, {counts['labelled']} labelled")
+        self.run(f"{env}: status", "status", "--env", env)
+
+    def execute(self) -> DemoResult:
+        s = self.say
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "logs").mkdir(exist_ok=True)
+        self.receiver_thread = threading.Thread(target=self.receiver.serve_forever, daemon=True)
+        self.receiver_thread.start()
+        s(f"throwaway repository: {self.repo}; reports: {self.out}")
+        self.prepare_repo()
+
+        s("1/7 train and register the examples: 1.0.0 (baseline), 1.1.0 (candidate), "
+          "1.2.0 (broken: shuffled labels)")
+        self.train()
+        self.run("static checks of the declared state", "check")
+        for env in ("staging", "production"):
+            self.start_gateway(env)
+            self.run(f"apply {env} (the initial 1.0.0 pins)", "apply", "--env", env, "--wait")
+
+        s("2/7 pull request: promote 1.1.0 to staging")
+        self.pr_stage("staging", "1.1.0", "promote-1.1.0-staging")
+        s("3/7 merge: canary rollout of 1.1.0 on staging, gated by analysis on live traffic")
+        self.merge_and_apply("staging", "promote-1.1.0-staging")
+
+        s("4/7 pull request and merge: promote 1.1.0 to production")
+        self.pr_stage("production", "1.1.0", "promote-1.1.0-production")
+        self.merge_and_apply("production", "promote-1.1.0-production")
+
+        s("5/7 monitor production: healthy traffic, then traffic with injected drift")
+        self.monitor()
+
+        s("6/7 the broken candidate: validation fails on the PR; merged anyway, its canary "
+          "is rolled back automatically")
+        self.pr_stage("staging", "1.2.0", "promote-1.2.0-staging", expect_validate=1)
+        self.merge_and_apply("staging", "promote-1.2.0-staging", expect=1)
+        self.run("rollback PR that restores the last good pin", "rollback-pr", "--model", MODEL,
+                 "--env", "staging", "--dry-run", "--reason", "canary rolled back by analysis")
+
+        s("7/7 summary")
+        for env in ("staging", "production"):
+            self.result.live[env] = self.live_versions(env)
+        self.result.alerts_received = list(self.receiver.received)
+        self.result.reports.extend(sorted(self.out.rglob("*.html")))
+        (self.out / "summary.md").write_text(render_summary(self.result))
+        return self.result
+
+    def train(self) -> None:
+        log = self.out / "logs" / "train.log"
+        code = ("import sys; from mlops_actions.examples import train_all\n"
+                "for variant in ('baseline', 'candidate'):\n"
+                "    for key, v in train_all('.', variant=variant).items():\n"
+                "        print(key, variant, v.version, flush=True)\n"
+                f"v = train_all('.', variant='broken', keys=['{MODEL}'])\n"
+                "print(v)\n")
+        t0 = time.monotonic()
+        with log.open("wb") as sink:
+            done = subprocess.run([sys.executable, "-c", code], cwd=self.repo, env=self.env,
+                                  stdout=sink, stderr=subprocess.STDOUT, check=False)
+        step = Step("train and register", "python -c 'train_all(...)'", done.returncode, (0,),
+                    time.monotonic() - t0, log)
+        self.result.steps.append(step)
+        self.say(f"{'ok ' if step.ok else '!! '}trained and registered 7 versions "
+                 f"({step.seconds:.1f}s)")
+        if not step.ok:
+            raise ExternalError(f"training failed; see {log}")
+        if self.git("status", "--porcelain").strip():
+            self.git("add", "-A")
+            self.git("commit", "-qm", "Training data splits")
+
+    def monitor(self) -> None:
+        out = self.out / "monitor"
+        with self.traffic("production") as counts:
+            time.sleep(max(3.0, 60.0 / self.settings.traffic_rps))
+        self.say(f"healthy traffic: {counts['sent']} requests")
+        self.run("monitor production (healthy)", "monitor", "--env", "production", "--model", MODEL,
+                 "--window", "1h", "--out", str(out / "healthy"), expect=(0, 1))
+        with self.traffic("production", shift=0.6) as counts:
+            time.sleep(max(4.0, 120.0 / self.settings.traffic_rps))
+        self.say(f"drifted traffic (features scaled by 1.6): {counts['sent']} requests")
+        self.run("monitor production (drift injected)", "monitor", "--env", "production",
+                 "--model", MODEL, "--window", "1h", "--out", str(out / "drifted"), expect=(1,))
+        self.say(f"alerts received by the webhook receiver: {len(self.receiver.received)}")
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a value shared twice out in full: the toolkit's loader refuses aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    quoted = value[:1].isdigit()  # versions and the like stay strings: "1.0.0"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if quoted else None)
+
+
+_NoAliasDumper.add_representer(str, _represent_str)
+
+
+def _dump(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False)
+
+
+def render_pr_comment(env: str, branch: str, reports: Path) -> str:
+    """The sticky PR comment, as the workflow would post it (one per environment)."""
+    parts = [f"<!-- mlops-actions:pr:{env} -->", f"## mlops-actions: `{branch}` -> {env}", ""]
+    for name, title in (("plan.md", "Plan"), ("validate.md", "Validation"), ("policy.md", "Policy"),
+                        ("staging-check.md", "Staging check")):
+        path = reports / name
+        if path.is_file():
+            parts += [f"<details open><summary><b>{title}</b></summary>", "",
+                      path.read_text().strip(), "", "</details>", ""]
+    return "\n".join(parts)[:65_000]
+
+
+def render_summary(result: DemoResult) -> str:
+    lines = ["# mlops-actions demo", "", "| step | command | exit | expected | time |",
+             "|---|---|---|---|---|"]
+    for s in result.steps:
+        mark = "ok" if s.ok else "**unexpected**"
+        lines.append(f"| {s.title} | `{s.command}` | {s.exit_code} ({mark}) | "
+                     f"{'/'.join(map(str, s.expected))} | {s.seconds:.1f}s |")
+    lines += ["", "## Live versions", ""]
+    for env, models in result.live.items():
+        lines.append(f"- **{env}**: " + ", ".join(f"{m} {v}" for m, v in sorted(models.items())))
+    lines += ["", f"## Alerts received: {len(result.alerts_received)}", ""]
+    lines += ["## Reports", ""] + [f"- {p}" for p in result.reports]
+    return "\n".join(lines) + "\n"
+
+
+def run_demo(source: Path, out: Path, settings: DemoSettings | None = None,
+             keep: bool = False) -> DemoResult:
+    demo = Demo(source.resolve(), out.resolve(), settings or DemoSettings())
+    try:
+        return demo.execute()
+    finally:
+        demo.stop()
+        if not keep:
+            shutil.rmtree(demo.work, ignore_errors=True)
