@@ -17,6 +17,7 @@ signature, which MLflow offers no client method for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -441,6 +442,13 @@ class MlflowRegistry:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+    def activated(self) -> contextlib.AbstractContextManager[None]:
+        """Point MLflow's fluent API (``mlflow.pyfunc.load_model("models:/...")``...) here, then restore.
+
+        For code that must call MLflow directly, e.g. the gateway loading ``mv.uri``.
+        """
+        return self._fluent()
 
     def load_pyfunc(self, name: str, ref: str) -> Any:
         """``mlflow.pyfunc.load_model`` of a semver or alias of ``name``, from this registry."""

@@ -78,6 +78,11 @@ def test_saved_model_directory_is_logged_then_registered(repo_dir: Path) -> None
     assert "mlops.signature" in mv.tags  # kept for the next version's major/minor decision
     predictions = reg.load_pyfunc("saved", "1.0.0").predict(x)
     assert len(predictions) == len(x)
+    import os
+
+    with reg.activated():  # the fluent API sees this registry, then is restored
+        assert len(mlflow.pyfunc.load_model(mv.uri).predict(x)) == len(x)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     # the embedded layout: everything under <repo>/.mlops
     assert (repo_dir / ".mlops" / "mlflow.db").is_file()
     assert any((repo_dir / ".mlops" / "artifacts").rglob("MLmodel"))
