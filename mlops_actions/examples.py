@@ -193,14 +193,17 @@ def main(argv: Sequence[str] | None = None, *, key: str | None = None,
     """Command line of ``models/<key>/train.py`` (and ``python -m mlops_actions.examples``)."""
     parser = argparse.ArgumentParser(description="Train, log and register the example model(s).")
     if key is None:
-        parser.add_argument("examples", nargs="*", choices=[*EXAMPLES, []], default=[],
-                            help="default: all")
+        parser.add_argument("examples", nargs="*", default=[], metavar="EXAMPLE",
+                            help=f"any of {', '.join(EXAMPLES)} (default: all)")
     parser.add_argument("--variant", choices=VARIANTS, default="baseline",
                         help="baseline (1.0.0), candidate (better, same signature), broken (shuffled labels)")
     parser.add_argument("--repo", default=str(default_repo),
                         help=f"repository root (default: {default_repo})")
     args = parser.parse_args(argv)
     keys = [key] if key else (args.examples or list(EXAMPLES))
+    unknown = [k for k in keys if k not in EXAMPLES]
+    if unknown:
+        parser.error(f"unknown example(s) {', '.join(unknown)}: expected any of {', '.join(EXAMPLES)}")
     for k, mv in train_all(args.repo, variant=args.variant, keys=keys).items():
         scores = ", ".join(f"{m}={v}" for m, v in mv.metadata.items()
                            if m in ("accuracy", "f1_score", "roc_auc", "rmse", "mae", "r2"))

@@ -10,7 +10,7 @@ from typing import Any
 
 from mlops_actions.config.loader import load_model
 from mlops_actions.errors import ConfigError
-from mlops_actions.registry.interface import BUMPS, ModelRegistry, ModelVersion, resolve
+from mlops_actions.registry.interface import BUMPS, ModelRegistry, ModelVersion, by_registry_version, resolve
 from mlops_actions.registry.model_registry import version_dict
 
 ORDER = 20
@@ -148,17 +148,8 @@ def run_resolve(args: argparse.Namespace) -> int:
     name = model_name(args.model, args.repo)
     registry = _registry(args)
     ref: str = args.ref
-    if ref.isdigit():  # an MLflow version number -> semver
-        found = [mv for mv in registry.list_versions(name) if mv.registry_version == ref]
-        if not found:
-            existing = [mv.registry_version for mv in registry.list_versions(name)]
-            from mlops_actions.registry.interface import RegistryNotFound
-
-            raise RegistryNotFound(f"model {name!r} has no MLflow version {ref}; MLflow versions: "
-                                   f"{', '.join(existing) or 'none'}")
-        mv = found[0]
-    else:
-        mv = resolve(registry, name, ref)
+    # a plain number is an MLflow version (-> semver); anything else a semver or an alias
+    mv = by_registry_version(registry, name, ref) if ref.isdigit() else resolve(registry, name, ref)
     if args.json:
         print(json.dumps(version_dict(mv), indent=2, sort_keys=True))
     else:

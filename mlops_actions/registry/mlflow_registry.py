@@ -17,6 +17,7 @@ signature, which MLflow offers no client method for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -150,15 +151,25 @@ class MlflowRegistry:
 
     def __init__(self, tracking_uri: str, *, registry_uri: str | None = None,
                  artifact_location: str | None = None, embedded: bool = False) -> None:
-        from mlflow import MlflowClient
-
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_location = artifact_location
         self.embedded = embedded
-        self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri,
-                                                  registry_uri=self.registry_uri)
+        self._client_obj: MlflowClient | None = None
         self._experiment_id: str | None = None
+
+    @property
+    def _client(self) -> MlflowClient:
+        """Created on first use: a SQLite store runs its migrations when the client is built."""
+        if self._client_obj is None:
+            from mlflow import MlflowClient
+
+            try:
+                self._client_obj = MlflowClient(tracking_uri=self.tracking_uri,
+                                                registry_uri=self.registry_uri)
+            except Exception as exc:
+                raise self._call_error("opening the registry", exc) from None
+        return self._client_obj
 
     def __repr__(self) -> str:
         return f"MlflowRegistry({redact(self.tracking_uri)!r})"
@@ -358,6 +369,7 @@ class MlflowRegistry:
         if version is not None:
             _check_semver(version)
         model_source, run_id, model_id, signature = self._resolve_source(source)
+        metadata = {**self._run_metrics(run_id), **(metadata or {})}
         try:
             self._client.create_registered_model(name)
         except MlflowException as exc:
@@ -392,6 +404,16 @@ class MlflowRegistry:
                        name, str(created.version))
             raise duplicate_version(name, version)
         return self._convert(created, {})
+
+    def _run_metrics(self, run_id: str | None) -> dict[str, object]:
+        """The source run's latest metrics, as default metadata (explicit metadata wins)."""
+        if not run_id:
+            return {}
+        try:
+            run = self._client.get_run(run_id)
+        except Exception:  # metrics are a convenience; registration does not depend on them
+            return {}
+        return dict(sorted((run.data.metrics or {}).items()))
 
     def _stored_signature(self, mv: MlflowModelVersion) -> SignatureSummary | None:
         text = (mv.tags or {}).get(SIGNATURE_TAG)
@@ -431,6 +453,13 @@ class MlflowRegistry:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+    def activated(self) -> contextlib.AbstractContextManager[None]:
+        """Point MLflow's fluent API (``mlflow.pyfunc.load_model("models:/...")``...) here, then restore.
+
+        For code that must call MLflow directly, e.g. the gateway loading ``mv.uri``.
+        """
+        return self._fluent()
 
     def load_pyfunc(self, name: str, ref: str) -> Any:
         """``mlflow.pyfunc.load_model`` of a semver or alias of ``name``, from this registry."""
@@ -489,7 +518,7 @@ class MlflowRegistry:
         if "://" not in source and not source.startswith(("runs:/", "models:/")):
             if path.is_dir() and (path / "MLmodel").is_file():
                 return self._log_model_dir(path)
-            if path.is_file() and path.suffix.lower() in _PICKLE_SUFFIXES:
+            if path.is_file():  # .pkl/.joblib, or any file the seed API was given: try to unpickle
                 return self._log_pickle(path)
             err = RegistryNotFound(
                 f"model source {source!r} is not a model: expected runs:/<run_id>/<path>, "
