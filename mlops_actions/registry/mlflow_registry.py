@@ -17,6 +17,7 @@ signature, which MLflow offers no client method for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -368,6 +369,7 @@ class MlflowRegistry:
         if version is not None:
             _check_semver(version)
         model_source, run_id, model_id, signature = self._resolve_source(source)
+        metadata = {**self._run_metrics(run_id), **(metadata or {})}
         try:
             self._client.create_registered_model(name)
         except MlflowException as exc:
@@ -402,6 +404,16 @@ class MlflowRegistry:
                        name, str(created.version))
             raise duplicate_version(name, version)
         return self._convert(created, {})
+
+    def _run_metrics(self, run_id: str | None) -> dict[str, object]:
+        """The source run's latest metrics, as default metadata (explicit metadata wins)."""
+        if not run_id:
+            return {}
+        try:
+            run = self._client.get_run(run_id)
+        except Exception:  # metrics are a convenience; registration does not depend on them
+            return {}
+        return dict(sorted((run.data.metrics or {}).items()))
 
     def _stored_signature(self, mv: MlflowModelVersion) -> SignatureSummary | None:
         text = (mv.tags or {}).get(SIGNATURE_TAG)
@@ -441,6 +453,13 @@ class MlflowRegistry:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+    def activated(self) -> contextlib.AbstractContextManager[None]:
+        """Point MLflow's fluent API (``mlflow.pyfunc.load_model("models:/...")``...) here, then restore.
+
+        For code that must call MLflow directly, e.g. the gateway loading ``mv.uri``.
+        """
+        return self._fluent()
 
     def load_pyfunc(self, name: str, ref: str) -> Any:
         """``mlflow.pyfunc.load_model`` of a semver or alias of ``name``, from this registry."""

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_actions.registry.interface import RegistryNotFound
 from mlops_actions.registry.mlflow_registry import get_registry
-from tests.registry.conftest import Backend, unique
+from tests.registry.conftest import Backend, fit_model, unique
 
 SERVER = pytest.param("server_sqlite", marks=[pytest.mark.mlflow_server, pytest.mark.slow])
 
@@ -56,6 +56,13 @@ def test_runs_uri_and_registered_model_uri_are_accepted(backend: Backend) -> Non
         backend.sources["base"].removeprefix("models:/"))
     via_run = reg.register(name, f"runs:/{logged.source_run_id}/model")
     assert via_run.version == "1.1.0" and via_run.run_id == logged.source_run_id
+    assert first.metadata == {}  # its run logged no metrics
+    with reg.logging_run("with-metrics"):  # type: ignore[attr-defined]
+        mlflow.log_metric("accuracy", 0.93)
+        model, _ = fit_model(("x1", "x2"))
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    with_metrics = reg.register(name, info.model_uri, metadata={"owner": "ml"})
+    assert with_metrics.metadata == {"accuracy": "0.93", "owner": "ml"}  # the run's metrics by default
     copy = reg.register(unique("copy"), first.uri)  # models:/<name>/<version>
     assert copy.version == "1.0.0"
     with pytest.raises(RegistryNotFound, match=r"has no model at 'nope'"):
@@ -65,8 +72,6 @@ def test_runs_uri_and_registered_model_uri_are_accepted(backend: Backend) -> Non
 def test_saved_model_directory_is_logged_then_registered(repo_dir: Path) -> None:
     import mlflow
     from mlflow.models import infer_signature
-
-    from tests.registry.conftest import fit_model
 
     model, x = fit_model(("x1", "x2"))
     saved = repo_dir / "saved_model"
@@ -78,6 +83,11 @@ def test_saved_model_directory_is_logged_then_registered(repo_dir: Path) -> None
     assert "mlops.signature" in mv.tags  # kept for the next version's major/minor decision
     predictions = reg.load_pyfunc("saved", "1.0.0").predict(x)
     assert len(predictions) == len(x)
+    import os
+
+    with reg.activated():  # the fluent API sees this registry, then is restored
+        assert len(mlflow.pyfunc.load_model(mv.uri).predict(x)) == len(x)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     # the embedded layout: everything under <repo>/.mlops
     assert (repo_dir / ".mlops" / "mlflow.db").is_file()
     assert any((repo_dir / ".mlops" / "artifacts").rglob("MLmodel"))
