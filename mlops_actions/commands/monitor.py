@@ -23,15 +23,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_actions.config.loader import Repo, load_repo
 from mlops_actions.config.specs import ModelSpec, duration_seconds
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, MlopsActionsError, ValidationError
-from mlops_actions.monitoring.health import Finding, ModelHealth, assess_model
-from mlops_actions.monitoring.profile import ReferenceProfile, read_table
-from mlops_actions.monitoring.store import open_store
-from mlops_actions.monitoring.verdict import Verdict
+
+if TYPE_CHECKING:  # pandas and scipy load only when the command runs, not on every CLI start
+    from mlops_actions.monitoring.health import Finding, ModelHealth
+    from mlops_actions.monitoring.profile import ReferenceProfile
 
 ORDER = 60
 
@@ -49,7 +49,7 @@ class AlertContext:
     markdown: str  # the report, for sinks that post it (GitHub issue, Slack)
 
 
-AlertHook = Callable[[list[Finding], AlertContext], None]
+AlertHook = Callable[["list[Finding]", AlertContext], None]
 #: Sinks registered by the alerting module; called in order after every monitor run.
 ALERT_HOOKS: list[AlertHook] = []
 
@@ -96,6 +96,8 @@ def _reference(repo: Repo, key: str, spec: ModelSpec,
     if not path.exists():
         raise ValidationError(f"reference data {path} for model {spec.name} does not exist",
                               hint="set data.reference in model.yaml or pass --reference PATH")
+    from mlops_actions.monitoring.profile import ReferenceProfile, read_table
+
     label = spec.data.label
 
     def reader(p: Path) -> Any:
@@ -111,6 +113,9 @@ def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, referen
                 store_url: str | None = None, models: list[str] | None = None,
                 all_versions: bool = False, now: float | None = None) -> list[ModelHealth]:
     """The command's work, callable from Python: one :class:`ModelHealth` per pinned model."""
+    from mlops_actions.monitoring.health import assess_model
+    from mlops_actions.monitoring.store import open_store
+
     if env_name not in repo.environments:
         raise ConfigError(f"no environment {env_name!r} in {repo.root / 'environments'}",
                           hint=f"environments: {', '.join(sorted(repo.environments)) or '(none)'}")
@@ -162,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     healths = run_monitor(repo, args.env, window=args.window, reference=args.reference,
                           store_url=args.store, models=args.model, all_versions=args.all_versions)
     from mlops_actions.monitoring.reports import render_html, render_markdown
+    from mlops_actions.monitoring.verdict import Verdict
 
     markdown = render_markdown(healths, environment=args.env)
     payload = {"environment": args.env, "healthy": not any(h.verdict is Verdict.FAILED for h in healths),

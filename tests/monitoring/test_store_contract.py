@@ -197,3 +197,10 @@ def test_postgres_unreachable_is_a_store_error() -> None:
         open_store("postgresql://postgres:secret@127.0.0.1:1/nodb")
     assert info.value.exit_code == EXIT_EXTERNAL
     assert "secret" not in str(info.value)
+
+
+def test_duplicate_ids_within_one_batch_keep_the_first(store: MonitoringStore) -> None:
+    first = PredictionRecord("dup", "m", "1.0.0", 1.0, {"x": 1}, output=None)
+    second = PredictionRecord("dup", "m", "1.0.0", 1.0, {"x": 1}, output="later")
+    assert store.write([first, rec(1), second]) == 2
+    assert store.query("m").iloc[0]["output"] is None

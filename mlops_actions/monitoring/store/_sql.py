@@ -130,7 +130,7 @@ class SqlStore:
         if not records:
             return 0
         validate_records(records)
-        rows = [record_row(r) for r in records]
+        rows = sorted((record_row(r) for r in records), key=lambda row: row[0])  # PK order: one pass
         with self._tx() as cur:
             new = self._insert(cur, rows)
             cur.execute("SELECT 1 FROM pending_actuals LIMIT 1")
