@@ -38,7 +38,8 @@ def panel(title: str, targets: list[tuple[str, str]], *, unit: str = "short", ki
         "type": kind, "title": title, "description": description, "datasource": DS,
         "gridPos": {"h": h, "w": w, "x": 0, "y": 0},
         "targets": [{"refId": chr(ord("A") + i), "datasource": DS, "expr": expr, "legendFormat": legend,
-                     "instant": instant, "range": not instant, **({"format": "table"} if kind == "table" else {})}
+                     "instant": instant, "range": not instant,
+                     **({"format": "table"} if kind == "table" else {})}
                     for i, (expr, legend) in enumerate(targets)],
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "options": {"legend": {"displayMode": "table", "placement": "bottom", "calcs": ["lastNotNull"]}}
@@ -85,13 +86,15 @@ PERFORMANCE = dashboard("mlops-model-performance", "MLOps: model performance",
           unit="percentunit"),
     panel("Quality metrics", [(f"mlops_model_metric{{{SEL}}}", "{{metric}} {{model}} {{version}}")]),
     panel("Accuracy minus baseline", [(
-        f'mlops_model_accuracy{{{SEL}}}\n- ignoring(metric)\nmlops_model_baseline_metric{{{SEL},metric="accuracy"}}',
+        f"mlops_model_accuracy{{{SEL}}}\n- ignoring(metric)\n"
+        f'mlops_model_baseline_metric{{{SEL},metric="accuracy"}}',
         "{{model}} {{version}} ({{environment}})")], unit="percentunit",
         description="Below -0.05 for 15 minutes fires MlopsAccuracyDrop."),
     panel("Labelled samples in the window", [(f"mlops_monitor_samples{{{SEL}}}", "{{model}} {{version}}")]),
     panel("Requests per second", [(f"sum by ({MV}) (rate(mlops_requests_total{{{SEL}}}[{RI}]))",
                                    "{{model}} {{version}} ({{environment}})")], unit="reqps"),
-    panel("Error ratio (5xx)", [(_ratio(f"mlops_request_errors_total{{{SEL}}}", f"mlops_requests_total{{{SEL}}}",
+    panel("Error ratio (5xx)", [(_ratio(f"mlops_request_errors_total{{{SEL}}}",
+                                        f"mlops_requests_total{{{SEL}}}",
                                         MV), "{{model}} {{version}}")], unit="percentunit"),
     panel("Latency p50 / p95 / p99", [(_quantile(0.5, MV), "p50 {{model}} {{version}}"),
                                       (_quantile(0.95, MV), "p95 {{model}} {{version}}"),
@@ -112,7 +115,8 @@ DRIFT = dashboard("mlops-drift", "MLOps: data and prediction drift",
           unit="percentunit", w=16),
     panel("Drift score per feature", [(f"mlops_feature_drift_score{{{SEL}}}",
                                        "{{feature}} ({{method}}) {{model}} {{version}}")],
-          description="p-value for ks, chisquare, z (lower = more drift); a distance otherwise (higher = more)."),
+          description="p-value for ks, chisquare, z (lower = more drift); "
+                      "a distance otherwise (higher = more)."),
     panel("Drifted features", [(f"sort_desc(mlops_feature_drifted{{{SEL}}})", "")], kind="table",
           instant=True),
     panel("Prediction drift", [(f"mlops_prediction_drift_score{{{SEL}}}", "score {{model}} {{version}}"),
@@ -124,7 +128,8 @@ DRIFT = dashboard("mlops-drift", "MLOps: data and prediction drift",
 
 DEPLOYMENTS = dashboard("mlops-deployments", "MLOps: deployments and rollouts",
                         "What runs where, traffic weights, rollout phase and step (from the gateway).", [
-    panel("Live deployments", [(f"mlops_deployment_info{{{SEL}}} == 1", "")], kind="table", instant=True, w=24),
+    panel("Live deployments", [(f"mlops_deployment_info{{{SEL}}} == 1", "")], kind="table", instant=True,
+          w=24),
     panel("Traffic weight", [(f"mlops_traffic_weight{{{SEL}}}", "{{model}} {{version}} {{variant}}")],
           unit="percentunit"),
     panel("Rollout phase", [(f"max by (model, environment, phase) (mlops_rollout_phase{{{SEL}}}) == 1",
@@ -146,11 +151,13 @@ AB = dashboard("mlops-ab-comparison", "MLOps: A/B and canary comparison",
     panel("Requests per second by variant", [(f"sum by ({VAR}) (rate(mlops_requests_total{{{SEL}}}[{RI}]))",
                                               "{{variant}} {{version}}")], unit="reqps"),
     panel("Observed traffic share vs declared weight", [
-        (f"sum by ({VAR}) (rate(mlops_requests_total{{{SEL}}}[{RI}]))\n/ ignoring(variant, version) group_left\n"
+        (f"sum by ({VAR}) (rate(mlops_requests_total{{{SEL}}}[{RI}]))\n"
+         "/ ignoring(variant, version) group_left\n"
          f"sum by (model, environment) (rate(mlops_requests_total{{{SEL}}}[{RI}]))", "observed {{variant}}"),
         (f"mlops_traffic_weight{{{SEL}}}", "declared {{variant}}")], unit="percentunit"),
     panel("Error ratio by variant", [(_ratio(f"mlops_request_errors_total{{{SEL}}}",
-                                             f"mlops_requests_total{{{SEL}}}", VAR), "{{variant}} {{version}}")],
+                                             f"mlops_requests_total{{{SEL}}}", VAR),
+                                      "{{variant}} {{version}}")],
           unit="percentunit"),
     panel("Latency p95 by variant", [(_quantile(0.95, VAR), "{{variant}} {{version}}")], unit="s"),
     panel("Accuracy by version", [(f"mlops_model_accuracy{{{SEL}}}", "{{model}} {{version}}")],
@@ -165,7 +172,8 @@ JOB_VAR = {"name": "job", "label": "Job", "type": "query", "datasource": DS, "re
            "definition": "label_values(process_cpu_seconds_total, job)", "includeAll": True, "multi": True,
            "allValue": ".+", "sort": 1, "current": {"selected": True, "text": ["All"], "value": ["$__all"]}}
 SYSTEM = dashboard("mlops-system", "MLOps: system resources",
-                   "Processes of the gateway and the exporter (process_* metrics from metrics.process_metrics).", [
+                   "Processes of the gateway and the exporter "
+                   "(process_* metrics from metrics.process_metrics).", [
     panel("Scrape targets up", [(f"up{{{JOB}}}", "{{job}} {{instance}}")], kind="stat", instant=True, w=8),
     panel("Uptime", [(f"time() - process_start_time_seconds{{{JOB}}}", "{{job}} {{instance}}")], unit="s",
           kind="stat", instant=True, w=8),
@@ -173,7 +181,8 @@ SYSTEM = dashboard("mlops-system", "MLOps: system resources",
         (f"process_open_fds{{{JOB}}} / process_max_fds{{{JOB}}}", "{{job}} {{instance}}")],
           unit="percentunit", kind="stat", instant=True, w=8),
     panel("CPU (cores)", [(f"rate(process_cpu_seconds_total{{{JOB}}}[{RI}])", "{{job}} {{instance}}")]),
-    panel("Resident memory", [(f"process_resident_memory_bytes{{{JOB}}}", "{{job}} {{instance}}")], unit="bytes"),
+    panel("Resident memory", [(f"process_resident_memory_bytes{{{JOB}}}", "{{job}} {{instance}}")],
+          unit="bytes"),
     panel("Prediction log queue depth", [(f"mlops_prediction_queue_depth{{{JOB}}}", "{{job}} {{instance}}")]),
     panel("Scrape duration", [(f"scrape_duration_seconds{{{JOB}}}", "{{job}} {{instance}}")], unit="s"),
 ], templating={"list": [TEMPLATING["list"][0], JOB_VAR]})

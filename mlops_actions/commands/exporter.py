@@ -95,12 +95,16 @@ def run(args: argparse.Namespace) -> int:
     snapshot = Snapshot()
     served.register(snapshot)
 
+    last_dropped: list[tuple[str, ...]] = [()]
+
     def refresh() -> None:
         results = [r for r in load_results(args.results) if r.environment == args.env]
         registry = CollectorRegistry()  # built aside, then swapped in whole
         summary = export_results(monitoring_metrics(registry), results, declared_features=features)
-        for line in summary.dropped:
-            print(f"warning: not exported: {line}", file=sys.stderr)
+        if summary.dropped != last_dropped[0]:  # say it once, not every interval
+            for line in summary.dropped:
+                print(f"warning: not exported: {line}", file=sys.stderr, flush=True)
+            last_dropped[0] = summary.dropped
         snapshot.set(registry)
         if args.textfile:
             write_textfile(registry, args.textfile)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from mlops_actions.config.loader import load_repo
-from mlops_actions.errors import EXIT_OK
+from mlops_actions.errors import EXIT_OK, CheckFailed
 from mlops_actions.monitoring.prometheus_rules import render_rules
 
 ORDER = 73
@@ -29,6 +29,8 @@ def add_parser(sub: Any) -> None:
         "alerts on the bounds the monitor checks. Check the output with `promtool check rules`.")
     p.add_argument("--env", action="append", help="only this environment (repeatable)")
     p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
+    p.add_argument("--check", metavar="FILE",
+                   help="write nothing; exit 1 when FILE differs from what would be rendered (for CI)")
     p.set_defaults(func=run)
 
 
@@ -37,6 +39,15 @@ def run(args: argparse.Namespace) -> int:
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     text = HEADER + yaml.safe_dump(rules, sort_keys=False, width=200)
+    if args.check:
+        path = Path(args.check)
+        current = path.read_text() if path.exists() else None
+        if current == text:
+            print(f"{path} is up to date")
+            return EXIT_OK
+        raise CheckFailed(f"{path} is {'missing' if current is None else 'out of date'} "
+                          "with respect to models/*/model.yaml",
+                          hint=f"run `mlops-actions prometheus-rules --out {path}` and commit it")
     if not args.out:
         sys.stdout.write(text)
         return EXIT_OK

@@ -217,3 +217,12 @@ def test_secrets_echoed_by_a_service_are_masked(receiver: Receiver) -> None:
     with pytest.raises(AlertError) as err:
         PagerDutySink("R0UTINGKEY0123456789abcdef012345", url=receiver.url, retries=0).send(_alert())
     assert "R0UTINGKEY" not in str(err.value) and "***" in str(err.value)
+
+
+def test_notify_rejects_malformed_findings(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"finding #2 .*missing environment"):
+        notify([Finding("m", "p", "c", "passed", "ok"), {"model": "m", "check": "c", "verdict": "failed"}],
+               [], tmp_path / "s.json", sinks={})
+    with pytest.raises(ConfigError, match="verdict 'bad' is not one of"):
+        notify([{"model": "m", "environment": "p", "check": "c", "verdict": "bad"}], [], tmp_path / "s.json",
+               sinks={})

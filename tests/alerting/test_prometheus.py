@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from mlops_actions.monitoring.exporter import (
     serve_metrics,
 )
 from mlops_actions.monitoring.metrics import gateway_metrics, monitoring_metrics, process_metrics
+from tests.alerting.conftest import Receiver
+from tests.alerting.test_sinks import pagerduty_receiver
 from tests.conftest import REPO_ROOT, free_port
 
 PROM = REPO_ROOT / "deploy" / "prometheus"
@@ -198,8 +201,58 @@ def gateway_traffic(stop: threading.Event, registry: CollectorRegistry) -> None:
         stop.wait(0.05)
 
 
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+def _start(cmd: list[str], ready: str, what: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(ready, timeout=1).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"{what} not ready within 15 s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def alertmanager_config(receiver_url: str) -> dict[str, Any]:
+    """The shipped deploy/alertmanager/alertmanager.yml, pointed at the loopback receiver, fast timers."""
+    am = yaml.safe_load((REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text())
+    am["route"].update(group_wait="1s", group_interval="1s")
+    for r in am["receivers"]:
+        for c in r.get("slack_configs", []):
+            c.pop("api_url_file")
+            c["api_url"] = receiver_url + "/am-slack"
+        for c in r.get("pagerduty_configs", []):
+            c.pop("routing_key_file")
+            c.update(routing_key="R" * 32, url=receiver_url + "/v2/enqueue")
+        for c in r.get("webhook_configs", []):
+            c["url"] = receiver_url + "/alertmanager"
+    return am
+
+
+@dataclass
+class Live:
+    url: str
+    receiver: Receiver | None  # what Alertmanager delivered, when it is installed
+
+
 @pytest.fixture
-def live_prometheus(tmp_path: Path) -> Iterator[str]:
+def live_prometheus(tmp_path: Path, receiver: Receiver) -> Iterator[Live]:
     stop = threading.Event()
     # the gateway-like server
     greg = CollectorRegistry()
@@ -225,40 +278,36 @@ def live_prometheus(tmp_path: Path) -> Iterator[str]:
     alerts = threading.Thread(target=alerting, daemon=True)
     alerts.start()
     port = free_port()
-    config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+    am_proc = None
+    if ALERTMANAGER:
+        receiver.handler = lambda r: pagerduty_receiver(r) if r.path == "/v2/enqueue" else (200, b"ok")
+        (tmp_path / "alertmanager.yml").write_text(yaml.safe_dump(alertmanager_config(receiver.url)))
+        am_port = free_port()
+        am_proc = _start([ALERTMANAGER, f"--config.file={tmp_path / 'alertmanager.yml'}",
+                          f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
+                          "--cluster.listen-address=", "--log.level=warn"],
+                         f"http://127.0.0.1:{am_port}/-/ready", "alertmanager")
+    config: dict[str, Any] = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
               "rule_files": [str(PROM / "rules.yml")],
               "scrape_configs": [
                   {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{server.server_port}"]}]}
                   for job, server in (("gateway", gserver), ("exporter", eserver))]}
+    if ALERTMANAGER:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]}
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
-        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--storage.tsdb.retention.time=1h", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
+    proc = None
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url + "/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"prometheus exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.2)
-        else:
-            pytest.fail("prometheus not ready within 15 s")
-        yield url
+        proc = _start(["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+                       f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}",
+                       "--storage.tsdb.retention.time=1h", "--log.level=warn"],
+                      url + "/-/ready", "prometheus")
+        yield Live(url, receiver if ALERTMANAGER else None)
     finally:
         stop.set()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        for p in (proc, am_proc):
+            if p is not None:
+                _stop(p)
         gserver.shutdown()
         eserver.shutdown()
         traffic.join(timeout=5)
@@ -276,7 +325,8 @@ def _query(url: str, promql: str) -> tuple[str, list[Any]]:
 @pytest.mark.prometheus
 @pytest.mark.slow
 @needs_prometheus
-def test_every_query_returns_data_from_a_real_prometheus(live_prometheus: str) -> None:
+def test_every_query_returns_data_from_a_real_prometheus(live_prometheus: Live) -> None:
+    url = live_prometheus.url
     queries = [(where, grafana_to_promql(q)) for where, q in all_queries()]
     assert len(queries) > 40
     pending = dict(queries)
@@ -284,7 +334,7 @@ def test_every_query_returns_data_from_a_real_prometheus(live_prometheus: str) -
     deadline = time.monotonic() + 25
     while pending and time.monotonic() < deadline:
         for where, promql in list(pending.items()):
-            error, result = _query(live_prometheus, promql)
+            error, result = _query(url, promql)
             if error:
                 errors[where] = error  # a syntax error will not go away by waiting
                 del pending[where]
@@ -295,8 +345,51 @@ def test_every_query_returns_data_from_a_real_prometheus(live_prometheus: str) -
     assert not pending, "queries without data after 25 s:\n" + "\n".join(
         f"{w}: {q}" for w, q in pending.items())
     # the data is unhealthy by design, so every alert of rules.yml is at least pending
-    _, alerts = _query(live_prometheus, "ALERTS")
+    _, alerts = _query(url, "ALERTS")
     names = {a["metric"]["alertname"] for a in alerts}
     expected = {r["alert"] for g in yaml.safe_load((PROM / "rules.yml").read_text())["groups"]
                 for r in g["rules"] if "alert" in r}
     assert names == expected
+    # alerts without `for:` fire at once and go through the shipped Alertmanager routing
+    rec = live_prometheus.receiver
+    if rec is None:
+        return
+    deadline = time.monotonic() + 20
+    want = {"/alertmanager", "/am-slack"}
+    while time.monotonic() < deadline and not want <= {r.path for r in rec.requests}:
+        time.sleep(0.5)
+    hooks = [r.json() for r in rec.requests if r.path == "/alertmanager"]
+    assert hooks, f"no webhook from Alertmanager in 20 s; got {[r.path for r in rec.requests]}"
+    firing = {a["labels"]["alertname"] for h in hooks for a in h["alerts"] if a["status"] == "firing"}
+    assert "MlopsAlertDeliveryFailing" in firing
+    note = next(a for h in hooks for a in h["alerts"]
+                if a["labels"]["alertname"] == "MlopsAlertDeliveryFailing")
+    assert note["labels"]["sink"] == "webhook" and "failed to deliver" in note["annotations"]["summary"]
+    slack = [r.json() for r in rec.requests if r.path == "/am-slack"]
+    assert any("MlopsAlertDeliveryFailing" in a["title"] for m in slack for a in m["attachments"])
+
+
+AMTOOL = shutil.which("amtool")
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(AMTOOL is None, reason="amtool not installed (apt-get install prometheus-alertmanager)")
+def test_alertmanager_config_checks_and_routes_every_rule() -> None:
+    cfg = REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+    out = subprocess.run([str(AMTOOL), "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    expected = {"critical": "pagerduty,slack", "error": "slack", "warning": "slack"}
+    cases: dict[tuple[str, str], str] = {}  # one amtool call per distinct route, not per rule
+    for group in yaml.safe_load((PROM / "rules.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            if "alert" in rule:
+                sev = rule["labels"]["severity"]
+                special = rule["alert"] == "MlopsAlertDeliveryFailing"
+                cases.setdefault((sev, rule["alert"] if special else ""), rule["alert"])
+    assert {sev for sev, _ in cases} == set(expected)
+    for (sev, _), alert in cases.items():
+        got = subprocess.run([str(AMTOOL), "config", "routes", "test", f"--config.file={cfg}",
+                              f"severity={sev}", f"alertname={alert}"],
+                             capture_output=True, text=True, timeout=60).stdout.strip()
+        want = "mlops-webhook,slack" if alert == "MlopsAlertDeliveryFailing" else expected[sev]
+        assert got == want, f"{alert} ({sev}) routes to {got}, expected {want}"

@@ -97,3 +97,17 @@ def test_generated_rules_pass_promtool_and_fire(tmp_path: Path, capsys: pytest.C
     result = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=out.parent, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_mode_for_ci(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = _repo(tmp_path)
+    out = tmp_path / "models.rules.yml"
+    assert main(["-C", str(repo), "prometheus-rules", "--check", str(out)]) == 1
+    assert "missing" in capsys.readouterr().err
+    assert main(["-C", str(repo), "prometheus-rules", "--out", str(out)]) == 0
+    assert main(["-C", str(repo), "prometheus-rules", "--check", str(out)]) == 0
+    model = repo / "models" / "churn" / "model.yaml"
+    model.write_text(model.read_text().replace("max_error_rate: 0.02", "max_error_rate: 0.03"))
+    capsys.readouterr()
+    assert main(["-C", str(repo), "prometheus-rules", "--check", str(out)]) == 1
+    assert "out of date" in capsys.readouterr().err

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_actions.errors import MlopsActionsError
+from mlops_actions.errors import ConfigError, MlopsActionsError
 from mlops_actions.monitoring.alerts.factory import make_sink, parse_alert_spec
 from mlops_actions.monitoring.alerts.interface import Alert, AlertSink, Severity
 from mlops_actions.monitoring.alerts.manager import AlertManager, NotifyReport, sink_ids
 from mlops_actions.monitoring.metrics import MonitoringMetrics
 
 __all__ = ["Finding", "alert_key", "finding_to_alert", "findings_from_reports", "notify"]
+
+VERDICTS = ("passed", "failed", "inconclusive", "error")
 
 #: Default severity per check when a finding does not say.
 DEFAULT_SEVERITY: dict[str, Severity] = {
@@ -161,8 +163,17 @@ def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path
     fire: list[Alert] = []
     resolve: list[tuple[str, str]] = []
     url = run_url(os.environ if env is None else env)
-    for obj in findings:
-        f = _as_finding(obj)
+    parsed = [_as_finding(obj) for obj in findings]
+    for i, f in enumerate(parsed):
+        missing = [k for k in ("model", "environment", "check") if not getattr(f, k)]
+        if missing or f.verdict not in VERDICTS:
+            raise ConfigError(
+                f"finding #{i + 1} ({f.model or '?'}/{f.environment or '?'}/{f.check or '?'}): "
+                + (f"missing {', '.join(missing)}" if missing else
+                   f"verdict {f.verdict!r} is not one of {', '.join(VERDICTS)}"),
+                hint="a finding has model, environment, check, verdict (passed, failed, inconclusive, "
+                     "error) and message")
+    for f in parsed:
         if f.verdict == "failed":
             fire.append(finding_to_alert(f, url))
         elif f.verdict == "passed":

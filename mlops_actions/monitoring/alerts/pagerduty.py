@@ -22,7 +22,7 @@ def pagerduty_payload(alert: Alert, routing_key: str, severity: str | None = Non
     if alert.status is AlertStatus.RESOLVED:
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
     payload: dict[str, Any] = {
-        "summary": alert.summary[:1024],
+        "summary": (alert.summary.strip() or alert.key)[:1024],  # PagerDuty refuses an empty summary
         "source": alert.source or "mlops-actions",
         "severity": severity or alert.severity.value,
         "timestamp": datetime.fromtimestamp(alert.timestamp, tz=UTC).isoformat(timespec="seconds"),
