@@ -447,6 +447,11 @@ class Gateway:
                 return _json_error(501, "NOT_IMPLEMENTED", "this gateway has no prediction store (--store)")
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, gw.logger.flush, 5.0)
+            attach = getattr(gw.store, "attach_actuals", None)
+            if attach is not None:  # the monitoring store keeps labels that overtake their prediction
+                report = await loop.run_in_executor(None, attach, actuals)
+                return JSONResponse({"received": report.received, "matched": report.matched,
+                                     "unknown": report.unknown, "pending": report.pending})
             matched = await loop.run_in_executor(None, gw.store.record_actuals, actuals)
             return JSONResponse({"received": len(actuals), "matched": matched})
 
