@@ -85,7 +85,7 @@ def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None =
                       poll: float = 0.5, actor: str = "", progress: Callable[[str], None] = print
                       ) -> list[ApplyResult]:
     spec = load_env(repo, env)
-    registry = registry or get_deploy_registry()
+    registry = registry or get_deploy_registry(repo)
     target = target or target_for(repo, spec)
     actor = actor or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER", "unknown")
     results: list[ApplyResult] = []

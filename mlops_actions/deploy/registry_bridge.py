@@ -8,6 +8,7 @@ conventions (semver in the tag ``mlops.semver``, aliases per environment).
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any, Protocol
 
 from mlops_actions.errors import RegistryError
@@ -65,10 +66,11 @@ class _MlflowMinimal:
             raise RegistryError(f"deleting alias {alias!r} of {name!r} failed: {exc}") from None
 
 
-def get_deploy_registry() -> DeployRegistry:
+def get_deploy_registry(repo_root: str | Path = ".") -> DeployRegistry:
+    """The registry adapter (MLFLOW_TRACKING_URI, else the embedded SQLite under ``repo_root``)."""
     try:
         module = importlib.import_module("mlops_actions.registry.mlflow_registry")
     except ImportError:
         return _MlflowMinimal()
-    registry: DeployRegistry = module.get_registry()
+    registry: DeployRegistry = module.get_registry(repo_root=repo_root)
     return registry

@@ -84,8 +84,9 @@ def strategy_from_config(strategy: str, config: Mapping[str, Any] | None,
 
 class DeploymentAutomation:
     def __init__(self, target: DeploymentTarget, registry: DeployRegistry | None = None,
-                 environment: str = "production", actor: str = "") -> None:
+                 environment: str = "production", actor: str = "", repo_root: str | Path = ".") -> None:
         self.target = target
+        self.repo_root = Path(repo_root)
         self._registry = registry
         self.environment = environment
         self.actor = actor or os.environ.get("USER", "python-api")
@@ -93,7 +94,7 @@ class DeploymentAutomation:
     @property
     def registry(self) -> DeployRegistry:
         if self._registry is None:
-            self._registry = get_deploy_registry()
+            self._registry = get_deploy_registry(self.repo_root)
         return self._registry
 
     def deploy_model(self, model_name: str, model_version: str, strategy: str = "canary",
@@ -161,8 +162,8 @@ def get_deployment_automation(environment: str | None = None, repo: str | Path |
                               target: DeploymentTarget | None = None,
                               registry: DeployRegistry | None = None) -> DeploymentAutomation:
     env = environment or os.environ.get("MLOPS_ENVIRONMENT", "production")
+    root = Path(repo or os.environ.get("MLOPS_REPO", "."))
     if target is None:
-        root = Path(repo or os.environ.get("MLOPS_REPO", "."))
         from mlops_actions.deploy.targets.local import LocalTarget, read_token
 
         if (root / "environments" / f"{env}.yaml").exists():
@@ -176,4 +177,4 @@ def get_deployment_automation(environment: str | None = None, repo: str | Path |
             raise ConfigError(f"no gateway for environment {env!r}: no {root}/environments/{env}.yaml "
                               "and MLOPS_GATEWAY_URL is unset",
                               hint="set MLOPS_REPO to your repository or MLOPS_GATEWAY_URL to the gateway")
-    return DeploymentAutomation(target, registry, env)
+    return DeploymentAutomation(target, registry, env, repo_root=root)

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
-from mlops_actions.config.specs import FullStrategy
+from mlops_actions.config.specs import FullStrategy, duration_seconds
 from mlops_actions.deploy import controller
 from mlops_actions.deploy.interface import Phase, Rollout, Route
 from mlops_actions.deploy.state import StateDB
@@ -204,6 +204,36 @@ class Gateway:
                                     strategy=str(r.strategy.get("type", "")), phase=r.phase.value,
                                     phases=[p.value for p in Phase])
         self.metrics.rollout_step.labels(r.model, self.environment).set(r.step)
+        if r.done:
+            self._schedule_unload(r)
+
+    def _live_uris(self) -> set[str]:
+        uris = set()
+        for route in self.routes.values():
+            uris.add(route.stable_uri)
+            if route.candidate_uri:
+                uris.add(route.candidate_uri)
+        for r in self.rollouts.values():
+            if not r.done:
+                uris.update({r.from_uri, r.to_uri})
+        return uris
+
+    def _schedule_unload(self, r: Rollout) -> None:
+        """Unload versions no route uses: at once, or after blue-green's ``scale_down_delay``."""
+        delay = 0.0
+        if r.strategy.get("type") == "blue_green":
+            delay = duration_seconds(str(r.strategy.get("scale_down_delay", "30s")))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_later(delay, self._unload_unused)
+
+    def _unload_unused(self) -> None:
+        live = self._live_uris()
+        for uri in [u for u in self._batchers if u not in live]:
+            del self._batchers[uri]  # requests in flight keep their own reference
+        self.cache.evict(live)
 
     # ------------------------------------------------------------------ admin operations
     def declare(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -447,6 +477,11 @@ class Gateway:
                 return _json_error(501, "NOT_IMPLEMENTED", "this gateway has no prediction store (--store)")
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, gw.logger.flush, 5.0)
+            attach = getattr(gw.store, "attach_actuals", None)
+            if attach is not None:  # the monitoring store keeps labels that overtake their prediction
+                report = await loop.run_in_executor(None, attach, actuals)
+                return JSONResponse({"received": report.received, "matched": report.matched,
+                                     "unknown": report.unknown, "pending": report.pending})
             matched = await loop.run_in_executor(None, gw.store.record_actuals, actuals)
             return JSONResponse({"received": len(actuals), "matched": matched})
 

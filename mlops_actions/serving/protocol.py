@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 __all__ = ["FORMATS", "BadRequest", "ParsedInput", "parse_request", "to_row_outputs"]
@@ -131,9 +132,12 @@ def parse_request(body: bytes, content_type: str) -> ParsedInput:
     if ctype not in ("application/json", ""):
         raise BadRequest(f"content type {ctype!r} is not supported: use application/json or text/csv")
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+        payload = orjson.loads(body)  # ~5x faster than json.loads; same values
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses but MLflow's server accepts: NaN/Infinity, huge integers
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise BadRequest(f"expected a JSON object with one of {', '.join(FORMATS)}")
     keys = [k for k in FORMATS if k in payload]

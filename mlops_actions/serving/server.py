@@ -55,7 +55,7 @@ def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_
     state_dir = repo / ".mlops"
     token = load_or_create_token(state_dir, env.target.token_env or TOKEN_ENV)
     store = open_store(store_url, repo_root=repo)  # default: <repo>/.mlops/predictions.db
-    routes = initial_routes(repo, env, registry or get_deploy_registry())
+    routes = initial_routes(repo, env, registry or get_deploy_registry(repo))
     return Gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
                                  initial_routes=routes, tick_seconds=tick_seconds))
 

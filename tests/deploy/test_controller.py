@@ -97,7 +97,8 @@ def test_pause_without_duration_waits_for_a_person(target: MemoryTarget) -> None
 
 
 def test_blue_green_preview_then_switch(target: MemoryTarget) -> None:
-    strategy = {"type": "blue_green", "auto_promote": False, "preview_header": "X-Preview"}
+    strategy = {"type": "blue_green", "auto_promote": False, "preview_header": "X-Preview",
+                "scale_down_delay": "0.2s"}
     target.reconcile(Desired("m", "1.1.0", "fake://v2", strategy))
     run_until(target, "m", {Phase.PAUSED})
     assert {v for _, v in traffic(target, 10)} == {"1.0.0"}
@@ -105,6 +106,9 @@ def test_blue_green_preview_then_switch(target: MemoryTarget) -> None:
     target.promote("m")
     run_until(target, "m", {Phase.HEALTHY})
     assert {v for _, v in traffic(target, 10)} == {"1.1.0"}
+    assert "fake://v1" in target.gateway._batchers  # the old version stays warm for scale_down_delay
+    target.advance(0.35)
+    assert "fake://v1" not in target.gateway._batchers and "fake://v2" in target.gateway._batchers
 
 
 def test_ab_test_is_sticky(target: MemoryTarget) -> None:

@@ -69,7 +69,9 @@ def test_scoring_answers_like_mlflow_with_version_headers(h: Harness) -> None:
 def test_predictions_are_logged_and_feedback_joins_by_request_id(h: Harness) -> None:
     h.call("POST", "/invocations", split([[1, 1]]), {"x-request-id": "abc"})
     status, _, body = h.call("POST", "/feedback", {"request_id": "abc", "actual": 2})
-    assert (status, body) == (200, {"received": 1, "matched": 1})
+    assert (status, body["received"], body["matched"]) == (200, 1, 1)
+    status, _, body = h.call("POST", "/feedback", {"actuals": {"not-yet-logged": 1}})
+    assert (status, body["matched"], body["unknown"]) == (200, 0, 1)  # kept pending by the store
     rows = h.store.query("m")
     assert rows.iloc[0]["request_id"] == "abc" and rows.iloc[0]["actual"] == 2
     assert rows.iloc[0]["features"] == {"a": 1, "b": 1} and rows.iloc[0]["output"] == 2

@@ -59,3 +59,8 @@ def test_outputs_split_per_row_like_mlflow() -> None:
 def test_logged_features_are_the_row() -> None:
     assert ParsedInput(("a", "b"), [[1, 2]]).first_features() == {"a": 1, "b": 2}
     assert ParsedInput(("a",), [[1], [2]]).first_features() == {"columns": ["a"], "data": [[1], [2]]}
+
+
+def test_nan_literals_are_accepted_like_mlflow() -> None:
+    parsed = parse_request(b'{"inputs": [[NaN, 1]]}', "application/json")
+    assert parsed.rows[0][1] == 1 and parsed.rows[0][0] != parsed.rows[0][0]
