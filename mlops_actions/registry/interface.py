@@ -29,7 +29,13 @@ __all__ = [
     "ModelRegistry",
     "ModelVersion",
     "RegistryNotFound",
+    "bad_input",
+    "by_registry_version",
+    "check_alias",
+    "duplicate_version",
+    "model_not_found",
     "resolve",
+    "version_not_found",
 ]
 
 Bump = Literal["major", "minor", "patch"]
@@ -194,3 +200,22 @@ def check_alias(alias: str) -> None:
             "not 'latest' nor v<number> (reserved by MLflow)",
             hint="use the environment name, e.g. staging, production, staging-canary",
         )
+
+
+def bad_input(message: str, hint: str | None = None) -> RegistryError:
+    """A RegistryError that is the caller's mistake (exit 2), not MLflow's."""
+    err = RegistryError(message, hint=hint)
+    err.exit_code = EXIT_BAD_INPUT
+    return err
+
+
+def by_registry_version(registry: ModelRegistry, name: str, registry_version: str) -> ModelVersion:
+    """MLflow's integer version -> the version (semver and all); RegistryNotFound listing them."""
+    versions = registry.list_versions(name)
+    for mv in versions:
+        if mv.registry_version == str(registry_version):
+            return mv
+    listed = ", ".join(f"{mv.registry_version} ({mv.version})" for mv in versions) or "none"
+    raise RegistryNotFound(f"model {name!r} has no MLflow version {registry_version}; "
+                           f"MLflow versions: {listed}",
+                           hint="pass a semantic version, an alias, or one of the MLflow versions listed")

@@ -85,6 +85,7 @@ def bound_http_waits() -> dict[str, str]:
     """Bound MLflow's HTTP retries and timeout unless the user set them; returns what is in effect."""
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # CI runners: no phoning home
     return {key: os.environ[key] for key in HTTP_DEFAULTS}
 
 
@@ -149,15 +150,25 @@ class MlflowRegistry:
 
     def __init__(self, tracking_uri: str, *, registry_uri: str | None = None,
                  artifact_location: str | None = None, embedded: bool = False) -> None:
-        from mlflow import MlflowClient
-
         self.tracking_uri = tracking_uri
         self.registry_uri = registry_uri or tracking_uri
         self.artifact_location = artifact_location
         self.embedded = embedded
-        self._client: MlflowClient = MlflowClient(tracking_uri=tracking_uri,
-                                                  registry_uri=self.registry_uri)
+        self._client_obj: MlflowClient | None = None
         self._experiment_id: str | None = None
+
+    @property
+    def _client(self) -> MlflowClient:
+        """Created on first use: a SQLite store runs its migrations when the client is built."""
+        if self._client_obj is None:
+            from mlflow import MlflowClient
+
+            try:
+                self._client_obj = MlflowClient(tracking_uri=self.tracking_uri,
+                                                registry_uri=self.registry_uri)
+            except Exception as exc:
+                raise self._call_error("opening the registry", exc) from None
+        return self._client_obj
 
     def __repr__(self) -> str:
         return f"MlflowRegistry({redact(self.tracking_uri)!r})"
@@ -488,7 +499,7 @@ class MlflowRegistry:
         if "://" not in source and not source.startswith(("runs:/", "models:/")):
             if path.is_dir() and (path / "MLmodel").is_file():
                 return self._log_model_dir(path)
-            if path.is_file() and path.suffix.lower() in _PICKLE_SUFFIXES:
+            if path.is_file():  # .pkl/.joblib, or any file the seed API was given: try to unpickle
                 return self._log_pickle(path)
             err = RegistryNotFound(
                 f"model source {source!r} is not a model: expected runs:/<run_id>/<path>, "
