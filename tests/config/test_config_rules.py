@@ -1,0 +1,69 @@
+"""Cross-file rules and resolving pins against a registry (the in-memory fake)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import VALID, DownRegistry, FakeRegistry
+
+from mlops_actions.config.loader import load_repo
+from mlops_actions.config.rules import check_registry, check_repo, metrics_for_task
+from mlops_actions.errors import RegistryError
+
+
+def _lines(errors: list) -> list[str]:  # type: ignore[type-arg]
+    return [f"{e.location}: {e.message}" for e in errors]
+
+
+def test_valid_repository_passes_every_rule(registry: FakeRegistry) -> None:
+    assert check_repo(load_repo(VALID), registry=registry) == []
+    # one list_versions call per registered model, however many pins
+    assert sorted(registry.calls) == ["list_versions breast-cancer-classifier",
+                                      "list_versions diabetes-regressor"]
+
+
+def test_metrics_per_task() -> None:
+    assert "accuracy" in metrics_for_task("multiclass_classification")
+    assert "rmse" in metrics_for_task("regression")
+    assert "rmse" not in metrics_for_task("binary_classification")
+
+
+def test_unknown_registered_model_names_no_versions(repo_dir: Path) -> None:
+    registry = FakeRegistry({"diabetes-regressor": ["0.3.1"]})
+    errors = check_registry(load_repo(repo_dir), registry)
+    assert _lines(errors) == [
+        'environments/production.yaml:13:14: models.cancer.version: version "1.1.0" of registered model '
+        "`breast-cancer-classifier` does not exist; versions that exist: none",
+        'environments/production.yaml:16:18: models.cancer.strategy.version_b: version "1.2.0" of registered '
+        "model `breast-cancer-classifier` does not exist; versions that exist: none",
+        'environments/staging.yaml:7:14: models.cancer.version: version "1.2.0" of registered model '
+        "`breast-cancer-classifier` does not exist; versions that exist: none",
+    ]
+
+
+def test_versions_are_listed_in_semver_order(repo_dir: Path) -> None:
+    registry = FakeRegistry({"breast-cancer-classifier": ["1.10.0", "1.9.0", "1.2.0"],
+                             "diabetes-regressor": ["0.3.1"]})
+    errors = check_registry(load_repo(repo_dir), registry)
+    assert [e.message.split("exist: ")[1] for e in errors] == ["1.2.0, 1.9.0, 1.10.0"]
+
+
+def test_registry_down_raises_its_own_error_once(repo_dir: Path) -> None:
+    with pytest.raises(RegistryError, match=r"cannot reach MLflow at http://127\.0\.0\.1:9/"):
+        check_repo(load_repo(repo_dir), registry=DownRegistry())
+
+
+def test_promotion_chain_of_three_with_a_cycle(repo_dir: Path) -> None:
+    envs = repo_dir / "environments"
+    (envs / "staging.yaml").write_text("promotion: {from: qa}\n")
+    (envs / "qa.yaml").write_text("promotion: {from: production}\n")
+    errors = check_repo(load_repo(repo_dir))
+    assert _lines(errors) == [
+        "environments/production.yaml:5:9: promotion.from: promotion order has a cycle: "
+        "production -> staging -> qa -> production"]
+
+
+def test_rules_are_offline_without_a_registry(repo_dir: Path) -> None:
+    (repo_dir / "environments" / "staging.yaml").write_text('models: {cancer: {version: "99.0.0"}}\n')
+    assert check_repo(load_repo(repo_dir)) == []
