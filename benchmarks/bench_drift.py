@@ -116,7 +116,7 @@ def run_ours(ref: str, cur: str) -> dict[str, object]:
     profile = ReferenceProfile.from_frame(ref_df)
     report = detect_drift(profile, cur_df)
     cold = time.perf_counter() - t0
-    path = Path(tempfile.mkdtemp()) / "ref.npz"
+    path = Path(cur).parent / "ref.npz"  # kept for the warm-process run
     profile.save(path)
     del profile
     t0 = time.perf_counter()
@@ -124,13 +124,29 @@ def run_ours(ref: str, cur: str) -> dict[str, object]:
     warm = time.perf_counter() - t0
     e_report = detect_drift(ReferenceProfile.load(path), cur_df, DriftOptions(js_base=math.e))
     e_cols = {c.column: c for c in e_report.columns}
-    shutil.rmtree(path.parent)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"seconds": cold, "warm_seconds": warm, "maxrss_kb": peak,
             "rss_loaded_kb": rss_loaded, "share": report.share,
             "columns": {c.column: {"method": c.method, "value": c.statistic, "drifted": c.drifted,
                                    "value_base_e": e_cols[c.column].statistic,
                                    "drifted_base_e": e_cols[c.column].drifted} for c in report.columns}}
+
+
+def run_ours_warm(profile_path: str, cur: str) -> dict[str, object]:
+    """The monitoring path: a stored profile and the current data only (no reference DataFrame)."""
+    import pandas as pd
+
+    sys.path.insert(0, str(HERE.parent))
+    from mlops_actions.monitoring.drift import detect_drift
+    from mlops_actions.monitoring.profile import ReferenceProfile
+
+    cur_df = pd.read_parquet(cur)
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    report = detect_drift(ReferenceProfile.load(profile_path), cur_df)
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "rss_loaded_kb": rss_loaded, "share": report.share}
 
 
 def worker(cmd: list[str]) -> dict[str, object]:
@@ -146,6 +162,7 @@ def compare(size: str, rows: int, cols: int, evidently_py: Path, keep: bool) -> 
         kinds = make_data(rows, cols, tmp)
         ref, cur = str(tmp / "ref.parquet"), str(tmp / "cur.parquet")
         ours = worker([sys.executable, __file__, "--worker", ref, cur])
+        warm = worker([sys.executable, __file__, "--worker-warm", str(tmp / "ref.npz"), cur])
         env_script = tmp / "evidently_worker.py"
         env_script.write_text(EVIDENTLY_WORKER)
         theirs = worker([str(evidently_py), str(env_script), ref, cur])
@@ -183,6 +200,11 @@ def compare(size: str, rows: int, cols: int, evidently_py: Path, keep: bool) -> 
           f"{row['speedup_warm']:.1f}x warm")
     print(f"  peak RSS ours {o_peak:.0f} MB vs Evidently {t_peak:.0f} MB (ratio {o_peak / t_peak:.2f}); "
           f"above the loaded data: ours {o_mem:.0f} MB vs {t_mem:.0f} MB (ratio {o_mem / max(t_mem, 1):.2f})")
+    w_peak = warm["maxrss_kb"] / 1024  # type: ignore[operator]
+    row.update(warm_process_s=warm["seconds"], warm_process_peak_mb=w_peak,
+               warm_process_peak_ratio=w_peak / t_peak)
+    print(f"  monitoring path (stored profile + current data only): {warm['seconds']:.2f} s, "
+          f"peak RSS {w_peak:.0f} MB (ratio to Evidently's peak {w_peak / t_peak:.2f})")
     print(f"  same method {row['same_method']}, same decision {row['same_decision']} "
           f"({row['same_decision_js_base_e']} with JS in base e), "
           f"max |Wasserstein diff| {w_diff:.2e}, max |JS diff| (base e) {js_diff:.2e}, "
@@ -195,9 +217,13 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000x50,1000000x20")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--worker", nargs=2, metavar=("REF", "CUR"))
+    ap.add_argument("--worker-warm", nargs=2, metavar=("PROFILE", "CUR"))
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(run_ours(*args.worker)))
+        return
+    if args.worker_warm:
+        print(json.dumps(run_ours_warm(*args.worker_warm)))
         return
     evidently_py = ensure_evidently()
     print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}", flush=True)

@@ -461,6 +461,9 @@ def detect_prediction_drift(reference: Any, current: Any, *, threshold: float | 
                             method: str = "auto", js_base: float = 2.0) -> ColumnDrift:
     """Drift of the model's output distribution: the same tests as a feature named ``prediction``.
 
+    ``threshold`` applies to distance methods (Wasserstein, Jensen-Shannon, PSI);
+    p-value tests chosen for small baselines keep p < 0.05.
+
     ``reference`` and ``current`` are sequences of predictions (labels, scores,
     or logged outputs such as ``[p0, p1]`` or ``{"prediction": x}``).
     """
@@ -483,6 +486,9 @@ def detect_prediction_drift(reference: Any, current: Any, *, threshold: float | 
         return ColumnDrift("prediction", "unknown", "", None, None, None, Verdict.INCONCLUSIVE,
                            message="no current predictions in the window")
     # the kind comes from the reference (a label column of few integers is categorical)
-    report = detect_drift(ref_df, cur_df, DriftOptions(method=method, threshold=threshold, js_base=js_base,
-                                                       workers=1))
-    return report.columns[0]
+    report = detect_drift(ref_df, cur_df, DriftOptions(method=method, js_base=js_base, workers=1))
+    col = report.columns[0]
+    if threshold is not None and col.statistic is not None and not col.is_p_value:
+        # the threshold is a distance; p-value tests (small baselines) keep their 0.05
+        col = _decide(replace(col, threshold=threshold), None)
+    return col

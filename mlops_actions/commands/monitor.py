@@ -1,0 +1,186 @@
+"""``mlops-actions monitor --env ENV``: is every model pinned in an environment still healthy?
+
+For each model pinned in ``environments/ENV.yaml``: performance of the pinned
+version over the window (from the prediction store, against the stored
+baseline and ``monitoring.performance`` thresholds), data drift and data
+quality against the reference data (``data.reference``, else ``data.test``, or
+``--reference``), and prediction drift against the stored prediction baseline.
+Prints a Markdown report (or JSON with ``--json``); ``--out DIR`` also writes
+``monitor-ENV.{md,html,json}``. Exit 1 when a model is unhealthy (a check
+failed), 0 otherwise.
+
+Alerting plugs in through :func:`register_alert_hook`: each hook receives the
+flat list of findings (worst first) and the context; the command never sends
+anything itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_actions.config.loader import Repo, load_repo
+from mlops_actions.config.specs import ModelSpec, duration_seconds
+from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, MlopsActionsError, ValidationError
+from mlops_actions.monitoring.health import Finding, ModelHealth, assess_model
+from mlops_actions.monitoring.profile import ReferenceProfile, read_table
+from mlops_actions.monitoring.store import open_store
+from mlops_actions.monitoring.verdict import Verdict
+
+ORDER = 60
+
+__all__ = ["ALERT_HOOKS", "AlertContext", "AlertHook", "add_parser", "dispatch_findings",
+           "register_alert_hook", "run", "run_monitor"]
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    """What an alert sink may need beside the findings."""
+
+    environment: str
+    repo: Repo
+    healths: tuple[ModelHealth, ...]
+    markdown: str  # the report, for sinks that post it (GitHub issue, Slack)
+
+
+AlertHook = Callable[[list[Finding], AlertContext], None]
+#: Sinks registered by the alerting module; called in order after every monitor run.
+ALERT_HOOKS: list[AlertHook] = []
+
+
+def register_alert_hook(hook: AlertHook) -> AlertHook:
+    """Add an alert sink (usable as a decorator)."""
+    ALERT_HOOKS.append(hook)
+    return hook
+
+
+def dispatch_findings(findings: list[Finding], context: AlertContext) -> None:
+    """THE hook point: hand every finding (passed ones too, so sinks can resolve) to each sink."""
+    for hook in ALERT_HOOKS:
+        hook(findings, context)
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "monitor", help="performance, drift and data quality of the models pinned in an environment",
+        description=__doc__.split("\n\n")[1] if __doc__ else None)
+    p.add_argument("--env", required=True, help="environment name (environments/ENV.yaml)")
+    p.add_argument("--window", default=None,
+                   help="look back this far, e.g. 30m, 1h, 1d (default: each model's monitoring.window)")
+    p.add_argument("--reference", default=None, metavar="PATH",
+                   help="reference data (CSV/Parquet) for every model instead of model.yaml's")
+    p.add_argument("--out", default=None, metavar="DIR", help="also write monitor-ENV.md/.html/.json here")
+    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    p.add_argument("--store", default=None, metavar="URL",
+                   help="prediction store URL (default: $MLOPS_PREDICTION_STORE or .mlops/predictions.db)")
+    p.add_argument("--model", action="append", default=None, metavar="KEY",
+                   help="only this model (directory under models/); repeatable")
+    p.add_argument("--all-versions", action="store_true",
+                   help="count rows of every version, not only the pinned one")
+    p.set_defaults(func=run)
+
+
+def _reference(repo: Repo, key: str, spec: ModelSpec,
+               override: str | None) -> tuple[ReferenceProfile, list[str]]:
+    if override:
+        path = Path(override)
+    else:
+        rel = spec.data.reference or spec.data.test
+        path = repo.model_dir(key) / rel
+    if not path.exists():
+        raise ValidationError(f"reference data {path} for model {spec.name} does not exist",
+                              hint="set data.reference in model.yaml or pass --reference PATH")
+    label = spec.data.label
+
+    def reader(p: Path) -> Any:
+        df = read_table(p)
+        return df.drop(columns=[label]) if label in df.columns else df
+
+    profile = ReferenceProfile.cached(path, repo.root / ".mlops" / "profiles", reader=reader)
+    features = list(spec.data.features) if spec.data.features else [c for c in profile.columns if c != label]
+    return profile, features
+
+
+def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, reference: str | None = None,
+                store_url: str | None = None, models: list[str] | None = None,
+                all_versions: bool = False, now: float | None = None) -> list[ModelHealth]:
+    """The command's work, callable from Python: one :class:`ModelHealth` per pinned model."""
+    if env_name not in repo.environments:
+        raise ConfigError(f"no environment {env_name!r} in {repo.root / 'environments'}",
+                          hint=f"environments: {', '.join(sorted(repo.environments)) or '(none)'}")
+    env = repo.environments[env_name]
+    window_s: float | None = None
+    if window is not None:
+        try:
+            window_s = duration_seconds(window)
+        except ValueError as exc:
+            raise ConfigError(f"--window: {exc}") from None
+    keys = list(env.models)
+    if models:
+        unknown = [m for m in models if m not in env.models]
+        if unknown:
+            raise ConfigError(f"--model {', '.join(unknown)}: not pinned in {env_name}",
+                              hint=f"pinned: {', '.join(keys) or '(none)'}")
+        keys = [k for k in keys if k in models]
+    store = open_store(store_url, repo_root=repo.root)
+    now = time.time() if now is None else now
+    out: list[ModelHealth] = []
+    try:
+        for key in keys:
+            pin = env.models[key]
+            spec = repo.models.get(key)
+            if spec is None:
+                raise ConfigError(f"environment {env_name} pins {key!r} but models/{key}/model.yaml "
+                                  "is missing",
+                                  hint="add the model.yaml or remove the pin")
+            notes: list[str] = []
+            try:
+                profile, features = _reference(repo, key, spec, reference)
+            except MlopsActionsError as exc:
+                profile, features = None, None
+                notes.append(f"reference data unusable: {exc.message}"
+                             + (f" ({exc.hint})" if exc.hint else ""))
+            win = window_s if window_s is not None else duration_seconds(spec.monitoring.window)
+            health = assess_model(store, spec.name, version=None if all_versions else pin.version,
+                                  environment=env_name, window_seconds=win, spec=spec.monitoring,
+                                  task=spec.task, reference=profile, features=features, now=now)
+            health.notes = notes + health.notes
+            out.append(health)
+    finally:
+        store.close()
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    repo = load_repo(args.repo)
+    healths = run_monitor(repo, args.env, window=args.window, reference=args.reference,
+                          store_url=args.store, models=args.model, all_versions=args.all_versions)
+    from mlops_actions.monitoring.reports import render_html, render_markdown
+
+    markdown = render_markdown(healths, environment=args.env)
+    payload = {"environment": args.env, "healthy": not any(h.verdict is Verdict.FAILED for h in healths),
+               "models": [h.to_dict() for h in healths]}
+    findings = [f for h in healths for f in h.findings()]
+    dispatch_findings(findings, AlertContext(args.env, repo, tuple(healths), markdown))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"monitor-{args.env}"
+        (out / f"{stem}.md").write_text(markdown, encoding="utf-8")
+        (out / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
+        (out / f"{stem}.html").write_text(render_html(healths, environment=args.env), encoding="utf-8")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    if args.json:
+        print(json.dumps(payload, indent=1, default=str))
+    else:
+        print(markdown, end="")
+    return EXIT_CHECK_FAILED if not payload["healthy"] else EXIT_OK

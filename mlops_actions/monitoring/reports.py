@@ -1,0 +1,247 @@
+"""Monitoring reports: Markdown for PR comments and job summaries, HTML with plots for artifacts.
+
+Markdown is compact: one table row per model, then each unhealthy model's
+worst offenders first (at most ``max_rows``). HTML adds, per model, the
+distributions of the worst features (reference vs current) and metrics over
+time (accuracy, p95 latency, error rate), as base64 PNGs drawn with matplotlib
+(Agg backend: no display needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_actions.monitoring.health import Finding, ModelHealth
+from mlops_actions.monitoring.verdict import Verdict, worst
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["render_html", "render_markdown"]
+
+ICON = {Verdict.PASSED: "✅", Verdict.FAILED: "❌", Verdict.INCONCLUSIVE: "⚪", Verdict.ERROR: "⚠️"}
+
+
+def _fmt(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    return f"{v:.4g}"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _cell(h: ModelHealth, part: str) -> str:
+    if part == "performance":
+        p = h.performance
+        key = next((k for k in ("accuracy", "f1", "rmse", "mae") if p.metrics.get(k) is not None), None)
+        text = f"{key} {_fmt(p.metrics[key])}" if key else f"n={p.n_predictions}"
+        return f"{ICON[p.verdict]} {text}"
+    if part == "drift":
+        if h.drift is None:
+            return "⚪ not tested"
+        return f"{ICON[h.drift.verdict]} {len(h.drift.drifted)}/{len(h.drift.tested)} drifted"
+    if part == "prediction":
+        if h.prediction_drift is None:
+            return "⚪ no baseline"
+        pd_ = h.prediction_drift
+        return f"{ICON[pd_.verdict]} {pd_.method} {_fmt(pd_.statistic)}"
+    if h.quality is None:
+        return "⚪ not tested"
+    return f"{ICON[h.quality.verdict]} {len(h.quality.problems)} problem(s)"
+
+
+def render_markdown(healths: Sequence[ModelHealth], *, environment: str = "", max_rows: int = 10,
+                    title: str | None = None) -> str:
+    overall = worst(h.verdict for h in healths) if healths else Verdict.INCONCLUSIVE
+    word = {Verdict.PASSED: "healthy", Verdict.FAILED: "unhealthy", Verdict.INCONCLUSIVE: "inconclusive",
+            Verdict.ERROR: "errors"}[overall]
+    where = f": {environment}" if environment else ""
+    lines = [f"### {title or 'Monitoring'}{where} — {ICON[overall]} {word}", "",
+             "| model | version | verdict | rows (labelled) | performance | data drift "
+             "| prediction drift | quality |", "|---|---|---|---|---|---|---|---|"]
+    for h in sorted(healths, key=lambda h: (h.verdict is not Verdict.FAILED, h.model)):
+        p = h.performance
+        lines.append(f"| {h.model} | {h.version or '-'} | {ICON[h.verdict]} {h.verdict.value} | "
+                     f"{p.n_predictions} ({p.n_labelled}) | {_cell(h, 'performance')} | "
+                     f"{_cell(h, 'drift')} | {_cell(h, 'prediction')} | {_cell(h, 'quality')} |")
+    for h in healths:
+        bad = [f for f in h.findings() if f.verdict is not Verdict.PASSED]
+        if not bad and not h.notes:
+            continue
+        lines += ["", f"**{h.model} {h.version or ''}** — worst first:", ""]
+        if bad:
+            lines += ["| check | name | verdict | value | limit | detail |", "|---|---|---|---|---|---|"]
+            for f in bad[:max_rows]:
+                lines.append(f"| {f.kind} | `{_md_escape(f.name)}` | {ICON[f.verdict]} {f.verdict.value} | "
+                             f"{_fmt(f.value)} | {_fmt(f.limit)} | {_md_escape(f.message)} |")
+            if len(bad) > max_rows:
+                lines.append(f"\n… and {len(bad) - max_rows} more (see the HTML report or --json)")
+        lines += [f"- {n}" for n in h.notes]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _distribution_plot(h: ModelHealth, columns: list[str]) -> str | None:
+    if h.reference is None or h.current is None or not columns:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ncols = min(3, len(columns))
+    nrows = math.ceil(len(columns) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+    drift = {c.column: c for c in h.drift.columns} if h.drift else {}
+    for ax, name in zip(axes.flat, columns, strict=False):
+        prof = h.reference.columns[name]
+        cur = h.current[name] if name in h.current.columns else pd.Series(dtype=float)
+        if prof.kind == "numeric":
+            cur_v = pd.to_numeric(cur, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            cur_v = cur_v[np.isfinite(cur_v)]
+            both = np.concatenate([prof.values, cur_v]) if len(cur_v) else prof.values
+            lo, hi = np.quantile(both, [0.005, 0.995]) if len(both) else (0.0, 1.0)
+            bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
+            ax.hist(prof.values, bins=bins, density=True, alpha=0.5, label="reference", color="#4c72b0")
+            if len(cur_v):
+                ax.hist(cur_v, bins=bins, density=True, alpha=0.5, label="current", color="#dd8452")
+        else:
+            counts: Any = prof.counts if prof.counts is not None else []
+            ref_share = pd.Series(counts, index=prof.values, dtype=float)
+            ref_share = ref_share / ref_share.sum() if ref_share.sum() else ref_share
+            cur_share = cur.dropna().astype(str).value_counts(normalize=True)
+            top = (ref_share.add(cur_share, fill_value=0).sort_values(ascending=False).index[:12])
+            x = np.arange(len(top))
+            ax.bar(x - 0.2, ref_share.reindex(top).fillna(0).to_numpy(), 0.4, label="reference",
+                   color="#4c72b0")
+            ax.bar(x + 0.2, cur_share.reindex(top).fillna(0).to_numpy(), 0.4, label="current",
+                   color="#dd8452")
+            ax.set_xticks(x, [str(t)[:10] for t in top], rotation=45, ha="right", fontsize=8)
+            ax.set_ylabel("share")
+        c = drift.get(name)
+        status = f"{c.method} {_fmt(c.statistic)}" + (" DRIFT" if c.drifted else "") if c else ""
+        colour = "#c0392b" if c is not None and c.drifted else "black"
+        ax.set_title(f"{name}\n{status}", fontsize=9, color=colour)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(columns):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _time_plot(h: ModelHealth, buckets: int = 20) -> str | None:
+    rows = h.rows
+    if rows is None or len(rows) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mlops_actions.monitoring.performance import prediction_value
+
+    ts = rows["timestamp"].to_numpy(dtype=float)
+    edges = np.linspace(ts.min(), ts.max() + 1e-9, buckets + 1)
+    idx = np.clip(np.searchsorted(edges, ts, "right") - 1, 0, buckets - 1)
+    mids = pd.to_datetime((edges[:-1] + edges[1:]) / 2, unit="s")
+    lat = rows["latency_ms"].to_numpy(dtype=float)
+    err = rows["status"].to_numpy() >= 500
+    preds = [prediction_value(o) for o in rows["output"]]
+    acts = [prediction_value(a) for a in rows["actual"]]
+    correct = np.array([np.nan if a is None or p is None else float(a == p) for a, p in zip(acts, preds,
+                                                                                           strict=True)])
+    p95 = [np.percentile(lat[idx == b], 95) if np.any(idx == b) else np.nan for b in range(buckets)]
+    er = [err[idx == b].mean() if np.any(idx == b) else np.nan for b in range(buckets)]
+    acc = [np.nanmean(correct[idx == b]) if np.any(~np.isnan(correct[idx == b])) else np.nan
+           for b in range(buckets)]
+    from matplotlib.dates import DateFormatter
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.0))
+    checks = {c.metric: c for c in h.performance.checks}
+    for ax, series, metric, label in ((axes[0], acc, "accuracy", "accuracy (labelled rows)"),
+                                      (axes[1], p95, "latency_p95_ms", "latency p95 (ms)"),
+                                      (axes[2], er, "error_rate", "error rate")):
+        ax.plot(mids, series, marker="o", markersize=3)
+        ax.set_title(label, fontsize=9)
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+        check = checks.get(metric)
+        if check is not None and check.bound is not None:
+            ax.axhline(check.bound, color="#c0392b", linestyle="--", linewidth=1, label="limit")
+        if check is not None and check.baseline is not None:
+            ax.axhline(check.baseline, color="grey", linestyle=":", linewidth=1, label="baseline")
+        if check is not None and (check.bound is not None or check.baseline is not None):
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_plots: int = 9) -> str:
+    parts = [f"<h1>Monitoring{': ' + html.escape(environment) if environment else ''}</h1>",
+             _table(["model", "version", "verdict", "rows", "labelled"],
+                    [[h.model, h.version or "-", f"{ICON[h.verdict]} {h.verdict.value}",
+                      h.performance.n_predictions, h.performance.n_labelled] for h in healths])]
+    for h in healths:
+        parts.append(f"<h2>{html.escape(h.model)} {html.escape(h.version or '')} — "
+                     f"{ICON[h.verdict]} {h.verdict.value}</h2>")
+        parts += [f"<p class=note>{html.escape(n)}</p>" for n in h.notes]
+        bad: list[Finding] = [f for f in h.findings() if f.verdict is not Verdict.PASSED]
+        if bad:
+            parts.append("<h3>Findings, worst first</h3>")
+            parts.append(_table(["check", "name", "verdict", "value", "limit", "detail"],
+                                [[f.kind, f.name, f.verdict.value, _fmt(f.value), _fmt(f.limit), f.message]
+                                 for f in bad]))
+        p = h.performance
+        parts.append("<h3>Performance</h3>")
+        parts.append(_table(["metric", "value"], [[k, _fmt(v)] for k, v in p.metrics.items()]))
+        img = _time_plot(h)
+        if img:
+            parts.append(f'<img alt="metrics over time" src="data:image/png;base64,{img}">')
+        if h.drift is not None:
+            parts.append(f"<h3>Data drift</h3><p>{html.escape(h.drift.summary())}</p>")
+            parts.append(_table(
+                ["column", "kind", "method", "statistic", "threshold", "drifted", "PSI", "missing cur",
+                 "verdict"],
+                [[c.column, c.kind, c.method or "-", _fmt(c.statistic), _fmt(c.threshold),
+                  {True: "yes", False: "no", None: "-"}[c.drifted], _fmt(c.psi),
+                  f"{c.missing_share_current:.1%}", c.verdict.value] for c in h.drift.worst_first()]))
+            cols = [c.column for c in h.drift.worst_first()
+                    if h.reference is not None and c.column in h.reference.columns
+                    and h.reference.columns[c.column].kind in ("numeric", "categorical")
+                    and h.reference.columns[c.column].n > 0][:max_plots]
+            img = _distribution_plot(h, cols)
+            if img:
+                parts.append('<img alt="reference vs current distributions" '
+                             f'src="data:image/png;base64,{img}">')
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
+             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;"
+             "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%}.note{color:#666}")
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>Monitoring report</title>"
+            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")

@@ -1,0 +1,121 @@
+"""``mlops-actions monitor`` end to end: a repo, a SQLite store filled like the gateway does, reports."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_actions.cli import main
+from mlops_actions.commands import monitor as monitor_cmd
+from mlops_actions.monitoring.health import Finding
+from mlops_actions.monitoring.store import PredictionRecord, open_store
+
+ASSET_REPO = Path(__file__).parent.parent / "assets" / "monitoring" / "repo"
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    dst = tmp_path / "repo"
+    shutil.copytree(ASSET_REPO, dst)
+    monkeypatch.delenv("MLOPS_PREDICTION_STORE", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    return dst
+
+
+def _log(repo: Path, *, shift: bool, n: int = 300, version: str = "1.2.0", accuracy: float = 0.95) -> None:
+    ref = pd.read_csv(repo / "models" / "churn" / "reference.csv")
+    rng = np.random.default_rng(3)
+    rows = ref.sample(n, replace=True, random_state=4).reset_index(drop=True)
+    if shift:
+        rows["monthly_charges"] = rows["monthly_charges"] + 25
+        rows["plan"] = rng.choice(["basic", "pro", "enterprise", "student"], n, p=[0.2, 0.2, 0.2, 0.4])
+    now = time.time()
+    store = open_store(None, repo_root=repo)
+    recs, actuals = [], {}
+    for i, r in rows.iterrows():
+        label = int(r["churned"])
+        pred = label if rng.random() < accuracy else 1 - label
+        feats = r.drop("churned").to_dict()
+        recs.append(PredictionRecord(f"req-{i}", "churn", version, now - 600 + i, feats, pred,
+                                     latency_ms=5.0 + (i % 10), environment="production"))
+        actuals[f"req-{i}"] = label
+    store.write(recs)
+    store.attach_actuals(actuals)
+    store.close()
+
+
+def test_healthy_model_exits_0_and_writes_reports(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False)
+    out = repo / "reports"
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--out", str(out)]) == 0
+    md = capsys.readouterr().out
+    assert "### Monitoring: production — ✅ healthy" in md and "| churn | 1.2.0 |" in md
+    for ext in ("md", "html", "json"):
+        assert (out / f"monitor-production.{ext}").stat().st_size > 200
+    payload = json.loads((out / "monitor-production.json").read_text())
+    model = payload["models"][0]
+    assert payload["healthy"] is True and model["performance"]["metrics"]["accuracy"] > 0.85
+    assert model["data_drift"]["n_tested"] == 4  # the label column is not a feature
+    html = (out / "monitor-production.html").read_text()
+    assert html.count("data:image/png;base64,") == 2
+
+
+def test_drifted_model_exits_1_worst_first_and_alert_hook_gets_findings(
+        repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _log(repo, shift=True, accuracy=0.6)
+    received: list[tuple[list[Finding], monitor_cmd.AlertContext]] = []
+    monkeypatch.setattr(monitor_cmd, "ALERT_HOOKS", [])
+    monitor_cmd.register_alert_hook(lambda f, ctx: received.append((f, ctx)))
+    assert main(["-C", str(repo), "monitor", "--env", "production"]) == 1
+    md = capsys.readouterr().out
+    assert "❌ unhealthy" in md
+    worst = md.split("worst first:")[1]
+    assert worst.index("accuracy") < worst.index("monthly_charges") or "❌ failed" in worst.splitlines()[3]
+    assert "'student'" in md  # unseen category named
+    findings, ctx = received[0]
+    assert ctx.environment == "production" and "unhealthy" in ctx.markdown
+    keys = {f.key for f in findings if f.verdict.value == "failed"}
+    assert {"production/churn/performance/accuracy", "production/churn/data_drift/monthly_charges",
+            "production/churn/quality/plan:unseen_categories"} <= keys
+
+
+def test_json_output_and_other_version_is_empty_window(repo: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False, version="1.1.0")
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    m = payload["models"][0]
+    assert m["verdict"] == "inconclusive" and m["performance"]["n_predictions"] == 0
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json", "--all-versions"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["performance"]["n_predictions"] == 300
+
+
+def test_window_excludes_old_rows(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False)
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--window", "1s", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["performance"]["n_predictions"] == 0
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--env", "nope"], "no environment 'nope'"),
+    (["--env", "production", "--window", "soon"], "is not a duration"),
+    (["--env", "production", "--store", "mysql://x"], "valid schemes"),
+    (["--env", "production", "--model", "other"], "not pinned in production"),
+])
+def test_bad_input_exits_2_with_a_clear_message(repo: Path, capsys: pytest.CaptureFixture[str],
+                                                argv: list[str], message: str) -> None:
+    assert main(["-C", str(repo), "monitor", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_reference_is_a_note_not_a_crash(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False)
+    code = main(["-C", str(repo), "monitor", "--env", "production", "--reference", str(repo / "nope.csv")])
+    out = capsys.readouterr().out
+    assert code == 0 and "reference data unusable" in out and "--reference" in out
