@@ -85,6 +85,16 @@ class CountingProxy:
         return n
 
 
+class PortOnly:
+    """The registry seen through the port only (no batch search): the per-model fallback."""
+
+    def __init__(self, registry: object) -> None:
+        self._registry = registry
+
+    def list_versions(self, name: str) -> list:  # type: ignore[type-arg]
+        return self._registry.list_versions(name)  # type: ignore[attr-defined,no-any-return]
+
+
 def populate(db_uri: str, n_models: int) -> None:
     """Write the registry straight into the SQLite store (fast; no HTTP) before the server starts."""
     from mlflow import MlflowClient
@@ -164,15 +174,18 @@ def run_size(n_models: int, work: Path) -> dict[str, float]:
         write_envs(head, n_models, {"dev": "1.2.0", "staging": "1.2.0", "production": "1.1.0"})
         uri = f"http://127.0.0.1:{proxy.port}"
         registry = get_registry(uri)
-        proxy.reset()
-        t0 = time.perf_counter()
-        plan = compute_plan(read_dir(base, label="base"), read_dir(head, label="head"),
-                            LiveRegistry(registry))
-        seconds = time.perf_counter() - t0
-        calls = proxy.reset()
-        assert plan.changed and not plan.problems, plan.problems[:3]
-        moves = sum(len(m.alias_moves) for e in plan.environments for m in e.models)
-        assert moves == 2 * n_models, moves  # staging and production move for every model
+        base_src, head_src = read_dir(base, label="base"), read_dir(head, label="head")
+        results = {}
+        for mode, reader in (("batched", registry), ("per-model", PortOnly(registry))):
+            proxy.reset()
+            t0 = time.perf_counter()
+            plan = compute_plan(base_src, head_src, LiveRegistry(reader))
+            results[mode] = (time.perf_counter() - t0, proxy.reset())
+            assert plan.changed and not plan.problems, plan.problems[:3]
+            moves = sum(len(m.alias_moves) for e in plan.environments for m in e.models)
+            assert moves == 2 * n_models, moves  # staging and production move for every model
+        seconds, calls = results["batched"]
+        port_seconds, port_calls = results["per-model"]
         # the peer: one alias lookup per model and environment
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         t0 = time.perf_counter()
@@ -186,6 +199,7 @@ def run_size(n_models: int, work: Path) -> dict[str, float]:
         stop_server(proc)
     pairs = n_models * len(ENVS)
     return {"models": n_models, "calls": calls, "per_pair": calls / pairs, "seconds": seconds,
+            "port_calls": port_calls, "port_seconds": port_seconds,
             "peer_calls": peer_calls, "peer_seconds": peer_seconds}
 
 
@@ -197,13 +211,15 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     with tempfile.TemporaryDirectory(prefix="bench-plan-") as tmp:
         rows = [run_size(int(n), Path(tmp)) for n in args.sizes.split(",")]
-    print(f"{'models':>6} {'envs':>4} {'HTTP calls':>10} {'per model-env':>13} {'plan s':>7} "
-          f"{'ms/model':>8} | {'peer calls':>10} {'peer s':>7} {'time ratio':>10}")
+    print("plan = batched searches (default with MLflow); per-model = list_versions per model "
+          "(the port only); peer = get_model_version_by_alias per model and environment")
+    print(f"{'models':>6} {'envs':>4} | {'plan calls':>10} {'per m-e':>7} {'plan s':>7} | "
+          f"{'per-model calls':>15} {'s':>7} | {'peer calls':>10} {'peer s':>7} | {'peer/plan time':>14}")
     for r in rows:
-        print(f"{r['models']:>6} {len(ENVS):>4} {r['calls']:>10.0f} {r['per_pair']:>13.2f} "
-              f"{r['seconds']:>7.2f} {1000 * r['seconds'] / r['models']:>8.1f} | "
-              f"{r['peer_calls']:>10.0f} {r['peer_seconds']:>7.2f} "
-              f"{r['peer_seconds'] / r['seconds']:>9.2f}x")
+        print(f"{r['models']:>6} {len(ENVS):>4} | {r['calls']:>10.0f} {r['per_pair']:>7.3f} "
+              f"{r['seconds']:>7.2f} | {r['port_calls']:>15.0f} {r['port_seconds']:>7.2f} | "
+              f"{r['peer_calls']:>10.0f} {r['peer_seconds']:>7.2f} | "
+              f"{r['peer_seconds'] / r['seconds']:>13.1f}x")
     first, last = rows[0], rows[-1]
     growth = (last["seconds"] / first["seconds"]) / (last["models"] / first["models"])
     print(f"time growth vs linear from {first['models']:.0f} to {last['models']:.0f} models: "

@@ -10,11 +10,12 @@ from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, Regist
 from mlops_actions.github import actions
 from mlops_actions.gitops import context
 from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry, read_target
-from mlops_actions.gitops.plan import compute_plan, render_markdown, render_text
+from mlops_actions.gitops.plan import ChangeKind, compute_plan, render_markdown, render_text
 from mlops_actions.gitops.sources import read_source
 
 ORDER = 30
-OUTPUTS = frozenset({"changed", "environments", "environments-json"})  # written to $GITHUB_OUTPUT
+# written to $GITHUB_OUTPUT; "changes": one "ENV MODEL VERSION" line per new or changed pin
+OUTPUTS = frozenset({"changed", "environments", "environments-json", "changes"})
 NO_REGISTRY = "skipped: no registry configured (MLFLOW_TRACKING_URI not set; fork PRs get no secrets)"
 
 
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     actions.set_output("changed", "true" if plan.changed else "false")
     actions.set_output("environments", " ".join(plan.changed_envs))
     actions.set_output("environments-json", json.dumps(plan.changed_envs))
+    actions.set_output("changes", "\n".join(
+        f"{m.env} {m.model} {m.new_version}" for e in plan.environments for m in e.models
+        if m.new_version is not None and m.kind in (ChangeKind.ADDED, ChangeKind.VERSION)))
     actions.append_summary(markdown)
     if plan.problems:
         errors = [ConfigError(p.message, location=p.location,

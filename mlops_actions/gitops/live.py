@@ -1,22 +1,24 @@
 """Live state as ``plan`` and ``policy`` read it: registry aliases (and, later, the target).
 
-One ``list_versions(name)`` call per model, shared by every environment: it
-gives every version with its aliases and tags (the MLflow adapter makes it two
-HTTP calls), so plan stays at <= 2 HTTP calls per model whatever the number of
-environments.
+With MLflow, ``prefetch`` reads every model of a plan in two searches per 50
+models (registered models with their aliases; model versions with their tags).
+Otherwise, and as a fallback, one ``list_versions(name)`` per model, shared by every
+environment (two HTTP calls with the MLflow adapter). Either way plan stays well
+under 2 HTTP calls per model and environment.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
 from mlops_actions.errors import RegistryError, TargetError
-from mlops_actions.registry.interface import ModelVersion
+from mlops_actions.registry.interface import SEMVER_TAG, ModelVersion
 
 if TYPE_CHECKING:
     from mlops_actions.deploy.targets.interface import TargetStatus
@@ -41,12 +43,75 @@ class LiveState:
 
 
 class LiveRegistry:
-    """Caching reader over a registry; ``calls`` counts port calls made."""
+    """Caching reader over a registry; ``calls`` counts registry calls made.
+
+    ``prefetch(names)`` reads many models at once when the registry is MLflow: two
+    searches (registered models, model versions) per chunk of ``BATCH`` names instead of
+    two calls per model. Anything the batch cannot answer falls back to ``list_versions``.
+    """
+
+    BATCH = 50
 
     def __init__(self, registry: RegistryReader) -> None:
         self.registry = registry
         self._cache: dict[str, LiveState] = {}
         self.calls = 0
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        wanted = sorted({n for n in names if n not in self._cache and "'" not in n})
+        uri = getattr(self.registry, "registry_uri", None)
+        if not wanted or not isinstance(uri, str):
+            return
+        try:
+            from mlflow import MlflowClient
+        except ImportError:  # pragma: no cover - mlflow is a dependency
+            return
+        client = MlflowClient(tracking_uri=getattr(self.registry, "tracking_uri", uri), registry_uri=uri)
+        for start in range(0, len(wanted), self.BATCH):
+            chunk = wanted[start:start + self.BATCH]
+            try:
+                self._cache.update(self._read_chunk(client, chunk))
+            except Exception:  # noqa: S112 - the per-model path reports the error properly
+                continue
+
+    def _read_chunk(self, client: Any, chunk: list[str]) -> dict[str, LiveState]:
+        where = "name IN ({})".format(", ".join(f"'{n}'" for n in chunk))
+        aliases: dict[str, dict[str, str]] = {}
+        token = None
+        while True:
+            self.calls += 1
+            page = client.search_registered_models(filter_string=where, max_results=1000, page_token=token)
+            for rm in page:
+                aliases[rm.name] = {a: str(v) for a, v in (rm.aliases or {}).items()}
+            token = page.token
+            if not token:
+                break
+        versions: dict[str, list[Any]] = {}
+        token = None
+        while True:
+            self.calls += 1
+            page = client.search_model_versions(filter_string=where, max_results=10000, page_token=token)
+            for mv in page:
+                versions.setdefault(mv.name, []).append(mv)
+            token = page.token
+            if not token:
+                break
+        states: dict[str, LiveState] = {}
+        for name in chunk:
+            state = LiveState()
+            listed = sorted(versions.get(name, []), key=lambda mv: int(mv.version))
+            if name not in aliases or not listed:
+                state.error = f"model {name!r} is not registered (no versions)"
+            by_rv: dict[str, str] = {}
+            for mv in listed:
+                tags = dict(mv.tags or {})
+                semver = tags.get(SEMVER_TAG) or f"0.0.{mv.version}"
+                by_rv[str(mv.version)] = semver
+                state.tags[semver] = tags
+            state.versions = tuple(by_rv.values())
+            state.aliases = {a: by_rv.get(rv, f"0.0.{rv}") for a, rv in aliases.get(name, {}).items()}
+            states[name] = state
+        return states
 
     def model(self, name: str) -> LiveState:
         state = self._cache.get(name)

@@ -231,6 +231,9 @@ def compute_plan(base: EnvSource, head: EnvSource, live: LiveRegistry | None, *,
     """Base vs head vs live; ``targets`` maps an environment to its target's status (or a note)."""
     wanted = set(envs) if envs else None
     names = sorted(set(base.envs) | set(head.envs))
+    if live is not None:
+        live.prefetch(m for side in (base, head) for e, spec in side.envs.items()
+                      if wanted is None or e in wanted for m in spec.models)
     problems: list[Problem] = []
     plans: list[EnvPlan] = []
     for env in names:

