@@ -241,6 +241,43 @@ def test_gateway_api_mode_applies_and_waits_for_deployments(api_server: FakeApiS
     assert route is not None and route["spec"]["rules"][1]["backendRefs"][1]["weight"] == 50
 
 
+def _edge(version: str) -> Any:
+    env = load_repo(REPO).environments["edge"]
+    churn = env.models["churn"].model_copy(update={"version": version})
+    return env.model_copy(update={"models": {"churn": churn}})
+
+
+def _weights(server: FakeApiServer) -> dict[str, int]:
+    route = server.cluster.get("HTTPRoute", "ml-edge", "churn")
+    assert route is not None
+    return {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+
+
+def test_gateway_api_mode_canary_keeps_the_live_version_then_promote_and_abort(
+        api_server: FakeApiServer) -> None:
+    repo = load_repo(REPO)
+    api = connect(kubeconfig=str(api_server.kubeconfig), timeout=5)
+
+    def edge(version: str) -> KubernetesDeployTarget:
+        return KubernetesDeployTarget(api, "edge", _edge(version), repo.models, fake_resolve)
+
+    edge("1.2.0").reconcile(timeout=10)
+    assert _weights(api_server) == {"churn-v1-2-0": 100}
+    edge("1.3.0").reconcile(timeout=10)  # the live 1.2.0 is read back from the cluster
+    assert _weights(api_server) == {"churn-v1-2-0": 80, "churn-v1-3-0": 20}
+    again = edge("1.3.0").reconcile(timeout=10)  # idempotent: the live weight is kept
+    assert again.report.applied == ()
+    st = edge("1.3.0").abort("churn")
+    assert _weights(api_server) == {"churn-v1-2-0": 100, "churn-v1-3-0": 0}
+    assert st.phase is RolloutPhase.PROGRESSING
+    edge("1.3.0").promote("churn")  # next set_weight after 0 is 20
+    assert _weights(api_server) == {"churn-v1-2-0": 80, "churn-v1-3-0": 20}
+    st = edge("1.3.0").promote("churn")  # the next step is 100: all traffic to the new version
+    assert _weights(api_server) == {"churn-v1-3-0": 100} and st.phase is RolloutPhase.HEALTHY
+    with pytest.raises(KubernetesError, match="nothing to go back to"):
+        edge("1.3.0").abort("churn")
+
+
 def test_wrong_credentials_are_explained(api_server: FakeApiServer, tmp_path: Path) -> None:
     bad = tmp_path / "bad-kubeconfig"
     bad.write_text(api_server.kubeconfig.read_text().replace("test-token", "wrong"))

@@ -63,6 +63,7 @@ __all__ = [
     "render_environment",
     "render_model",
     "selector_for_environment",
+    "version_slug",
 ]
 
 #: Argo Rollouts traffic-router plugin used for weights, header routes and mirroring.
@@ -595,8 +596,12 @@ def _argo_ab(ctx: RenderContext, model: _Model, strategy: ABTestStrategy,
 # --------------------------------------------------------------------------- Gateway API mode
 
 
-def _version_slug(version: str) -> str:
+def version_slug(version: str) -> str:
+    """``"1.3.0-rc.1"`` -> ``"v1-3-0-rc-1"``: the suffix of a version's Deployment and Service."""
     return "v" + re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")
+
+
+_version_slug = version_slug
 
 
 def _deployment(ctx: RenderContext, model: _Model, resolved: ResolvedVersion) -> tuple[Manifest, Manifest]:
@@ -700,11 +705,14 @@ Resolver = Callable[[str, ModelSpec, str], ResolvedVersion]
 
 def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],
                        resolve: Resolver, *, source: str | None = None, display_source: str | None = None,
-                       previous: Mapping[str, ResolvedVersion] | None = None) -> list[Manifest]:
+                       previous: Mapping[str, ResolvedVersion] | None = None,
+                       weights: Mapping[str, int] | None = None) -> list[Manifest]:
     """Every manifest of an environment whose target is Kubernetes, sorted by (namespace, kind, name).
 
     ``resolve(model_key, model_spec, semver)`` turns a pinned semver into a
     :class:`ResolvedVersion` (registry lookup, or the ``--no-registry`` alias).
+    ``previous`` / ``weights`` (gateway-api mode only): per model, the version live
+    now and the share of traffic (percent) the pinned version gets.
     """
     if not isinstance(env.target, KubernetesTarget):
         raise ConfigError(f"environment {env_name!r} has target type {env.target.type!r}, not kubernetes",
@@ -728,5 +736,5 @@ def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str,
         resolved_b = (resolve(key, spec, pin.strategy.version_b)
                       if isinstance(pin.strategy, ABTestStrategy) else None)
         out += render_model(ctx, key, spec, resolved, resolved_b,
-                            previous=(previous or {}).get(key))
+                            previous=(previous or {}).get(key), canary_weight=(weights or {}).get(key))
     return sorted(out, key=lambda m: (m["metadata"]["namespace"], m["kind"], m["metadata"]["name"]))
