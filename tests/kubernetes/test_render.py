@@ -280,6 +280,26 @@ def test_resource_quantity_that_does_not_parse(tmp_path: Path) -> None:
     assert err.location.line == 5  # type: ignore[union-attr]
 
 
+def test_request_above_its_limit(tmp_path: Path) -> None:
+    err = _bad(tmp_path, HEAD + "  resources:\n    requests: {cpu: 1500m, memory: 1Gi}\n"
+               "    limits: {cpu: 1, memory: 2Gi}\nmodels:\n  churn: {version: \"1.0.0\"}\n")
+    assert "requests.cpu '1500m' is more than limits.cpu 1" in err.message
+    assert err.location.line == 5  # type: ignore[union-attr]
+
+
+def test_quantities_compare_by_value() -> None:
+    from mlops_actions.deploy.targets.kubernetes.render import quantity_value
+
+    assert quantity_value("500m") == 0.5 and quantity_value("1Gi") == 2.0**30
+    assert quantity_value("1e3") == 1000.0 and quantity_value(2) == 2.0 and quantity_value("128M") == 1.28e8
+
+
+def test_gateway_namespace_must_be_a_dns_label(tmp_path: Path) -> None:
+    err = _bad(tmp_path, HEAD + "  gateway: {name: gw, namespace: Gateway_System}\n"
+               "models:\n  churn: {version: \"1.0.0\"}\n")
+    assert "gateway namespace 'Gateway_System'" in err.message
+
+
 def test_unknown_resource_section(tmp_path: Path) -> None:
     err = _bad(tmp_path, HEAD + "  resources:\n    request: {cpu: 1}\n"
                "models:\n  churn: {version: \"1.0.0\"}\n")

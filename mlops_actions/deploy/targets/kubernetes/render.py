@@ -60,6 +60,7 @@ __all__ = [
     "dns_label",
     "locate",
     "manifest_filename",
+    "quantity_value",
     "render_environment",
     "render_model",
     "selector_for_environment",
@@ -195,14 +196,44 @@ def _check_target(ctx: RenderContext) -> None:
                     f"resource quantity {qty!r} for {name} does not parse",
                     ["target", "resources", section, name],
                     hint='write a Kubernetes quantity such as "500m", "0.5", "256Mi", "1Gi"')
-    for key in t.gateway:
+    requests, limits = t.resources.get("requests", {}), t.resources.get("limits", {})
+    for name in sorted(set(requests) & set(limits)):
+        if quantity_value(requests[name]) > quantity_value(limits[name]):
+            raise ctx.error(f"requests.{name} {requests[name]!r} is more than limits.{name} {limits[name]!r}",
+                            ["target", "resources", "requests", name],
+                            hint="the API server refuses a request above its limit; lower the request")
+    for key, value in t.gateway.items():
         if key not in _GATEWAY_KEYS:
             raise ctx.error(f"unknown gateway key {key!r}: expected {', '.join(_GATEWAY_KEYS)}",
+                            ["target", "gateway", key])
+        if key == "namespace" and not (_DNS1123_LABEL.match(value) and len(value) <= 63):
+            raise ctx.error(f"gateway namespace {value!r} is not a valid DNS label",
+                            ["target", "gateway", key])
+        if key == "name" and not (_DNS_SUBDOMAIN.match(value) and len(value) <= 253):
+            raise ctx.error(f"gateway name {value!r} is not a valid object name (DNS subdomain)",
                             ["target", "gateway", key])
     if t.gateway and "name" not in t.gateway:
         raise ctx.error("gateway needs a name (the Gateway's metadata.name)", ["target", "gateway"])
     if not t.image or any(c.isspace() for c in t.image):
         raise ctx.error(f"image {t.image!r} is not an image reference", ["target", "image"])
+
+
+_SUFFIX = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+           "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
+           "E": 1e18}
+
+
+def quantity_value(quantity: str | int | float) -> float:
+    """A Kubernetes quantity as a number: ``"500m"`` -> 0.5, ``"1Gi"`` -> 1073741824.0."""
+    if isinstance(quantity, int | float):
+        return float(quantity)
+    m = re.match(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$", quantity)
+    if m is None:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    number, suffix = m.group(1), m.group(2)
+    if suffix in _SUFFIX:
+        return float(number) * _SUFFIX[suffix]
+    return float(quantity)  # decimal exponent: "1e3"
 
 
 def _base_name(ctx: RenderContext, key: str) -> str:
