@@ -1,0 +1,126 @@
+"""One GitHub issue per open alert key.
+
+The issue body carries a hidden marker ``<!-- mlops-alert-key: KEY -->`` and the
+spec's labels, so the issue is found again even when the alert state file is
+lost. Fire: open an issue (or comment on the open one); update: comment;
+resolve: comment and close. A deliberately small REST client (requests,
+timeouts, bounded retries) behind the AlertSink port; the full client lives in
+``mlops_actions.github`` and can replace it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, json_default, request_json
+from mlops_actions.monitoring.alerts.interface import Alert, AlertError, AlertStatus
+
+__all__ = ["API_URL", "GitHubIssueSink", "IssueApi", "issue_body", "marker"]
+
+API_URL = "https://api.github.com"
+_REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class IssueApi(Protocol):
+    """What the sink needs of a GitHub REST client: ``json(method, path, json=, params=)``
+    with ``path`` relative to ``/repos/{owner}/{repo}/`` (the ``gitops`` branch's
+    ``mlops_actions.github.rest.GitHubClient`` has exactly this)."""
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+
+def marker(key: str) -> str:
+    safe = key.replace("--", "-\u2010")  # an alert key can never close the HTML comment
+    return f"<!-- mlops-alert-key: {safe} -->"
+
+
+def _details_table(alert: Alert) -> str:
+    rows = [("model", alert.model), ("environment", alert.environment), ("severity", alert.severity.value),
+            *[(str(k), v) for k, v in alert.details.items()]]
+    lines = ["| | |", "|---|---|"]
+    for k, v in rows:
+        if v != "":
+            text = json.dumps(v, default=json_default) if isinstance(v, dict | list) else str(v)
+            cell = text.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {k} | {cell} |")
+    return "\n".join(lines)
+
+
+def issue_body(alert: Alert) -> str:
+    link = f"[Details]({alert.url})\n\n" if alert.url else ""
+    return (f"{marker(alert.key)}\n**{alert.severity.value.upper()}**: {alert.summary}\n\n"
+            f"{_details_table(alert)}\n\n{link}"
+            f"Opened by mlops-actions (`{alert.source}`); it comments on updates and closes "
+            "this issue when the alert resolves.")
+
+
+class GitHubIssueSink:
+    type = "github_issue"
+
+    def __init__(self, repository: str, token: str, *, labels: Sequence[str] = ("mlops-alert",),
+                 api_url: str = API_URL, timeout: float = DEFAULT_TIMEOUT, retries: int = 3,
+                 backoff: float = 0.5, client: IssueApi | None = None) -> None:
+        if not _REPO_RE.match(repository):
+            raise AlertError(f"github_issue alert: repository {repository!r} is not OWNER/NAME",
+                             hint="set GITHUB_REPOSITORY, e.g. octo-org/models")
+        self._repo, self._token, self._labels = repository, token, list(labels)
+        self._api = api_url.rstrip("/")
+        self._timeout, self._retries, self._backoff = timeout, retries, backoff
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"GitHubIssueSink(repository={self._repo!r}, token=***)"
+
+    def _call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
+              ok: tuple[int, ...] = (200, 201)) -> Any:
+        if self._client is not None:
+            try:
+                return self._client.json(method, path.lstrip("/"), json=body, params=params)
+            except AlertError:
+                raise
+            except Exception as exc:  # the client's own error type
+                raise AlertError(f"github_issue alert: {exc}") from exc
+        query = f"?{urlencode(params)}" if params else ""
+        resp = request_json(
+            method, f"{self._api}/repos/{self._repo}{path}{query}", body, what="github_issue alert", ok=ok,
+            headers={"Authorization": f"Bearer {self._token}", "Accept": "application/vnd.github+json",
+                     "X-GitHub-Api-Version": "2022-11-28"},
+            data=b"" if body is None else None,
+            timeout=self._timeout, retries=self._retries, backoff=self._backoff, secrets=(self._token,))
+        return resp.json() if resp.content else None
+
+    def find_open_issue(self, key: str) -> int | None:
+        """The open issue carrying ``key``'s marker, looked up by label (first 5 pages)."""
+        for page in range(1, 6):
+            issues = self._call("GET", "/issues", params={"state": "open", "labels": ",".join(self._labels),
+                                                          "per_page": 100, "page": page})
+            if not isinstance(issues, list):
+                raise AlertError("github_issue alert: listing issues did not return a list")
+            for issue in issues:
+                if marker(key) in (issue.get("body") or "") and "pull_request" not in issue:
+                    return int(issue["number"])
+            if len(issues) < 100:
+                break
+        return None
+
+    def send(self, alert: Alert, ref: str | None = None) -> str | None:
+        number = int(ref) if ref and ref.isdigit() else self.find_open_issue(alert.key)
+        if alert.status is AlertStatus.RESOLVED:
+            if number is None:
+                return None  # nothing open for this key: nothing to close
+            self._call("POST", f"/issues/{number}/comments",
+                       {"body": f"{marker(alert.key)}\nResolved: {alert.summary}"})
+            self._call("PATCH", f"/issues/{number}", {"state": "closed", "state_reason": "completed"})
+            return str(number)
+        if number is None:
+            title = f"[mlops alert] {alert.summary}"[:256]
+            created = self._call("POST", "/issues",
+                                 {"title": title, "body": issue_body(alert), "labels": self._labels})
+            return str(created["number"])
+        self._call("POST", f"/issues/{number}/comments",
+                   {"body": f"{marker(alert.key)}\nStill firing, updated:\n\n{issue_body(alert)}"})
+        return str(number)

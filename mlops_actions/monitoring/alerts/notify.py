@@ -1,0 +1,186 @@
+"""The hook the ``monitor`` command calls: findings in, notifications out.
+
+A finding is anything with (attributes or mapping keys) ``model``,
+``environment``, ``check`` (or ``name``), ``verdict`` (or ``status``) and
+``message``; optionally ``version``, ``severity`` and ``details``.
+
+- ``failed``: fire the alert ``<model>/<environment>/<check>``;
+- ``passed``: resolve it if it fired earlier;
+- ``inconclusive`` / ``error``: leave it as it is (too little data is no news).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops_actions.errors import ConfigError, MlopsActionsError
+from mlops_actions.monitoring.alerts.factory import make_sink, parse_alert_spec
+from mlops_actions.monitoring.alerts.interface import Alert, AlertSink, Severity
+from mlops_actions.monitoring.alerts.manager import AlertManager, NotifyReport, sink_ids
+from mlops_actions.monitoring.metrics import MonitoringMetrics
+
+__all__ = ["Finding", "alert_key", "finding_to_alert", "findings_from_reports", "notify"]
+
+VERDICTS = ("passed", "failed", "inconclusive", "error")
+
+#: Default severity per check when a finding does not say.
+DEFAULT_SEVERITY: dict[str, Severity] = {
+    "error_rate": Severity.CRITICAL,
+    "latency_p95_ms": Severity.ERROR,
+    "latency_p99_ms": Severity.ERROR,
+    "data_drift": Severity.WARNING,
+    "dataset_drift": Severity.WARNING,
+    "prediction_drift": Severity.WARNING,
+    "data_quality": Severity.WARNING,
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A monitoring check's verdict, as ``notify`` needs it."""
+
+    model: str
+    environment: str
+    check: str
+    verdict: str  # passed, failed, inconclusive, error
+    message: str
+    version: str = ""
+    severity: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping):
+            if name in obj:
+                return obj[name]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def _as_finding(obj: Any) -> Finding:
+    if isinstance(obj, Finding):
+        return obj
+    verdict = _get(obj, "verdict", "status", default="")
+    verdict = getattr(verdict, "value", verdict)
+    severity = _get(obj, "severity")
+    return Finding(model=str(_get(obj, "model", default="")),
+                   environment=str(_get(obj, "environment", default="")),
+                   check=str(_get(obj, "check", "name", default="")), verdict=str(verdict).lower(),
+                   message=str(_get(obj, "message", default="")),
+                   version=str(_get(obj, "version", default="")),
+                   severity=None if severity is None else str(getattr(severity, "value", severity)),
+                   details=_get(obj, "details", default={}) or {})
+
+
+def alert_key(model: str, environment: str, check: str) -> str:
+    return f"{model}/{environment}/{check}"
+
+
+def run_url(env: Mapping[str, str]) -> str:
+    """The GitHub Actions run that is sending, when running in one (else "")."""
+    server, repo, run = (env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else ""
+
+
+def finding_to_alert(finding: Any, url: str = "") -> Alert:
+    f = _as_finding(finding)
+    try:
+        severity = Severity(f.severity) if f.severity else DEFAULT_SEVERITY.get(f.check, Severity.ERROR)
+    except ValueError:
+        severity = Severity.ERROR
+    details = {"check": f.check, **({"version": f.version} if f.version else {}), **dict(f.details)}
+    summary = f"{f.model} in {f.environment}: {f.message}" if f.model else f.message
+    return Alert(key=alert_key(f.model, f.environment, f.check), severity=severity, summary=summary,
+                 details=details, model=f.model, environment=f.environment, url=url)
+
+
+def _value(v: Any) -> str:
+    return str(getattr(v, "value", v))
+
+
+def findings_from_reports(model: str, environment: str, version: str = "", *, performance: Any = None,
+                          drift: Any = None, quality: Any = None,
+                          prediction_drift: Any = None) -> list[Finding]:
+    """Findings from the reports of ``mlops_actions.monitoring`` (duck-typed): one per
+    performance check (``checks``: metric, value, verdict, message, baseline, bound), one
+    ``dataset_drift`` (a DriftReport), one ``data_quality`` (a QualityReport), one
+    ``prediction_drift`` (a ColumnDrift)."""
+    out: list[Finding] = []
+    common = {"model": model, "environment": environment, "version": version}
+    if performance is not None:
+        for c in _get(performance, "checks", default=()) or ():
+            details = {k: _get(c, k) for k in ("value", "baseline", "bound") if _get(c, k) is not None}
+            out.append(Finding(check=str(_get(c, "metric")), verdict=_value(_get(c, "verdict")),
+                               message=str(_get(c, "message", default="")), details=details, **common))
+    if drift is not None:
+        summary = drift.summary() if callable(getattr(drift, "summary", None)) else ""
+        drifted = [str(_get(c, "column")) for c in (_get(drift, "columns", default=()) or ())
+                   if _get(c, "drifted")]
+        share = _get(drift, "share")
+        out.append(Finding(check="dataset_drift", verdict=_value(_get(drift, "verdict")),
+                           message=summary or f"{len(drifted)} feature(s) drifted",
+                           details={"share": share, "drifted": ", ".join(drifted[:10])}, **common))
+    if quality is not None:
+        problems = [p for p in (_get(quality, "findings", default=()) or ())
+                    if _value(_get(p, "verdict")) != "passed"]
+        message = "; ".join(str(_get(p, "message", default="")) for p in problems[:3]) or "no problem"
+        out.append(Finding(check="data_quality", verdict=_value(_get(quality, "verdict")), message=message,
+                           details={"problems": len(problems)}, **common))
+    if prediction_drift is not None:
+        out.append(Finding(check="prediction_drift", verdict=_value(_get(prediction_drift, "verdict")),
+                           message=str(_get(prediction_drift, "message", default="")) or
+                           f"prediction drift {_get(prediction_drift, 'method')} "
+                           f"{_get(prediction_drift, 'statistic')}",
+                           details={"method": _get(prediction_drift, "method"),
+                                    "statistic": _get(prediction_drift, "statistic")}, **common))
+    return out
+
+
+def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path, *,
+           env: Mapping[str, str] | None = None, metrics: MonitoringMetrics | None = None,
+           sink_options: Mapping[str, Any] | None = None,
+           sinks: Mapping[str, AlertSink] | None = None) -> NotifyReport:
+    """Fire failed findings, resolve passed ones, through the sinks ``specs`` declare
+    (model.yaml's ``monitoring.alerts``). A sink whose secret is missing is reported in
+    ``config_errors`` and skipped; the others still run. ``sinks`` replaces building from
+    ``specs`` (tests, or callers with their own sinks)."""
+    config_errors: list[str] = []
+    if sinks is None:
+        parsed = [parse_alert_spec(s) for s in specs]
+        built: dict[str, AlertSink] = {}
+        for sid, spec in zip(sink_ids([s.type for s in parsed]), parsed, strict=True):
+            try:
+                built[sid] = make_sink(spec, env, **dict(sink_options or {}))
+            except MlopsActionsError as exc:
+                config_errors.append(f"{sid}: {exc}")
+        sinks = built
+    fire: list[Alert] = []
+    resolve: list[tuple[str, str]] = []
+    url = run_url(os.environ if env is None else env)
+    parsed = [_as_finding(obj) for obj in findings]
+    for i, f in enumerate(parsed):
+        missing = [k for k in ("model", "environment", "check") if not getattr(f, k)]
+        if missing or f.verdict not in VERDICTS:
+            raise ConfigError(
+                f"finding #{i + 1} ({f.model or '?'}/{f.environment or '?'}/{f.check or '?'}): "
+                + (f"missing {', '.join(missing)}" if missing else
+                   f"verdict {f.verdict!r} is not one of {', '.join(VERDICTS)}"),
+                hint="a finding has model, environment, check, verdict (passed, failed, inconclusive, "
+                     "error) and message")
+    for f in parsed:
+        if f.verdict == "failed":
+            fire.append(finding_to_alert(f, url))
+        elif f.verdict == "passed":
+            resolve.append((alert_key(f.model, f.environment, f.check),
+                            f"{f.model} in {f.environment}: {f.check} is healthy again: {f.message}"))
+    manager = AlertManager(sinks, state_path, metrics=metrics)
+    report = manager.fire(fire)
+    for key, summary in resolve:
+        report = report.merged(manager.resolve([key], summary))
+    return NotifyReport(report.deliveries, report.suppressed, report.firing, tuple(config_errors))
