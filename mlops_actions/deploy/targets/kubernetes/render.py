@@ -632,11 +632,8 @@ def version_slug(version: str) -> str:
     return "v" + re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")
 
 
-_version_slug = version_slug
-
-
 def _deployment(ctx: RenderContext, model: _Model, resolved: ResolvedVersion) -> tuple[Manifest, Manifest]:
-    name = f"{model.base}-{_version_slug(resolved.version)}"
+    name = f"{model.base}-{version_slug(resolved.version)}"
     selector = {**_selector(ctx, model), "app.kubernetes.io/version": _label_value(resolved.version)}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
