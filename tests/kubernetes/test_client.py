@@ -346,6 +346,7 @@ def test_cli_plan_apply_status_promote_abort(api_server: FakeApiServer,
     assert "Rollout task-classifier: Healthy" in capsys.readouterr().out
     assert cli(api_server, "abort", "--env", "production", "--model", "churn") == EXIT_OK
     assert "Degraded" in capsys.readouterr().out
+    assert cli(api_server, "status", "--env", "production") == EXIT_CHECK_FAILED
     assert cli(api_server, "promote", "--env", "production", "--model", "churn", "--full") == EXIT_OK
 
 
