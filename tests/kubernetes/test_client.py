@@ -357,3 +357,22 @@ def test_cli_errors_map_to_exit_codes(api_server: FakeApiServer, capsys: pytest.
     assert cli(api_server, "apply", "--env", "production") == EXIT_CHECK_FAILED
     assert "rolled back" in capsys.readouterr().err
     assert cli(api_server, "apply", "--env", "local") == 2
+
+
+def test_in_cluster_config_is_used_inside_a_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.config import incluster_config
+
+    token, cert = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("sa-token")
+    cert.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(cert))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    api = connect()
+    assert api.host == "https://10.96.0.1:443"
+    assert api._headers()["Authorization"].lower() == "bearer sa-token"  # scheme is case-insensitive
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(KubernetesError, match="no usable Kubernetes configuration"):
+        connect()
