@@ -5,8 +5,9 @@ Rollouts), ``status`` (live state), ``promote`` / ``abort`` (a paused or failing
 Rollout). The GitOps ``apply`` uses the same target; this command is for
 operators and for the kind end-to-end test.
 
-Exit codes: 0 ok / no change, 1 rollout failed (rolled back by Argo) or plan has
-changes, 2 bad input, 3 the cluster failed or could not be reached.
+Exit codes: 0 ok / no change, 1 rollout failed (rolled back by Argo), plan has
+changes, or status shows a Degraded rollout, 2 bad input, 3 the cluster failed or
+could not be reached.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from mlops_actions.commands.render import display_path, load_for_render
 from mlops_actions.config.specs import KubernetesTarget
 from mlops_actions.deploy.targets.kubernetes.client import connect
+from mlops_actions.deploy.targets.kubernetes.interface import RolloutPhase
 from mlops_actions.deploy.targets.kubernetes.resolve import alias_resolver, registry_resolver
 from mlops_actions.deploy.targets.kubernetes.target import KubernetesDeployTarget, PlanAction
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError
@@ -84,9 +86,11 @@ def run(args: argparse.Namespace) -> int:
             print(st.summary())
         return EXIT_OK
     if args.action == "status":
-        for st in target.status():
+        statuses = target.status()
+        for st in statuses:
             print(st.summary())
-        return EXIT_OK
+        degraded = any(st.phase is RolloutPhase.DEGRADED for st in statuses)
+        return EXIT_CHECK_FAILED if degraded else EXIT_OK
     st = target.promote(args.model, full=args.full) if args.action == "promote" else target.abort(args.model)
     print(st.summary())
     return EXIT_OK

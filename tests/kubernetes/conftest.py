@@ -213,7 +213,6 @@ class _Handler(BaseHTTPRequestHandler):
         timeout = float(q.get("timeoutSeconds", ["5"])[0])
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "identity")
         self.end_headers()
         deadline = time.monotonic() + min(timeout, 5.0)
         script = cluster.scripts.get(name, [])

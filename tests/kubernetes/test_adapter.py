@@ -116,3 +116,19 @@ def test_argo_status_maps_to_the_shared_phases(status: dict[str, Any], phase: Ph
 
 def test_a_generation_not_yet_observed_is_progressing() -> None:
     assert rollout_record(_obj({"phase": "Healthy"}, generation=3), "p", "m", {}).phase is Phase.PROGRESSING
+
+
+def test_gateway_api_mode_through_the_port(api_server: FakeApiServer) -> None:
+    target = adapter(api_server, "edge")
+    canary = {"type": "canary", "steps": [{"set_weight": 25}, {"pause": {}}, {"set_weight": 100}]}
+    target.reconcile(Desired(model="churn", version="1.2.0", uri="models:/churn/1", strategy=canary))
+    target.reconcile(Desired(model="churn", version="1.3.0", uri="models:/churn/2", strategy=canary))
+    route = api_server.cluster.get("HTTPRoute", "ml-edge", "churn")
+    assert route is not None
+    assert [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]] == [75, 25]
+    target.promote("churn", full=True)
+    route = api_server.cluster.get("HTTPRoute", "ml-edge", "churn")
+    assert route is not None and route["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "churn-v1-3-0", "port": 80, "weight": 100}]
+    with pytest.raises(ConfigError, match="reconcile 'task_classifier' first"):
+        target.abort("task_classifier")

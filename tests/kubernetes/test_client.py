@@ -241,6 +241,43 @@ def test_gateway_api_mode_applies_and_waits_for_deployments(api_server: FakeApiS
     assert route is not None and route["spec"]["rules"][1]["backendRefs"][1]["weight"] == 50
 
 
+def _edge(version: str) -> Any:
+    env = load_repo(REPO).environments["edge"]
+    churn = env.models["churn"].model_copy(update={"version": version})
+    return env.model_copy(update={"models": {"churn": churn}})
+
+
+def _weights(server: FakeApiServer) -> dict[str, int]:
+    route = server.cluster.get("HTTPRoute", "ml-edge", "churn")
+    assert route is not None
+    return {b["name"]: b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]}
+
+
+def test_gateway_api_mode_canary_keeps_the_live_version_then_promote_and_abort(
+        api_server: FakeApiServer) -> None:
+    repo = load_repo(REPO)
+    api = connect(kubeconfig=str(api_server.kubeconfig), timeout=5)
+
+    def edge(version: str) -> KubernetesDeployTarget:
+        return KubernetesDeployTarget(api, "edge", _edge(version), repo.models, fake_resolve)
+
+    edge("1.2.0").reconcile(timeout=10)
+    assert _weights(api_server) == {"churn-v1-2-0": 100}
+    edge("1.3.0").reconcile(timeout=10)  # the live 1.2.0 is read back from the cluster
+    assert _weights(api_server) == {"churn-v1-2-0": 80, "churn-v1-3-0": 20}
+    again = edge("1.3.0").reconcile(timeout=10)  # idempotent: the live weight is kept
+    assert again.report.applied == ()
+    st = edge("1.3.0").abort("churn")
+    assert _weights(api_server) == {"churn-v1-2-0": 100, "churn-v1-3-0": 0}
+    assert st.phase is RolloutPhase.PROGRESSING
+    edge("1.3.0").promote("churn")  # next set_weight after 0 is 20
+    assert _weights(api_server) == {"churn-v1-2-0": 80, "churn-v1-3-0": 20}
+    st = edge("1.3.0").promote("churn")  # the next step is 100: all traffic to the new version
+    assert _weights(api_server) == {"churn-v1-3-0": 100} and st.phase is RolloutPhase.HEALTHY
+    with pytest.raises(KubernetesError, match="nothing to go back to"):
+        edge("1.3.0").abort("churn")
+
+
 def test_wrong_credentials_are_explained(api_server: FakeApiServer, tmp_path: Path) -> None:
     bad = tmp_path / "bad-kubeconfig"
     bad.write_text(api_server.kubeconfig.read_text().replace("test-token", "wrong"))
@@ -309,6 +346,7 @@ def test_cli_plan_apply_status_promote_abort(api_server: FakeApiServer,
     assert "Rollout task-classifier: Healthy" in capsys.readouterr().out
     assert cli(api_server, "abort", "--env", "production", "--model", "churn") == EXIT_OK
     assert "Degraded" in capsys.readouterr().out
+    assert cli(api_server, "status", "--env", "production") == EXIT_CHECK_FAILED
     assert cli(api_server, "promote", "--env", "production", "--model", "churn", "--full") == EXIT_OK
 
 
@@ -319,3 +357,22 @@ def test_cli_errors_map_to_exit_codes(api_server: FakeApiServer, capsys: pytest.
     assert cli(api_server, "apply", "--env", "production") == EXIT_CHECK_FAILED
     assert "rolled back" in capsys.readouterr().err
     assert cli(api_server, "apply", "--env", "local") == 2
+
+
+def test_in_cluster_config_is_used_inside_a_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubernetes.config import incluster_config
+
+    token, cert = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("sa-token")
+    cert.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(cert))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    api = connect()
+    assert api.host == "https://10.96.0.1:443"
+    assert api._headers()["Authorization"].lower() == "bearer sa-token"  # scheme is case-insensitive
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with pytest.raises(KubernetesError, match="no usable Kubernetes configuration"):
+        connect()

@@ -280,6 +280,26 @@ def test_resource_quantity_that_does_not_parse(tmp_path: Path) -> None:
     assert err.location.line == 5  # type: ignore[union-attr]
 
 
+def test_request_above_its_limit(tmp_path: Path) -> None:
+    err = _bad(tmp_path, HEAD + "  resources:\n    requests: {cpu: 1500m, memory: 1Gi}\n"
+               "    limits: {cpu: 1, memory: 2Gi}\nmodels:\n  churn: {version: \"1.0.0\"}\n")
+    assert "requests.cpu '1500m' is more than limits.cpu 1" in err.message
+    assert err.location.line == 5  # type: ignore[union-attr]
+
+
+def test_quantities_compare_by_value() -> None:
+    from mlops_actions.deploy.targets.kubernetes.render import quantity_value
+
+    assert quantity_value("500m") == 0.5 and quantity_value("1Gi") == 2.0**30
+    assert quantity_value("1e3") == 1000.0 and quantity_value(2) == 2.0 and quantity_value("128M") == 1.28e8
+
+
+def test_gateway_namespace_must_be_a_dns_label(tmp_path: Path) -> None:
+    err = _bad(tmp_path, HEAD + "  gateway: {name: gw, namespace: Gateway_System}\n"
+               "models:\n  churn: {version: \"1.0.0\"}\n")
+    assert "gateway namespace 'Gateway_System'" in err.message
+
+
 def test_unknown_resource_section(tmp_path: Path) -> None:
     err = _bad(tmp_path, HEAD + "  resources:\n    request: {cpu: 1}\n"
                "models:\n  churn: {version: \"1.0.0\"}\n")
@@ -361,3 +381,36 @@ def test_the_repositorys_example_environments_render_on_kubernetes(path: Path, m
     assert {m["metadata"]["labels"]["mlops-actions.io/model"] for m in manifests} == set(env.models)
     for m in manifests:
         assert schema_errors(m) == [], manifest_filename(m)
+
+
+def test_analysis_queries_use_the_metrics_the_gateway_and_exporter_export() -> None:
+    """Every series an AnalysisTemplate queries exists, with the labels it filters on
+    (mlops_actions.monitoring.metrics, docs/metrics.md)."""
+    import re
+
+    from prometheus_client import CollectorRegistry
+
+    from mlops_actions.monitoring.metrics import gateway_metrics, monitoring_metrics
+
+    registry = CollectorRegistry()
+    gateway_metrics(registry)
+    monitoring_metrics(registry)
+    exported: dict[str, set[str]] = {}
+    for collector in list(registry._collector_to_names):
+        name = collector._name  # type: ignore[attr-defined]
+        labels = set(collector._labelnames)  # type: ignore[attr-defined]
+        kind = collector._type  # type: ignore[attr-defined]
+        for series in ([f"{name}_total"] if kind == "counter" else
+                       [f"{name}_bucket", f"{name}_sum", f"{name}_count"] if kind == "histogram" else [name]):
+            exported[series] = labels | ({"le"} if series.endswith("_bucket") else set())
+    queried = 0
+    for env_name in EXAMPLES:
+        for template in by_kind(render(env_name), "AnalysisTemplate"):
+            for metric in template["spec"]["metrics"]:
+                query = metric["provider"]["prometheus"]["query"]
+                for series, selector in re.findall(r"(mlops_[a-z_]+)\{([^}]*)\}", query):
+                    assert series in exported, f"{series} is not exported"
+                    used = set(re.findall(r"(\w+)=", selector))
+                    assert used <= exported[series], f"{series} has no label(s) {used - exported[series]}"
+                    queried += 1
+    assert queried >= 10

@@ -61,17 +61,6 @@ def test_render_gateway_mode_with_previous_version(tmp_path: Path) -> None:
                  "--previous", "nope=1.0.0"]) == 2
 
 
-def test_render_without_the_registry_adapter_says_to_use_no_registry(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    try:
-        import mlops_actions.registry.mlflow_registry  # noqa: F401
-        pytest.skip("the registry adapter is merged; covered by test_registry_resolver_uses_semver_lookup")
-    except ImportError:
-        pass
-    assert main(["-C", str(REPO), "render", "--env", "staging", "--out", str(tmp_path)]) == 2
-    assert "--no-registry" in capsys.readouterr().err
-
-
 @dataclass(frozen=True)
 class _Version:
     uri: str

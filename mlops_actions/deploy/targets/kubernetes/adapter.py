@@ -99,6 +99,7 @@ class ArgoRolloutsTarget:
         self.progress = progress
         self._strategies: dict[str, dict[str, Any]] = {
             k: p.strategy.model_dump(mode="json", by_alias=True) for k, p in env.models.items()}
+        self._declared: dict[str, tuple[ModelPin, dict[str, str | None]]] = {}
 
     def _one(self, model: str, pin: ModelPin, uris: Mapping[str, str | None]) -> KubernetesDeployTarget:
         def resolve(key: str, spec: ModelSpec, version: str) -> ResolvedVersion:
@@ -119,6 +120,7 @@ class ArgoRolloutsTarget:
             uris[version_b] = desired.version_b_uri
         result = self._one(desired.model, pin, uris).reconcile(wait=False, prune=False)
         self._strategies[desired.model] = dict(desired.strategy)
+        self._declared[desired.model] = (pin, uris)
         changed = bool(result.report.applied)
         return Reconciled(changed, self._record(desired.model), self._route(desired.model))
 
@@ -155,14 +157,25 @@ class ArgoRolloutsTarget:
         return TargetStatus(self.env_name, {}, rollouts)
 
     def promote(self, model: str, full: bool = False) -> Rollout:
-        self._argo_only("promote")
-        promote_rollout(self.api, self.target.namespace, dns_label(model), full=full)
+        if self.target.mode == "argo-rollouts":
+            promote_rollout(self.api, self.target.namespace, dns_label(model), full=full)
+        else:
+            self._gateway_target(model, "promote").promote(model, full=full)
         return self._live(model)
 
     def abort(self, model: str, actor: str = "") -> Rollout:
-        self._argo_only("abort")
-        abort_rollout(self.api, self.target.namespace, dns_label(model))
+        if self.target.mode == "argo-rollouts":
+            abort_rollout(self.api, self.target.namespace, dns_label(model))
+        else:
+            self._gateway_target(model, "abort").abort(model)
         return self._live(model)
+
+    def _gateway_target(self, model: str, verb: str) -> KubernetesDeployTarget:
+        if model not in self._declared:
+            raise ConfigError(f"{verb} in gateway-api mode needs the model's desired state: reconcile "
+                              f"{model!r} first in this process", hint=f"or use mlops-actions k8s {verb}")
+        pin, uris = self._declared[model]
+        return self._one(model, pin, uris)
 
     def _live(self, model: str) -> Rollout:
         record = self._record(model)
@@ -170,11 +183,6 @@ class ArgoRolloutsTarget:
             raise KubernetesError(f"model {model!r} has no Rollout in namespace {self.target.namespace}",
                                   hint="apply the environment first")
         return record
-
-    def _argo_only(self, verb: str) -> None:
-        if self.target.mode != "argo-rollouts":
-            raise ConfigError(f"{verb} needs Argo Rollouts; environment {self.env_name!r} uses mode "
-                              f"{self.target.mode!r}", hint="change the weights in git and apply instead")
 
 
 def target_for_environment(repo: str | Path, env_name: str, *, kubeconfig: str | None = None,

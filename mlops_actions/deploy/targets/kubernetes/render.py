@@ -60,9 +60,11 @@ __all__ = [
     "dns_label",
     "locate",
     "manifest_filename",
+    "quantity_value",
     "render_environment",
     "render_model",
     "selector_for_environment",
+    "version_slug",
 ]
 
 #: Argo Rollouts traffic-router plugin used for weights, header routes and mirroring.
@@ -194,14 +196,44 @@ def _check_target(ctx: RenderContext) -> None:
                     f"resource quantity {qty!r} for {name} does not parse",
                     ["target", "resources", section, name],
                     hint='write a Kubernetes quantity such as "500m", "0.5", "256Mi", "1Gi"')
-    for key in t.gateway:
+    requests, limits = t.resources.get("requests", {}), t.resources.get("limits", {})
+    for name in sorted(set(requests) & set(limits)):
+        if quantity_value(requests[name]) > quantity_value(limits[name]):
+            raise ctx.error(f"requests.{name} {requests[name]!r} is more than limits.{name} {limits[name]!r}",
+                            ["target", "resources", "requests", name],
+                            hint="the API server refuses a request above its limit; lower the request")
+    for key, value in t.gateway.items():
         if key not in _GATEWAY_KEYS:
             raise ctx.error(f"unknown gateway key {key!r}: expected {', '.join(_GATEWAY_KEYS)}",
+                            ["target", "gateway", key])
+        if key == "namespace" and not (_DNS1123_LABEL.match(value) and len(value) <= 63):
+            raise ctx.error(f"gateway namespace {value!r} is not a valid DNS label",
+                            ["target", "gateway", key])
+        if key == "name" and not (_DNS_SUBDOMAIN.match(value) and len(value) <= 253):
+            raise ctx.error(f"gateway name {value!r} is not a valid object name (DNS subdomain)",
                             ["target", "gateway", key])
     if t.gateway and "name" not in t.gateway:
         raise ctx.error("gateway needs a name (the Gateway's metadata.name)", ["target", "gateway"])
     if not t.image or any(c.isspace() for c in t.image):
         raise ctx.error(f"image {t.image!r} is not an image reference", ["target", "image"])
+
+
+_SUFFIX = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+           "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
+           "E": 1e18}
+
+
+def quantity_value(quantity: str | int | float) -> float:
+    """A Kubernetes quantity as a number: ``"500m"`` -> 0.5, ``"1Gi"`` -> 1073741824.0."""
+    if isinstance(quantity, int | float):
+        return float(quantity)
+    m = re.match(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$", quantity)
+    if m is None:
+        raise ValueError(f"not a quantity: {quantity!r}")
+    number, suffix = m.group(1), m.group(2)
+    if suffix in _SUFFIX:
+        return float(number) * _SUFFIX[suffix]
+    return float(quantity)  # decimal exponent: "1e3"
 
 
 def _base_name(ctx: RenderContext, key: str) -> str:
@@ -595,12 +627,13 @@ def _argo_ab(ctx: RenderContext, model: _Model, strategy: ABTestStrategy,
 # --------------------------------------------------------------------------- Gateway API mode
 
 
-def _version_slug(version: str) -> str:
+def version_slug(version: str) -> str:
+    """``"1.3.0-rc.1"`` -> ``"v1-3-0-rc-1"``: the suffix of a version's Deployment and Service."""
     return "v" + re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")
 
 
 def _deployment(ctx: RenderContext, model: _Model, resolved: ResolvedVersion) -> tuple[Manifest, Manifest]:
-    name = f"{model.base}-{_version_slug(resolved.version)}"
+    name = f"{model.base}-{version_slug(resolved.version)}"
     selector = {**_selector(ctx, model), "app.kubernetes.io/version": _label_value(resolved.version)}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
@@ -700,11 +733,14 @@ Resolver = Callable[[str, ModelSpec, str], ResolvedVersion]
 
 def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],
                        resolve: Resolver, *, source: str | None = None, display_source: str | None = None,
-                       previous: Mapping[str, ResolvedVersion] | None = None) -> list[Manifest]:
+                       previous: Mapping[str, ResolvedVersion] | None = None,
+                       weights: Mapping[str, int] | None = None) -> list[Manifest]:
     """Every manifest of an environment whose target is Kubernetes, sorted by (namespace, kind, name).
 
     ``resolve(model_key, model_spec, semver)`` turns a pinned semver into a
     :class:`ResolvedVersion` (registry lookup, or the ``--no-registry`` alias).
+    ``previous`` / ``weights`` (gateway-api mode only): per model, the version live
+    now and the share of traffic (percent) the pinned version gets.
     """
     if not isinstance(env.target, KubernetesTarget):
         raise ConfigError(f"environment {env_name!r} has target type {env.target.type!r}, not kubernetes",
@@ -728,5 +764,5 @@ def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str,
         resolved_b = (resolve(key, spec, pin.strategy.version_b)
                       if isinstance(pin.strategy, ABTestStrategy) else None)
         out += render_model(ctx, key, spec, resolved, resolved_b,
-                            previous=(previous or {}).get(key))
+                            previous=(previous or {}).get(key), canary_weight=(weights or {}).get(key))
     return sorted(out, key=lambda m: (m["metadata"]["namespace"], m["kind"], m["metadata"]["name"]))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from mlops_actions.config.specs import (
     ABTestStrategy,
+    BlueGreenStrategy,
+    CanaryStrategy,
     EnvironmentSpec,
     FullStrategy,
     KubernetesTarget,
@@ -44,6 +46,7 @@ from mlops_actions.deploy.targets.kubernetes.render import (
     dns_label,
     render_environment,
     selector_for_environment,
+    version_slug,
 )
 from mlops_actions.errors import CheckFailed, ConfigError
 
@@ -101,9 +104,50 @@ class KubernetesDeployTarget:
         self.progress = progress
         self.previous = previous
 
-    def desired(self) -> list[Manifest]:
+    def desired(self, *, drop_previous: frozenset[str] = frozenset(),
+                weights: Mapping[str, int] | None = None) -> list[Manifest]:
+        """The manifests to apply. In gateway-api mode the version live now (read
+        from the cluster unless given) stays beside the pinned one at its current weight."""
+        previous = dict(self.previous or {})
+        live_weights: dict[str, int] = {}
+        if self.target.mode == "gateway-api" and self.previous is None:
+            for key, pin in self.env.models.items():
+                if isinstance(pin.strategy, CanaryStrategy | BlueGreenStrategy):
+                    old, weight = self._live_gateway(key)
+                    if old is not None:
+                        previous[key] = old
+                        if weight is not None:
+                            live_weights[key] = weight
+        for key in drop_previous:
+            previous.pop(key, None)
         return render_environment(self.env_name, self.env, self.models, self.resolve, source=self.source,
-                                  display_source=self.display_source, previous=self.previous)
+                                  display_source=self.display_source, previous=previous,
+                                  weights={**live_weights, **(weights or {})})
+
+    def _live_gateway(self, key: str) -> tuple[ResolvedVersion | None, int | None]:
+        """gateway-api mode: (the other version the live HTTPRoute sends traffic to, the
+        pinned version's live weight or None when it has none yet)."""
+        ns, name = self.target.namespace, dns_label(key)
+        route = self.api.get(ObjectRef("gateway.networking.k8s.io/v1", "HTTPRoute", ns, name))
+        if route is None:
+            return None, None
+        pinned = f"{name}-{version_slug(self.env.models[key].version)}"
+        plain = [b for rule in route.get("spec", {}).get("rules", []) if not rule.get("matches")
+                 for b in rule.get("backendRefs", [])]
+        others = sorted((b for b in plain if b.get("name") != pinned), key=lambda b: -int(b.get("weight", 1)))
+        weight = next((int(b.get("weight", 1)) for b in plain if b.get("name") == pinned), None)
+        if not others:
+            return None, weight
+        deployment = self.api.get(ObjectRef("apps/v1", "Deployment", ns, str(others[0]["name"])))
+        if deployment is None:
+            return None, weight
+        containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+        env = {e.get("name"): e.get("value") for e in containers[0].get("env", [])}
+        if not env.get("MODEL_URI") or not env.get("MLOPS_MODEL_VERSION"):
+            return None, weight
+        old = ResolvedVersion(str(env.get("MLOPS_MODEL_NAME") or key), str(env["MLOPS_MODEL_VERSION"]),
+                              str(env["MODEL_URI"]))
+        return old, weight
 
     def _name(self, model_key: str) -> str:
         if model_key not in self.env.models:
@@ -205,13 +249,50 @@ class KubernetesDeployTarget:
         return out
 
     def promote(self, model_key: str, *, full: bool = False) -> RolloutStatus:
-        self._argo_only("promote")
-        return promote_rollout(self.api, self.target.namespace, self._name(model_key), full=full)
+        """Argo: leave the pause (``full``: skip the remaining steps). gateway-api mode:
+        move the pinned version to the next ``set_weight`` (``full``: to 100%)."""
+        name = self._name(model_key)
+        if self.target.mode == "argo-rollouts":
+            return promote_rollout(self.api, self.target.namespace, name, full=full)
+        old, weight = self._live_gateway(model_key)
+        strategy = self.env.models[model_key].strategy
+        steps = [s.set_weight for s in getattr(strategy, "steps", []) if s.set_weight is not None]
+        current = weight if weight is not None else (steps[0] if steps else 100)
+        following = [w for w in steps if w > current]
+        if old is None or full or not following or following[0] >= 100 \
+                or isinstance(strategy, BlueGreenStrategy):
+            manifests = self.desired(drop_previous=frozenset({model_key}))
+            self.progress(f"{model_key}: all traffic to {self.env.models[model_key].version}")
+        else:
+            manifests = self.desired(weights={model_key: following[0]})
+            self.progress(f"{model_key}: {following[0]}% to {self.env.models[model_key].version}")
+        return self._apply_gateway(model_key, manifests)
 
     def abort(self, model_key: str) -> RolloutStatus:
-        """Roll back in the cluster: Argo sends all traffic to the stable version."""
-        self._argo_only("abort")
-        return abort_rollout(self.api, self.target.namespace, self._name(model_key))
+        """Roll back in the cluster: all traffic to the stable (previous) version."""
+        name = self._name(model_key)
+        if self.target.mode == "argo-rollouts":
+            return abort_rollout(self.api, self.target.namespace, name)
+        old, _ = self._live_gateway(model_key)
+        if old is None:
+            raise KubernetesError(f"{model_key}: the live HTTPRoute sends no traffic to another version, "
+                                  "so there is nothing to go back to",
+                                  hint="pin the previous version in git and apply")
+        self.progress(f"{model_key}: all traffic back to {old.version}")
+        return self._apply_gateway(model_key, self.desired(weights={model_key: 0}))
+
+    def _apply_gateway(self, model_key: str, manifests: list[Manifest]) -> RolloutStatus:
+        name = dns_label(model_key)
+        mine = [m for m in manifests if m["metadata"]["labels"].get("app.kubernetes.io/name") == name]
+        apply_all(self.api, mine, environment_label=LABEL_ENVIRONMENT, progress=self.progress)
+        route = next(m for m in mine if m["kind"] == "HTTPRoute")
+        plain = [b for rule in route["spec"]["rules"] if not rule.get("matches") for b in rule["backendRefs"]]
+        pinned = f"{name}-{version_slug(self.env.models[model_key].version)}"
+        done = all(b["name"] == pinned or not b.get("weight", 1) for b in plain)
+        weights = ", ".join(f"{b['name']} {b.get('weight', 1)}" for b in plain)
+        phase = RolloutPhase.HEALTHY if done else RolloutPhase.PROGRESSING
+        return RolloutStatus(name, self.target.namespace, phase, message=f"weights: {weights}", observed=True,
+                             desired_version=self.env.models[model_key].version)
 
     def plan(self, *, prune: bool | None = None) -> list[PlanItem]:
         """What ``reconcile`` would change, by server-side dry run against the live objects."""
@@ -235,11 +316,6 @@ class KubernetesDeployTarget:
                     if ref not in wanted:
                         items.append(PlanItem(ref, PlanAction.PRUNE))
         return items
-
-    def _argo_only(self, verb: str) -> None:
-        if self.target.mode != "argo-rollouts":
-            raise ConfigError(f"{verb} needs Argo Rollouts; environment {self.env_name!r} uses mode "
-                              f"{self.target.mode!r}", hint="change the weights in git and apply instead")
 
 
 def _deployment_status(obj: Manifest, ref: ObjectRef) -> RolloutStatus:
