@@ -103,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
     from mlops_actions.config.loader import load_model
     from mlops_actions.report.validation import render_html, render_json, render_markdown
     from mlops_actions.validation.mlflow_log import log_evaluation
-    from mlops_actions.validation.registry_access import open_registry, tracking_uri_for
+    from mlops_actions.validation.registry_access import (
+        artifact_location_for,
+        open_registry,
+        tracking_uri_for,
+    )
     from mlops_actions.validation.results import Verdict
     from mlops_actions.validation.validator import ValidationOptions, validate_version
 
@@ -137,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         tracking = getattr(registry, "tracking_uri", None) or tracking_uri_for(repo)
         reports = {"validation.json": render_json(result), "validation.md": render_markdown(result)}
         reports["validation.html"] = render_html(result)
-        run_id = log_evaluation(result, candidate, tracking, reports)
+        location = getattr(registry, "artifact_location", None) or artifact_location_for(tracking, repo)
+        run_id = log_evaluation(result, candidate, tracking, reports, location)
         result = result.with_run_id(run_id)
 
     md = render_markdown(result)
