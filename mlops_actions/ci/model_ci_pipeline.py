@@ -38,6 +38,7 @@ __all__ = ["Deployer", "ModelCIPipeline", "PipelineResult", "StageResult", "Stag
 #: ``deployer(model_name, version, environment, strategy) -> (ok, message)``
 Deployer = Callable[[str, str, str, str], tuple[bool, str]]
 
+CI_EXPERIMENT = "mlops-actions-ci"
 LABEL_CANDIDATES = ("label", "target", "y", "class")
 MAX_AUTO_SLICE_VALUES = 10
 
@@ -268,9 +269,21 @@ class ModelCIPipeline:
         if names is not None:
             X = X.loc[:, list(names)]
         try:
-            mlflow.set_tracking_uri(self._tracking_uri())
-            mlflow.set_experiment("mlops-actions-ci")
-            with mlflow.start_run(run_name=f"ci {spec.name}"):
+            from mlflow.tracking import MlflowClient
+
+            from mlops_actions.validation.registry_access import artifact_location_for
+
+            uri = self._tracking_uri()
+            client = MlflowClient(uri, uri)
+            exp = client.get_experiment_by_name(CI_EXPERIMENT)
+            if exp is None:
+                location = artifact_location_for(uri, self.repo_root)
+                as_uri = Path(location).as_uri() if location else None
+                exp_id = client.create_experiment(CI_EXPERIMENT, artifact_location=as_uri)
+            else:
+                exp_id = exp.experiment_id
+            mlflow.set_tracking_uri(uri)
+            with mlflow.start_run(run_name=f"ci {spec.name}", experiment_id=exp_id):
                 sig = infer_signature(X.head(100), estimator.predict(X.head(100)))
                 info = mlflow.sklearn.log_model(estimator, name="model", signature=sig,
                                                 pip_requirements=["scikit-learn", "mlflow"])

@@ -99,11 +99,22 @@ def _alias_of(repo: Path, env: str) -> str:
     return spec.name or env
 
 
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def run(args: argparse.Namespace) -> int:
     from mlops_actions.config.loader import load_model
     from mlops_actions.report.validation import render_html, render_json, render_markdown
     from mlops_actions.validation.mlflow_log import log_evaluation
-    from mlops_actions.validation.registry_access import open_registry, tracking_uri_for
+    from mlops_actions.validation.registry_access import (
+        artifact_location_for,
+        open_registry,
+        tracking_uri_for,
+    )
     from mlops_actions.validation.results import Verdict
     from mlops_actions.validation.validator import ValidationOptions, validate_version
 
@@ -124,20 +135,22 @@ def run(args: argparse.Namespace) -> int:
     candidate = registry.get(spec.name, version)
     baseline = registry.get_alias(spec.name, baseline_alias) if baseline_alias else None
     try:
-        options = ValidationOptions(latency_rows=args.latency_rows, baseline_env=baseline_alias)
+        options = ValidationOptions(latency_rows=args.latency_rows, baseline_env=baseline_alias,
+                                    repo_root=repo)
         result = validate_version(spec, model_yaml, candidate, baseline, options)
     except MlopsActionsError as err:
         if not isinstance(err, ConfigError | RegistryError) and f"{spec.name} {version}" not in err.message:
             err.message = f"validating {spec.name} {version}: {err.message}"
         if err.location is None:
-            err.location = Location(str(model_yaml))
+            err.location = Location(_relative(model_yaml, repo))
         raise
 
     if not args.no_log:
         tracking = getattr(registry, "tracking_uri", None) or tracking_uri_for(repo)
         reports = {"validation.json": render_json(result), "validation.md": render_markdown(result)}
         reports["validation.html"] = render_html(result)
-        run_id = log_evaluation(result, candidate, tracking, reports)
+        location = getattr(registry, "artifact_location", None) or artifact_location_for(tracking, repo)
+        run_id = log_evaluation(result, candidate, tracking, reports, location)
         result = result.with_run_id(run_id)
 
     md = render_markdown(result)

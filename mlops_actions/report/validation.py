@@ -82,8 +82,8 @@ def render_markdown(result: ValidationResult, limit: int = markdown.GITHUB_COMME
     for name, value in result.metrics.items():
         b = result.baseline_metrics.get(name) if result.baseline_metrics else None
         d = None if value is None or b is None else value - b
-        metric_rows.append([name, _num(value, metric=name), _num(b, metric=name),
-                            _NA if d is None else f"{d:+.4f}"])
+        delta = _NA if d is None else (f"{d:+.0f}" if name in _COUNTS else f"{d:+.4f}")
+        metric_rows.append([name, _num(value, metric=name), _num(b, metric=name), delta])
     parts.append("<details><summary>All metrics (whole test set)</summary>\n\n" + markdown.table(
         ["metric", "candidate", "baseline", "delta"], metric_rows, ["l", "r", "r", "r"]) + "\n\n</details>")
     if result.slice_metrics:

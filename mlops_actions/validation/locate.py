@@ -7,6 +7,7 @@ find where a path such as ``validation.slices[2].where[0].column`` is written.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,10 +21,15 @@ __all__ = ["YamlLocator"]
 class YamlLocator:
     """Looks up locations in one YAML file; every lookup falls back to the file alone."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, root: str | Path | None = None) -> None:
+        """``root``: show the path relative to it (a repository root), as annotations want."""
         self.path = str(path)
+        if root is not None:
+            with contextlib.suppress(ValueError):
+                self.path = Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
         try:
-            self._root: yaml.Node | None = yaml.compose(Path(path).read_text(encoding="utf-8"))
+            text = Path(path).read_text(encoding="utf-8")
+            self._root: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
         except (OSError, yaml.YAMLError):
             self._root = None
 

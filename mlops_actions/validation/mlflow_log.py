@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from mlops_actions.errors import RegistryError
 from mlops_actions.registry.interface import ModelVersion
@@ -44,15 +45,22 @@ def _metrics(result: ValidationResult) -> dict[str, float]:
 
 
 def log_evaluation(result: ValidationResult, candidate: ModelVersion, tracking_uri: str,
-                   artifacts: Mapping[str, str]) -> str:
-    """Create the evaluation run, tag the model version with it; returns the run id."""
+                   artifacts: Mapping[str, str], artifact_location: str | None = None) -> str:
+    """Create the evaluation run, tag the model version with it; returns the run id.
+
+    ``artifact_location`` (a directory) is used when the experiment has to be created.
+    """
     from mlflow.entities import Metric, RunTag
     from mlflow.tracking import MlflowClient
 
     try:
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         exp = client.get_experiment_by_name(EXPERIMENT)
-        exp_id = exp.experiment_id if exp is not None else client.create_experiment(EXPERIMENT)
+        if exp is not None:
+            exp_id = exp.experiment_id
+        else:
+            location = Path(artifact_location).as_uri() if artifact_location else None
+            exp_id = client.create_experiment(EXPERIMENT, artifact_location=location)
         verdict = result.verdict.value
         run = client.create_run(exp_id, run_name=f"validate {result.model} {result.version}", tags={
             "mlops.model": result.model, "mlops.version": result.version,

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from mlops_actions.errors import RegistryError
 from mlops_actions.registry.interface import SEMVER_TAG, ModelVersion
 
-__all__ = ["VersionSource", "open_registry", "tracking_uri_for"]
+__all__ = ["VersionSource", "artifact_location_for", "open_registry", "tracking_uri_for"]
 
 
 class VersionSource(Protocol):
@@ -35,6 +35,16 @@ def tracking_uri_for(repo_root: str | Path) -> str:
     base = Path(repo_root).resolve() / ".mlops"
     (base / "artifacts").mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{base / 'mlflow.db'}"
+
+
+def artifact_location_for(tracking_uri: str, repo_root: str | Path) -> str | None:
+    """Where runs' artifacts go: the server decides for http(s); else ``<repo>/.mlops/artifacts``
+    (as the registry adapter does), never MLflow's default ``./mlruns`` in the working directory."""
+    if tracking_uri.split(":", 1)[0] in ("http", "https", "databricks"):
+        return None
+    path = Path(repo_root).resolve() / ".mlops" / "artifacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
 
 
 def open_registry(repo_root: str | Path = ".") -> VersionSource:

@@ -59,6 +59,7 @@ _TASK_METRICS = {
 class ValidationOptions:
     latency_rows: int = 50  # single-row predicts timed for the latency figures
     baseline_env: str | None = None
+    repo_root: Path | None = None  # messages show model.yaml relative to it
 
 
 def check_spec(spec: ModelSpec, locator: YamlLocator) -> None:
@@ -148,7 +149,7 @@ def validate_uri(spec: ModelSpec, model_yaml: str | Path, candidate_uri: str, ca
     locates the test data (relative paths) and the lines named in messages."""
     options = options or ValidationOptions()
     model_yaml = Path(model_yaml)
-    locator = YamlLocator(model_yaml)
+    locator = YamlLocator(model_yaml, options.repo_root)
     check_spec(spec, locator)
     data = load_test_data(spec, model_yaml.parent, locator)
     masks = _masks(spec, data.frame, locator)

@@ -87,9 +87,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     old = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = uri
     mlflow.set_tracking_uri(uri)
-    exp = mlflow.set_experiment("tests")
-    assert exp is not None
     client = MlflowClient(uri, uri)
+    exp_id = client.create_experiment("tests", artifact_location=(root / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=exp_id)  # never MLflow's default ./mlruns in the worktree
 
     train, test = _bc_frames()
     features = [c for c in train.columns if c not in ("target", "region")]

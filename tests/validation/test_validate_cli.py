@@ -134,7 +134,8 @@ def test_missing_label_column(repo: Path, capsys: pytest.CaptureFixture[str]) ->
     _edit(repo, "label: target", "label: diagnosis")
     assert run(repo, "bc", "--version", "1.1.0", "--no-log") == 2
     err = capsys.readouterr().err
-    assert "label column 'diagnosis' is missing" in err and "model.yaml:7:3" in err and "1.1.0" in err
+    assert "label column 'diagnosis' is missing" in err and "1.1.0" in err
+    assert "error: models/bc/model.yaml:7:3: " in err
     assert "Traceback" not in err
 
 
@@ -157,7 +158,7 @@ def test_slice_on_unknown_column_names_the_line(repo: Path, capsys: pytest.Captu
     assert run(repo, "bc", "--version", "1.1.0", "--no-log") == 2
     err = capsys.readouterr().err
     assert "slice 'eu': slice condition names unknown column 'country'" in err
-    assert "model.yaml:28:11" in err
+    assert "error: models/bc/model.yaml:28:11: " in err
 
 
 def test_threshold_on_metric_that_does_not_apply(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,7 +166,7 @@ def test_threshold_on_metric_that_does_not_apply(repo: Path, capsys: pytest.Capt
     assert run(repo, "bc", "--version", "1.1.0", "--no-log") == 2
     err = capsys.readouterr().err
     assert "threshold on 'rmse', which does not apply to task binary_classification" in err
-    assert "model.yaml:14:5" in err
+    assert "error: models/bc/model.yaml:14:5: " in err
 
 
 def test_non_numeric_value_in_numeric_column(repo: Path, registry: Registry,
@@ -182,7 +183,7 @@ def test_model_that_raises_on_predict_exits_1(repo: Path, capsys: pytest.Capture
     assert run(repo, "bc", "--version", "1.2.0", "--no-log") == 1
     err = capsys.readouterr().err
     assert "version 1.2.0 raised on predict" in err and "boom: feature store unavailable" in err
-    assert "model.yaml" in err and "Traceback" not in err
+    assert "error: models/bc/model.yaml: " in err and "Traceback" not in err
 
 
 def test_unknown_model_and_missing_flag(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
