@@ -252,42 +252,50 @@ class Demo:
             time.sleep(0.2)
         raise ExternalError(f"the {env} gateway was not ready after {timeout:.0f}s")
 
-    @contextlib.contextmanager
-    def traffic(self, env: str, *, shift: float = 0.0) -> Iterator[dict[str, int]]:
-        """Replay the test rows at the gateway and send their labels back as feedback."""
-        import pandas as pd
+    def _send(self, session: Any, env: str, row: list[float], label: Any,
+              columns: list[str], counts: dict[str, int]) -> None:
+        """One scoring request, then its label as late feedback (as a labelling job would)."""
         import requests
 
+        base = f"http://127.0.0.1:{self.ports[env]}"
+        body = {"dataframe_split": {"columns": columns, "data": [row]}}
+        try:
+            answer = session.post(f"{base}/models/{MODEL}/invocations", json=body, timeout=5)
+            counts["sent"] += 1
+            if answer.status_code != 200:
+                counts["errors"] += 1
+                return
+            session.post(f"{base}/feedback", timeout=5,
+                         json={"request_id": answer.headers["X-Request-Id"], "actual": label})
+            counts["labelled"] += 1
+        except requests.RequestException:
+            counts["errors"] += 1
+
+    def _test_rows(self, shift: float = 0.0) -> tuple[list[str], list[list[float]], list[Any]]:
+        import pandas as pd
+
         test = pd.read_csv(self.repo / "models" / MODEL / "data" / "test.csv")
-        label = test.pop("target")
+        labels = [int(v) for v in test.pop("target")]
         if shift:
             test = test * (1.0 + shift)
+        return list(test.columns), test.to_numpy().tolist(), labels
+
+    @contextlib.contextmanager
+    def traffic(self, env: str) -> Iterator[dict[str, int]]:
+        """Replay the test rows in a loop while the body runs (live traffic during a rollout)."""
+        import requests
+
+        columns, rows, labels = self._test_rows()
         stop = threading.Event()
         counts = {"sent": 0, "errors": 0, "labelled": 0}
-        base = f"http://127.0.0.1:{self.ports[env]}"
 
         def loop() -> None:
             session = requests.Session()
-            period = 1.0 / self.settings.traffic_rps
             i = 0
             while not stop.is_set():
-                row = i % len(test)
-                body = {"dataframe_split": {"columns": list(test.columns),
-                                            "data": [test.iloc[row].tolist()]}}
-                try:
-                    answer = session.post(f"{base}/models/{MODEL}/invocations", json=body, timeout=5)
-                    counts["sent"] += 1
-                    if answer.status_code != 200:
-                        counts["errors"] += 1
-                    else:
-                        rid = answer.headers["X-Request-Id"]
-                        session.post(f"{base}/feedback", timeout=5,
-                                     json={"request_id": rid, "actual": int(label.iloc[row])})
-                        counts["labelled"] += 1
-                except requests.RequestException:
-                    counts["errors"] += 1
+                self._send(session, env, rows[i % len(rows)], labels[i % len(rows)], columns, counts)
                 i += 1
-                stop.wait(period)
+                stop.wait(1.0 / self.settings.traffic_rps)
 
         thread = threading.Thread(target=loop, name=f"traffic-{env}", daemon=True)
         thread.start()
@@ -296,6 +304,17 @@ class Demo:
         finally:
             stop.set()
             thread.join(timeout=10)
+
+    def replay_once(self, env: str, *, shift: float = 0.0) -> dict[str, int]:
+        """Send every test row exactly once (a monitoring window without repeated rows)."""
+        import requests
+
+        columns, rows, labels = self._test_rows(shift)
+        counts = {"sent": 0, "errors": 0, "labelled": 0}
+        with requests.Session() as session:
+            for row, label in zip(rows, labels, strict=True):
+                self._send(session, env, row, label, columns, counts)
+        return counts
 
     def live_versions(self, env: str) -> dict[str, str]:
         import requests
@@ -423,16 +442,17 @@ class Demo:
 
     def monitor(self) -> None:
         out = self.out / "monitor"
-        with self.traffic("production") as counts:
-            time.sleep(max(3.0, 60.0 / self.settings.traffic_rps))
-        self.say(f"healthy traffic: {counts['sent']} requests")
-        self.run("monitor production (healthy)", "monitor", "--env", "production", "--model", MODEL,
-                 "--window", "1h", "--out", str(out / "healthy"), expect=(0, 1))
-        with self.traffic("production", shift=0.6) as counts:
-            time.sleep(max(4.0, 120.0 / self.settings.traffic_rps))
-        self.say(f"drifted traffic (features scaled by 1.6): {counts['sent']} requests")
-        self.run("monitor production (drift injected)", "monitor", "--env", "production",
-                 "--model", MODEL, "--window", "1h", "--out", str(out / "drifted"), expect=(1,))
+        for label, shift, expect in (("healthy", 0.0, 0), ("drift injected", 0.6, 1)):
+            time.sleep(1.0)  # the window below starts after the previous phase's traffic
+            t0 = time.monotonic()
+            counts = self.replay_once("production", shift=shift)
+            window = f"{int(time.monotonic() - t0) + 1}s"
+            self.say(f"{label}: replayed the {counts['sent']} test rows once"
+                     + (f", features scaled by {1 + shift:g}" if shift else "")
+                     + f" ({counts['errors']} errors)")
+            self.run(f"monitor production ({label})", "monitor", "--env", "production",
+                     "--model", MODEL, "--window", window,
+                     "--out", str(out / label.split()[0]), expect=(expect,))
         self.say(f"alerts received by the webhook receiver: {len(self.receiver.received)}")
 
 

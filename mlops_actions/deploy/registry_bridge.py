@@ -73,4 +73,7 @@ def get_deploy_registry(repo_root: str | Path = ".") -> DeployRegistry:
     except ImportError:
         return _MlflowMinimal()
     registry: DeployRegistry = module.get_registry(repo_root=repo_root)
+    # The gateway loads ``models:/NAME/N`` through MLflow's fluent API: point it at the same
+    # registry (the embedded SQLite under the repo when MLFLOW_TRACKING_URI is unset).
+    registry.activate()  # type: ignore[attr-defined]
     return registry

@@ -174,6 +174,18 @@ class MlflowRegistry:
     def __repr__(self) -> str:
         return f"MlflowRegistry({redact(self.tracking_uri)!r})"
 
+    def activate(self) -> None:
+        """Point MLflow's fluent API at this registry for the rest of the process.
+
+        Commands that load ``models:/NAME/N`` with ``mlflow.pyfunc.load_model``
+        (serve, validate, staging-check) call this once, so the embedded SQLite
+        default is found without ``MLFLOW_TRACKING_URI``.
+        """
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)
+
     # ------------------------------------------------------------------ errors
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one MLflow client call; every failure becomes one RegistryError line."""

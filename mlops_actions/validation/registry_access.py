@@ -52,7 +52,8 @@ def open_registry(repo_root: str | Path = ".") -> VersionSource:
         from mlops_actions.registry.mlflow_registry import get_registry  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return MlflowReader(tracking_uri_for(repo_root))
-    registry: VersionSource = get_registry(repo_root=repo_root)
+    registry = get_registry(repo_root=repo_root)
+    registry.activate()  # validation loads models:/NAME/N through MLflow's fluent API
     return registry
 
 
