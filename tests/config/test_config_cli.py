@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import BROKEN, VALID, DownRegistry, FakeRegistry, make_registry
+from config_helpers import BROKEN, VALID, DownRegistry, FakeRegistry, make_registry
 
 from mlops_actions.cli import main
 from mlops_actions.commands import check as check_command

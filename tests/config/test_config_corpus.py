@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import BROKEN, FakeRegistry
+from config_helpers import BROKEN, FakeRegistry
 
 from mlops_actions.cli import main
 from mlops_actions.commands.check import check

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import VALID
+from config_helpers import VALID
 
 from mlops_actions.config.loader import (
     load_environment,

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import VALID
+from config_helpers import VALID
 
 from mlops_actions.cli import main
 from mlops_actions.registry.memory import MemoryRegistry

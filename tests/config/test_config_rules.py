@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import VALID, DownRegistry, FakeRegistry
+from config_helpers import VALID, DownRegistry, FakeRegistry
 
 from mlops_actions.config.loader import load_repo
 from mlops_actions.config.rules import check_registry, check_repo, metrics_for_task
