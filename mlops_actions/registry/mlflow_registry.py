@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +81,7 @@ _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 _MAX_SIGNATURE_TAG = 4500  # MLflow caps tag values; bigger signatures are read from the model
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _PAGE = 1000
+_FLUENT_LOCK = threading.RLock()
 
 
 def bound_http_waits() -> dict[str, str]:
@@ -450,21 +452,22 @@ class MlflowRegistry:
         from mlflow.tracking._model_registry import utils as reg_utils
         from mlflow.tracking._tracking_service import utils as track_utils
 
-        old_tracking, old_registry = track_utils._tracking_uri, reg_utils._registry_uri
-        # set_*_uri also export MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI: restore those too.
-        old_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.registry_uri)
-        try:
-            yield
-        finally:
-            track_utils._tracking_uri = old_tracking
-            reg_utils._registry_uri = old_registry
-            for key, value in old_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        with _FLUENT_LOCK:  # process-global state: one registry at a time points it
+            old_tracking, old_registry = track_utils._tracking_uri, reg_utils._registry_uri
+            # set_*_uri also export MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI: restore those too.
+            old_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.registry_uri)
+            try:
+                yield
+            finally:
+                track_utils._tracking_uri = old_tracking
+                reg_utils._registry_uri = old_registry
+                for key, value in old_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
     def activated(self) -> contextlib.AbstractContextManager[None]:
         """Point MLflow's fluent API (``mlflow.pyfunc.load_model("models:/...")``...) here, then restore.

@@ -104,3 +104,38 @@ def test_tracking_uri_env_wins_over_embedded(repo_dir: Path, monkeypatch: pytest
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     embedded = get_registry(repo_root=repo_dir)
     assert embedded.embedded and embedded.tracking_uri == f"sqlite:///{repo_dir.resolve()}/.mlops/mlflow.db"
+
+
+@pytest.mark.slow
+def test_two_registries_in_threads_do_not_cross(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fluent MLflow state is process-global: registrations through it are serialized."""
+    import pickle
+    import threading
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    model, _ = fit_model(("x1", "x2"))
+    registries = {}
+    for key in ("a", "b"):
+        (tmp_path / key).mkdir()
+        with (tmp_path / key / "m.pkl").open("wb") as f:
+            pickle.dump(model, f)
+        registries[key] = get_registry(repo_root=tmp_path / key)
+    errors: list[BaseException] = []
+
+    def work(key: str) -> None:
+        try:
+            for _ in range(2):
+                registries[key].register(f"model_{key}", str(tmp_path / key / "m.pkl"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in registries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not errors, errors
+    for key, reg in registries.items():
+        other = "b" if key == "a" else "a"
+        assert [v.version for v in reg.list_versions(f"model_{key}")] == ["1.0.0", "1.1.0"]
+        assert reg.list_versions(f"model_{other}") == []
