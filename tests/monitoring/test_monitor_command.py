@@ -154,3 +154,13 @@ def test_untagged_rows_are_used_with_a_note(repo: Path, capsys: pytest.CaptureFi
     model = json.loads(capsys.readouterr().out)["models"][0]
     assert model["performance"]["n_predictions"] == 10
     assert any("no rows tagged environment='production'" in n for n in model["notes"])
+
+
+def test_retention_deletes_old_rows_first(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False)  # timestamps from now-600 s to now-300 s
+    main(["-C", str(repo), "monitor", "--env", "production", "--json", "--retention", "7m"])
+    captured = capsys.readouterr()
+    deleted = int(captured.err.split("retention: deleted ")[1].split()[0])
+    assert 180 <= deleted <= 200  # older than now - 420 s (plus the seconds the test took)
+    assert json.loads(captured.out)["models"][0]["performance"]["n_predictions"] == 300 - deleted
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--retention", "forever"]) == 2
