@@ -40,8 +40,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--naive-rows", type=int, default=3_000)
+    ap.add_argument("--dir", default=None, help="where the databases go (default: a temp dir)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp())
+    tmp = Path(tempfile.mkdtemp(dir=args.dir))
     results: dict[str, float] = {}
     for ids in ("uuid4", "uuid7"):
         recs = records(args.rows, ids)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +84,10 @@ def add_parser(sub: Any) -> None:
                    help="only this model (directory under models/); repeatable")
     p.add_argument("--all-versions", action="store_true",
                    help="count rows of every version, not only the pinned one")
+    p.add_argument("--any-environment", action="store_true",
+                   help="count rows logged for any environment (default: rows tagged ENV when there are any)")
+    p.add_argument("--retention", default=None, metavar="AGE",
+                   help="first delete logged predictions older than AGE, e.g. 30d (retention)")
     p.set_defaults(func=run)
 
 
@@ -111,7 +116,8 @@ def _reference(repo: Repo, key: str, spec: ModelSpec,
 
 def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, reference: str | None = None,
                 store_url: str | None = None, models: list[str] | None = None,
-                all_versions: bool = False, now: float | None = None) -> list[ModelHealth]:
+                all_versions: bool = False, now: float | None = None,
+                any_environment: bool = False) -> list[ModelHealth]:
     """The command's work, callable from Python: one :class:`ModelHealth` per pinned model."""
     from mlops_actions.monitoring.health import assess_model
     from mlops_actions.monitoring.store import open_store
@@ -154,7 +160,8 @@ def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, referen
             win = window_s if window_s is not None else duration_seconds(spec.monitoring.window)
             health = assess_model(store, spec.name, version=None if all_versions else pin.version,
                                   environment=env_name, window_seconds=win, spec=spec.monitoring,
-                                  task=spec.task, reference=profile, features=features, now=now)
+                                  task=spec.task, reference=profile, features=features, now=now,
+                                  environment_filter=False if any_environment else None)
             health.notes = notes + health.notes
             out.append(health)
     finally:
@@ -162,10 +169,29 @@ def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, referen
     return out
 
 
+def purge_old(repo: Repo, age: str, store_url: str | None = None) -> int:
+    """Retention: delete predictions (and pending labels) older than ``age``; returns rows deleted."""
+    from mlops_actions.monitoring.store import open_store
+
+    try:
+        seconds = duration_seconds(age)
+    except ValueError as exc:
+        raise ConfigError(f"--retention: {exc}") from None
+    store = open_store(store_url, repo_root=repo.root)
+    try:
+        return store.purge(older_than=time.time() - seconds)
+    finally:
+        store.close()
+
+
 def run(args: argparse.Namespace) -> int:
     repo = load_repo(args.repo)
+    if args.retention:
+        deleted = purge_old(repo, args.retention, args.store)
+        print(f"retention: deleted {deleted} prediction(s) older than {args.retention}", file=sys.stderr)
     healths = run_monitor(repo, args.env, window=args.window, reference=args.reference,
-                          store_url=args.store, models=args.model, all_versions=args.all_versions)
+                          store_url=args.store, models=args.model, all_versions=args.all_versions,
+                          any_environment=args.any_environment)
     from mlops_actions.monitoring.reports import render_html, render_markdown
     from mlops_actions.monitoring.verdict import Verdict
 

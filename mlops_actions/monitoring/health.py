@@ -124,13 +124,26 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
                  window_seconds: float | None = 3600.0, spec: MonitoringSpec | None = None,
                  task: str | None = None, reference: ReferenceProfile | None = None,
                  features: list[str] | None = None, now: float | None = None,
-                 environment_filter: bool = False) -> ModelHealth:
-    """Performance, drift and quality of ``model`` over the last ``window_seconds`` of the store."""
+                 environment_filter: bool | None = None) -> ModelHealth:
+    """Performance, drift and quality of ``model`` over the last ``window_seconds`` of the store.
+
+    ``environment_filter``: True counts only rows the gateway tagged with
+    ``environment``; False counts every row; None (default) filters when such
+    rows exist and otherwise falls back to every row, with a note.
+    """
     spec = spec or MonitoringSpec()
     now = time.time() if now is None else now
     since = now - window_seconds if window_seconds else None
-    rows = store.query(model, version=version, since=since, until=now + 1e-6,
-                       environment=environment if environment_filter and environment else None)
+    fallback_note = None
+    if environment and environment_filter is not False:
+        rows = store.query(model, version=version, since=since, until=now + 1e-6, environment=environment)
+        if rows.empty and environment_filter is None:
+            rows = store.query(model, version=version, since=since, until=now + 1e-6)
+            if not rows.empty:
+                fallback_note = (f"no rows tagged environment={environment!r}: counted all {len(rows)} "
+                                 "rows of the model (untagged or from other environments)")
+    else:
+        rows = store.query(model, version=version, since=since, until=now + 1e-6)
     thresholds: Mapping[str, Threshold] = spec.performance
     baseline = store.get_baseline(model, version=version)
     perf = compute_performance(rows, model=model, version=version, task=task, window_seconds=window_seconds,
@@ -138,6 +151,8 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
                                max_error_rate=spec.max_error_rate,
                                max_latency_p95_ms=spec.max_latency_p95_ms)
     health = ModelHealth(model, version, environment, window_seconds, perf, rows=rows, reference=reference)
+    if fallback_note:
+        health.notes.append(fallback_note)
     current = features_frame(rows)
     health.current = current
     if reference is not None:

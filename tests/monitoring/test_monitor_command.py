@@ -119,3 +119,48 @@ def test_missing_reference_is_a_note_not_a_crash(repo: Path, capsys: pytest.Capt
     code = main(["-C", str(repo), "monitor", "--env", "production", "--reference", str(repo / "nope.csv")])
     out = capsys.readouterr().out
     assert code == 0 and "reference data unusable" in out and "--reference" in out
+
+
+def test_prediction_drift_against_stored_baseline(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False, accuracy=0.95)
+    store = open_store(None, repo_root=repo)
+    store.set_baseline("churn", {"predictions": [0] * 270 + [1] * 30}, kind="prediction")
+    store.close()
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 1
+    model = json.loads(capsys.readouterr().out)["models"][0]
+    pdrift = model["prediction_drift"]
+    assert pdrift["drifted"] is True and pdrift["method"] == "z"  # 300 labels 0/1 -> Z-test
+    assert any(f["kind"] == "prediction_drift" for f in model["findings"])
+
+
+def test_rows_of_other_environments_are_not_counted(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False)  # tagged production
+    store = open_store(None, repo_root=repo)
+    store.write([PredictionRecord(f"stg-{i}", "churn", "1.2.0", time.time() - 5, {"tenure": 1.0}, 0,
+                                  environment="staging") for i in range(40)])
+    store.close()
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["performance"]["n_predictions"] == 300
+    main(["-C", str(repo), "monitor", "--env", "production", "--json", "--any-environment"])
+    assert json.loads(capsys.readouterr().out)["models"][0]["performance"]["n_predictions"] == 340
+
+
+def test_untagged_rows_are_used_with_a_note(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = open_store(None, repo_root=repo)
+    store.write([PredictionRecord(f"u-{i}", "churn", "1.2.0", time.time() - 5, {"tenure": 1.0}, 0)
+                 for i in range(10)])
+    store.close()
+    main(["-C", str(repo), "monitor", "--env", "production", "--json"])
+    model = json.loads(capsys.readouterr().out)["models"][0]
+    assert model["performance"]["n_predictions"] == 10
+    assert any("no rows tagged environment='production'" in n for n in model["notes"])
+
+
+def test_retention_deletes_old_rows_first(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log(repo, shift=False)  # timestamps from now-600 s to now-300 s
+    main(["-C", str(repo), "monitor", "--env", "production", "--json", "--retention", "7m"])
+    captured = capsys.readouterr()
+    deleted = int(captured.err.split("retention: deleted ")[1].split()[0])
+    assert 180 <= deleted <= 200  # older than now - 420 s (plus the seconds the test took)
+    assert json.loads(captured.out)["models"][0]["performance"]["n_predictions"] == 300 - deleted
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--retention", "forever"]) == 2
