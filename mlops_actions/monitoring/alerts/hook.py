@@ -78,7 +78,7 @@ def register_with_monitor() -> bool:
     monitor command is not installed."""
     try:
         from mlops_actions.commands import monitor  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
+    except Exception:  # not installed, or broken: the rest of the CLI must still work
         return False
     hooks = getattr(monitor, "ALERT_HOOKS", None)
     register = getattr(monitor, "register_alert_hook", None)
