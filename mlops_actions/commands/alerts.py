@@ -13,11 +13,17 @@ from mlops_actions.config.loader import load_repo
 from mlops_actions.config.specs import ModelSpec
 from mlops_actions.errors import EXIT_OK, ConfigError, ExternalError
 from mlops_actions.monitoring.alerts import Alert, AlertManager, Severity, make_sink, notify
+from mlops_actions.monitoring.alerts.hook import register_with_monitor, state_path
 from mlops_actions.monitoring.alerts.interface import AlertSink
 from mlops_actions.monitoring.alerts.manager import NotifyReport, sink_ids
 
 ORDER = 74
 DEFAULT_STATE = ".mlops/alerts.json"
+
+STATE_HELP = f"alert state file (default: $MLOPS_ALERT_STATE, else <repo>/{DEFAULT_STATE})"
+
+# `mlops-actions monitor` (when installed) sends its findings through the declared sinks
+register_with_monitor()
 
 
 def add_parser(sub: Any) -> None:
@@ -33,21 +39,21 @@ def add_parser(sub: Any) -> None:
     n = asub.add_parser("notify", help="fire failed findings and resolve passed ones from a JSON file")
     n.add_argument("findings", help="JSON: a list of {model, environment, check, verdict, message, "
                    "version?, severity?, details?}, or {\"findings\": [...]}")
-    n.add_argument("--state", default=None, help=f"alert state file (default: <repo>/{DEFAULT_STATE})")
+    n.add_argument("--state", default=None, help=STATE_HELP)
     n.set_defaults(func=run_notify)
     ls = asub.add_parser("list", help="list alerts still open in the state file")
-    ls.add_argument("--state", default=None, help=f"alert state file (default: <repo>/{DEFAULT_STATE})")
+    ls.add_argument("--state", default=None, help=STATE_HELP)
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list)
     r = asub.add_parser("resolve", help="resolve an open alert by key through a model's sinks")
     r.add_argument("key", help="alert key, e.g. churn/production/accuracy")
     r.add_argument("--model", required=True, help="model directory under models/ (whose sinks to use)")
-    r.add_argument("--state", default=None, help=f"alert state file (default: <repo>/{DEFAULT_STATE})")
+    r.add_argument("--state", default=None, help=STATE_HELP)
     r.set_defaults(func=run_resolve)
 
 
 def _state(args: argparse.Namespace) -> Path:
-    return Path(args.state) if args.state else Path(args.repo) / DEFAULT_STATE
+    return Path(args.state) if args.state else state_path(args.repo)
 
 
 def _model(args: argparse.Namespace) -> ModelSpec:

@@ -262,11 +262,24 @@ def load_results(path: str | Path) -> list[MonitoringResult]:
                           hint="write it with `mlops-actions monitor --json` or pass another path") from exc
     except ValueError as exc:
         raise ConfigError(f"results file {p} is not JSON: {exc}") from exc
+    if isinstance(data, Mapping) and isinstance(data.get("models"), list):  # `monitor --out` JSON
+        return [_result_from_health(h, data.get("environment"), p) for h in data["models"]]
     if isinstance(data, Mapping):
         data = data.get("results")
     if not isinstance(data, list):
-        raise ConfigError(f"results file {p}: expected a JSON list of results or {{\"results\": [...]}}")
+        raise ConfigError(f"results file {p}: expected a JSON list of results, {{\"results\": [...]}}, "
+                          "or the monitor-ENV.json that `mlops-actions monitor --out DIR` writes")
     return [result_from_dict(d) for d in data]
+
+
+def _result_from_health(h: Any, environment: Any, path: Path) -> MonitoringResult:
+    """One model of ``monitor --out``'s JSON (ModelHealth.to_dict()) as a result."""
+    if not isinstance(h, Mapping) or not h.get("model"):
+        raise ConfigError(f"results file {path}: a model entry without 'model'")
+    return result_from_reports(str(h["model"]), str(h.get("version") or ""),
+                               str(h.get("environment") or environment or ""),
+                               performance=h.get("performance"), drift=h.get("data_drift"),
+                               prediction_drift=h.get("prediction_drift"))
 
 
 class Snapshot(Collector):

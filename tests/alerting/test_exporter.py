@@ -241,3 +241,26 @@ def test_docs_table_lists_every_metric_and_names_follow_conventions() -> None:
         for label in m._labelnames:
             assert label in {"model", "version", "environment", "variant", "code", "feature", "metric",
                              "method", "strategy", "phase", "sink", "result", "severity"}, label
+
+
+def test_monitor_out_json_is_a_results_file(tmp_path: Path) -> None:
+    # the shape `mlops-actions monitor --out DIR` writes (branch monitoring, ModelHealth.to_dict())
+    payload = {"environment": "production", "healthy": False, "models": [{
+        "model": "churn", "version": "1.2.0", "environment": "production", "verdict": "failed",
+        "performance": {"n_predictions": 300, "n_labelled": 300,
+                        "metrics": {"accuracy": 0.61, "f1": 0.6, "latency_p95_ms": 14.0, "error_rate": 0.0},
+                        "checks": [{"metric": "accuracy", "value": 0.61, "verdict": "failed",
+                                    "message": "accuracy 0.61 < 0.8", "baseline": 0.9, "bound": 0.8}]},
+        "data_drift": {"dataset_drift": False, "share": 0.25, "columns": [
+            {"column": "monthly_charges", "method": "ks", "statistic": 1e-9, "drifted": True},
+            {"column": "plan", "method": "chisquare", "statistic": 0.4, "drifted": False}]},
+        "prediction_drift": {"column": "prediction", "method": "jensenshannon", "statistic": 0.12,
+                             "drifted": True},
+        "quality": None}]}
+    path = tmp_path / "monitor-production.json"
+    path.write_text(json.dumps(payload))
+    (r,) = load_results(path)
+    assert (r.model, r.version, r.environment) == ("churn", "1.2.0", "production")
+    assert r.metrics == {"accuracy": 0.61, "f1": 0.6} and r.baseline == {"accuracy": 0.9}
+    assert [f.feature for f in r.feature_drift if f.drifted] == ["monthly_charges"]
+    assert r.prediction_drift == 0.12 and r.prediction_drifted is True and r.samples == 300

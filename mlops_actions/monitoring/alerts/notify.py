@@ -36,6 +36,7 @@ DEFAULT_SEVERITY: dict[str, Severity] = {
     "dataset_drift": Severity.WARNING,
     "prediction_drift": Severity.WARNING,
     "data_quality": Severity.WARNING,
+    "quality": Severity.WARNING,
 }
 
 
@@ -63,19 +64,42 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
     return default
 
 
+def _check_name(obj: Any) -> str:
+    """``check`` (or ``name``); with the monitor's ``kind`` + ``name``: ``accuracy`` for
+    performance, ``dataset_drift`` for the dataset, ``data_drift/<column>``,
+    ``prediction_drift``, ``quality/<column:check>``."""
+    check = _get(obj, "check")
+    if check:
+        return str(check)
+    name, kind = str(_get(obj, "name", default="") or ""), _get(obj, "kind")
+    if not kind:
+        return name
+    if kind == "performance":
+        return name if name not in ("", "*") else "performance"
+    if kind == "data_drift" and name in ("", "*"):
+        return "dataset_drift"
+    if kind == "prediction_drift":
+        return "prediction_drift"
+    return f"{kind}/{name}" if name and name != "*" else str(kind)
+
+
 def _as_finding(obj: Any) -> Finding:
     if isinstance(obj, Finding):
         return obj
     verdict = _get(obj, "verdict", "status", default="")
     verdict = getattr(verdict, "value", verdict)
     severity = _get(obj, "severity")
+    details = dict(_get(obj, "details", default={}) or {})
+    for extra in ("value", "limit"):
+        if _get(obj, extra) is not None:
+            details.setdefault(extra, _get(obj, extra))
     return Finding(model=str(_get(obj, "model", default="")),
                    environment=str(_get(obj, "environment", default="")),
-                   check=str(_get(obj, "check", "name", default="")), verdict=str(verdict).lower(),
+                   check=_check_name(obj), verdict=str(verdict).lower(),
                    message=str(_get(obj, "message", default="")),
-                   version=str(_get(obj, "version", default="")),
+                   version=str(_get(obj, "version", default="") or ""),
                    severity=None if severity is None else str(getattr(severity, "value", severity)),
-                   details=_get(obj, "details", default={}) or {})
+                   details=details)
 
 
 def alert_key(model: str, environment: str, check: str) -> str:
@@ -90,10 +114,11 @@ def run_url(env: Mapping[str, str]) -> str:
 
 def finding_to_alert(finding: Any, url: str = "") -> Alert:
     f = _as_finding(finding)
+    default = DEFAULT_SEVERITY.get(f.check) or DEFAULT_SEVERITY.get(f.check.split("/")[0], Severity.ERROR)
     try:
-        severity = Severity(f.severity) if f.severity else DEFAULT_SEVERITY.get(f.check, Severity.ERROR)
+        severity = Severity(f.severity) if f.severity else default
     except ValueError:
-        severity = Severity.ERROR
+        severity = default
     details = {"check": f.check, **({"version": f.version} if f.version else {}), **dict(f.details)}
     summary = f"{f.model} in {f.environment}: {f.message}" if f.model else f.message
     return Alert(key=alert_key(f.model, f.environment, f.check), severity=severity, summary=summary,
@@ -145,11 +170,14 @@ def findings_from_reports(model: str, environment: str, version: str = "", *, pe
 def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path, *,
            env: Mapping[str, str] | None = None, metrics: MonitoringMetrics | None = None,
            sink_options: Mapping[str, Any] | None = None,
-           sinks: Mapping[str, AlertSink] | None = None) -> NotifyReport:
+           sinks: Mapping[str, AlertSink] | None = None,
+           resolve_missing: Iterable[str] = ()) -> NotifyReport:
     """Fire failed findings, resolve passed ones, through the sinks ``specs`` declare
     (model.yaml's ``monitoring.alerts``). A sink whose secret is missing is reported in
     ``config_errors`` and skipped; the others still run. ``sinks`` replaces building from
-    ``specs`` (tests, or callers with their own sinks)."""
+    ``specs`` (tests, or callers with their own sinks). ``resolve_missing``: key prefixes
+    (``"<model>/<environment>/"``) this run covered completely: an open alert under one of
+    them that no finding mentions any more is resolved (absent = healthy)."""
     config_errors: list[str] = []
     if sinks is None:
         parsed = [parse_alert_spec(s) for s in specs]
@@ -183,4 +211,11 @@ def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path
     report = manager.fire(fire)
     for key, summary in resolve:
         report = report.merged(manager.resolve([key], summary))
+    scopes = tuple(resolve_missing)
+    if scopes:
+        present = {alert_key(f.model, f.environment, f.check) for f in parsed}
+        gone = [k for k, e in manager.firing().items() if k.startswith(scopes) and k not in present
+                and e.get("status") == "firing"]
+        if gone:
+            report = report.merged(manager.resolve(gone))
     return NotifyReport(report.deliveries, report.suppressed, report.firing, tuple(config_errors))

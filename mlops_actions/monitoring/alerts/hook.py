@@ -1,0 +1,89 @@
+"""The alerting side of ``mlops-actions monitor``: its findings go to the sinks each
+model.yaml declares (``monitoring.alerts``), with dedup and resolve.
+
+The monitor command (branch ``monitoring``) calls every function registered with
+``mlops_actions.commands.monitor.register_alert_hook`` with ``(findings, context)``;
+:func:`register_with_monitor` registers :func:`monitor_alert_hook` there (the
+``alerts`` command module calls it on import, so the CLI always has it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlops_actions.errors import MlopsActionsError
+from mlops_actions.github import actions
+from mlops_actions.monitoring.alerts.manager import NotifyReport
+from mlops_actions.monitoring.alerts.notify import _get, notify
+
+__all__ = ["STATE_ENV", "monitor_alert_hook", "register_with_monitor", "state_path"]
+
+#: Environment variable overriding where the alert state lives (default: <repo>/.mlops/alerts.json).
+STATE_ENV = "MLOPS_ALERT_STATE"
+
+
+def state_path(repo_root: str | Path) -> Path:
+    return Path(os.environ.get(STATE_ENV) or Path(repo_root) / ".mlops" / "alerts.json")
+
+
+def _warn(message: str) -> None:
+    print(f"warning: alerts: {message}", file=sys.stderr, flush=True)
+    if actions.in_actions():
+        actions.annotate("warning", message, title="mlops-actions alerts")
+
+
+def monitor_alert_hook(findings: Sequence[Any], context: Any) -> NotifyReport:
+    """Send one monitor run's findings: failed fire, passed resolve, and an open alert of a
+    monitored model that no finding mentions any more resolves. Per-column data drift
+    findings are left out (the dataset finding summarises them), so a drifted dataset is
+    one alert, not one per column. Never raises: a problem is a warning."""
+    env_name = str(_get(context, "environment", default=""))
+    repo = _get(context, "repo")
+    models = getattr(repo, "models", {}) or {}
+    by_name = {**models, **{spec.name: spec for spec in models.values()}}
+    usable = [f for f in findings
+              if not (_get(f, "kind") == "data_drift" and _get(f, "name") not in (None, "", "*"))]
+    monitored = {str(_get(h, "model", default="")) for h in (_get(context, "healths", default=()) or ())}
+    monitored |= {str(_get(f, "model", default="")) for f in usable}
+    total = NotifyReport()
+    for model in sorted(m for m in monitored if m):
+        spec = by_name.get(model)
+        if spec is None or not spec.monitoring.alerts:
+            continue  # no sink declared: nothing to send, no state to keep
+        try:
+            report = notify([f for f in usable if str(_get(f, "model", default="")) == model],
+                            spec.monitoring.alerts, state_path(getattr(repo, "root", ".")),
+                            resolve_missing=[f"{model}/{env_name}/"])
+        except MlopsActionsError as exc:
+            _warn(f"{model}: {exc}")
+            continue
+        for err in report.config_errors:
+            _warn(f"{model}: sink not configured: {err}")
+        for d in report.failures:
+            _warn(f"{model}: {d.sink} could not deliver {d.status.value} {d.key}: {d.error}")
+        sent = sum(1 for d in report.deliveries if d.ok)
+        if sent or report.suppressed:
+            print(f"alerts: {model}: {sent} notification(s) sent, {len(report.suppressed)} already open, "
+                  f"{len(report.firing)} firing", file=sys.stderr, flush=True)
+        total = total.merged(report)
+    return total
+
+
+def register_with_monitor() -> bool:
+    """Register :func:`monitor_alert_hook` with the monitor command, once; False when the
+    monitor command is not installed."""
+    try:
+        from mlops_actions.commands import monitor  # type: ignore[attr-defined,unused-ignore]
+    except Exception:  # not installed, or broken: the rest of the CLI must still work
+        return False
+    hooks = getattr(monitor, "ALERT_HOOKS", None)
+    register = getattr(monitor, "register_alert_hook", None)
+    if hooks is None or register is None:
+        return False
+    if monitor_alert_hook not in hooks:
+        register(monitor_alert_hook)
+    return True

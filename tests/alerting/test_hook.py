@@ -1,0 +1,93 @@
+"""The monitor command's alert hook: findings of the monitor's shape -> sinks of model.yaml."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from mlops_actions.config.loader import load_repo
+from mlops_actions.monitoring.alerts.hook import monitor_alert_hook, register_with_monitor
+from tests.alerting.conftest import Receiver
+from tests.alerting.test_sinks import slack_receiver
+
+
+@dataclass(frozen=True)
+class MonitorFinding:  # the shape of mlops_actions.monitoring.health.Finding (branch monitoring)
+    model: str
+    environment: str
+    kind: str
+    name: str
+    verdict: str
+    message: str
+    value: float | None = None
+    limit: float | None = None
+    version: str | None = None
+
+
+def _repo(root: Path, alerts: str = "[{type: slack}]") -> Path:
+    d = root / "models" / "churn"
+    d.mkdir(parents=True)
+    (d / "model.yaml").write_text("name: churn-model\ntask: binary_classification\n"
+                                  f"data: {{test: t.csv, label: y}}\nmonitoring:\n  alerts: {alerts}\n")
+    return root
+
+
+def _run(repo: Path, findings: list[MonitorFinding]) -> object:
+    ctx = SimpleNamespace(environment="production", repo=load_repo(repo),
+                          healths=[SimpleNamespace(model="churn-model")], markdown="")
+    return monitor_alert_hook(findings, ctx)
+
+
+def test_hook_fires_once_per_problem_and_resolves_what_disappears(
+        tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver.handler = slack_receiver
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", receiver.url + "/slack")
+    monkeypatch.delenv("MLOPS_ALERT_STATE", raising=False)
+    repo = _repo(tmp_path)
+    run1 = [MonitorFinding("churn-model", "production", "performance", "accuracy", "failed",
+                           "accuracy 0.81 < threshold 0.9", 0.81, 0.9, "1.3.0"),
+            MonitorFinding("churn-model", "production", "data_drift", "*", "failed", "3 of 5 drifted",
+                           0.6, 0.5),
+            MonitorFinding("churn-model", "production", "data_drift", "age", "failed", "ks p=0.001"),
+            MonitorFinding("churn-model", "production", "data_drift", "income", "failed", "ks p=0.002"),
+            MonitorFinding("churn-model", "production", "quality", "age:missing", "failed", "12% missing"),
+            MonitorFinding("churn-model", "production", "prediction_drift", "prediction", "inconclusive", "")]
+    report = _run(repo, run1)
+    texts = [r.json()["text"] for r in receiver.requests]
+    assert len(texts) == 3  # accuracy, dataset drift, one quality problem: not one per drifted column
+    assert set(report.firing) == {"churn-model/production/accuracy", "churn-model/production/dataset_drift",
+                                  "churn-model/production/quality/age:missing"}
+    assert (tmp_path / ".mlops" / "alerts.json").exists()
+    _run(repo, run1)
+    assert len(receiver.requests) == 3  # dedup across runs
+    # next run: accuracy passes, quality problem gone from the findings, drift still failing
+    run3 = [MonitorFinding("churn-model", "production", "performance", "accuracy", "passed", "0.93"),
+            run1[1], run1[2]]
+    report = _run(repo, run3)
+    resolved = [r.json()["text"] for r in receiver.requests[3:]]
+    assert len(resolved) == 2 and all("RESOLVED" in t for t in resolved)
+    assert report.firing == ("churn-model/production/dataset_drift",)
+
+
+def test_hook_never_raises_and_skips_models_without_sinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SLACK_WEBHOOK_URL", raising=False)
+    monkeypatch.setenv("MLOPS_ALERT_STATE", str(tmp_path / "state" / "a.json"))
+    repo = _repo(tmp_path)
+    _run(repo, [MonitorFinding("churn-model", "production", "performance", "accuracy", "failed", "bad")])
+    assert "SLACK_WEBHOOK_URL is not set" in capsys.readouterr().err
+    assert (tmp_path / "state" / "a.json").exists()
+    _run(repo, [MonitorFinding("unknown", "production", "performance", "accuracy", "failed", "bad")])
+
+
+def test_registration_follows_the_monitor_command() -> None:
+    present = importlib.util.find_spec("mlops_actions.commands.monitor") is not None
+    assert register_with_monitor() is present
+    if present:
+        from mlops_actions.commands import monitor  # type: ignore[attr-defined,unused-ignore]
+        register_with_monitor()
+        assert monitor.ALERT_HOOKS.count(monitor_alert_hook) == 1
