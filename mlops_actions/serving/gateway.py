@@ -137,7 +137,9 @@ class Gateway:
         if uri in self._batchers:
             return
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         backend: Backend = await loop.run_in_executor(self.executor, self.cache.get, uri)
+        log.info("loaded %s in %.1f s", uri, time.perf_counter() - started)
         self._batchers.setdefault(uri, MicroBatcher(backend, self.executor, self.config.max_batch))
 
     # ------------------------------------------------------------------ lifecycle
@@ -163,6 +165,7 @@ class Gateway:
                 except Exception as exc:  # the controller rolls back when it cannot load it
                     log.error("candidate %s of %s did not load: %s", route.candidate_uri, route.model, exc)
         self.ready = True
+        log.info("ready: %s", ", ".join(f"{m} {r.stable}" for m, r in sorted(self.routes.items())))
         self._controller_task = asyncio.get_running_loop().create_task(self._control_loop())
 
     async def stop(self) -> None:
