@@ -444,8 +444,13 @@ class Gateway:
                     413, "PAYLOAD_TOO_LARGE",
                     f"body of {declared} bytes exceeds the limit of {self.config.max_body_bytes}", [])
             else:
-                body = await _read_body(receive, self.config.max_body_bytes)
-                status, payload, extra = await self.score(path, headers, body)
+                body, size = await _read_body(receive, self.config.max_body_bytes)
+                if size > self.config.max_body_bytes:  # chunked bodies have no content-length
+                    status, payload, extra = _error(
+                        413, "PAYLOAD_TOO_LARGE",
+                        f"body of {size} bytes exceeds the limit of {self.config.max_body_bytes}", [])
+                else:
+                    status, payload, extra = await self.score(path, headers, body)
             await send({"type": "http.response.start", "status": status,
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(payload)).encode()), *extra]})
@@ -596,7 +601,8 @@ def _json_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error_code": code, "message": message}, status_code=status)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, int]:
+    """The body (kept only up to ``limit``) and its full size."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -605,9 +611,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= limit + 1:
+        if size <= limit:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return b"".join(chunks)
+    return b"".join(chunks), size
 
