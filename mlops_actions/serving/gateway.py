@@ -137,7 +137,9 @@ class Gateway:
         if uri in self._batchers:
             return
         loop = asyncio.get_running_loop()
+        started = time.perf_counter()
         backend: Backend = await loop.run_in_executor(self.executor, self.cache.get, uri)
+        log.info("loaded %s in %.1f s", uri, time.perf_counter() - started)
         self._batchers.setdefault(uri, MicroBatcher(backend, self.executor, self.config.max_batch))
 
     # ------------------------------------------------------------------ lifecycle
@@ -163,6 +165,7 @@ class Gateway:
                 except Exception as exc:  # the controller rolls back when it cannot load it
                     log.error("candidate %s of %s did not load: %s", route.candidate_uri, route.model, exc)
         self.ready = True
+        log.info("ready: %s", ", ".join(f"{m} {r.stable}" for m, r in sorted(self.routes.items())))
         self._controller_task = asyncio.get_running_loop().create_task(self._control_loop())
 
     async def stop(self) -> None:
@@ -441,8 +444,13 @@ class Gateway:
                     413, "PAYLOAD_TOO_LARGE",
                     f"body of {declared} bytes exceeds the limit of {self.config.max_body_bytes}", [])
             else:
-                body = await _read_body(receive, self.config.max_body_bytes)
-                status, payload, extra = await self.score(path, headers, body)
+                body, size = await _read_body(receive, self.config.max_body_bytes)
+                if size > self.config.max_body_bytes:  # chunked bodies have no content-length
+                    status, payload, extra = _error(
+                        413, "PAYLOAD_TOO_LARGE",
+                        f"body of {size} bytes exceeds the limit of {self.config.max_body_bytes}", [])
+                else:
+                    status, payload, extra = await self.score(path, headers, body)
             await send({"type": "http.response.start", "status": status,
                         "headers": [(b"content-type", b"application/json"),
                                     (b"content-length", str(len(payload)).encode()), *extra]})
@@ -593,7 +601,8 @@ def _json_error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error_code": code, "message": message}, status_code=status)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, int]:
+    """The body (kept only up to ``limit``) and its full size."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -602,9 +611,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= limit + 1:
+        if size <= limit:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return b"".join(chunks)
+    return b"".join(chunks), size
 

@@ -113,7 +113,7 @@ def gateway_env(registry: Registry) -> dict[str, str]:
 
 
 def start_gateway(repo: Path, env: str, port: int, registry: Registry, *, store: str | None = None,
-                  tick: float = 0.05, wait: float = 60.0) -> GatewayProcess:
+                  tick: float = 0.05, wait: float = 180.0) -> GatewayProcess:
     log = repo / f"gateway-{port}-{time.time_ns()}.log"
     cmd = [sys.executable, "-m", "mlops_actions", "-C", str(repo), "serve", "--env", env,
            "--port", str(port), "--tick", str(tick)]

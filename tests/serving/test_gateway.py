@@ -135,3 +135,24 @@ def test_declare_is_idempotent_and_full_rollout_switches(h: Harness) -> None:
     bad = h.call("POST", "/admin/rollouts", {"model": "m", "version": "2", "uri": "x",
                                              "strategy": {"type": "nope"}}, AUTH)
     assert bad[0] == 400
+
+
+def test_chunked_body_over_the_limit_is_413(h: Harness) -> None:
+    chunks = [b"x" * 1500, b"y" * 1500]
+
+    async def call() -> int:
+        sent: list[dict[str, Any]] = [{"type": "http.request", "body": c, "more_body": i == 0}
+                                      for i, c in enumerate(chunks)]
+        status: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return sent.pop(0) if sent else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await h.gw({"type": "http", "method": "POST", "path": "/invocations", "headers": []}, receive, send)
+        return status[0]
+
+    assert h.loop.run_until_complete(call()) == 413
