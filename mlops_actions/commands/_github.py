@@ -9,7 +9,14 @@ from mlops_actions.errors import GitHubError
 from mlops_actions.github import actions
 from mlops_actions.github.rest import GitHubClient
 
-__all__ = ["client_or_none", "warn"]
+__all__ = ["client_or_none", "run_url", "warn"]
+
+
+def run_url() -> str | None:
+    """This workflow run's page, from the variables Actions sets."""
+    server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
+                                                      "GITHUB_RUN_ID"))
+    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
 
 
 def warn(message: str) -> None:

@@ -7,6 +7,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from mlops_actions.commands._github import client_or_none, run_url, warn
 from mlops_actions.errors import (
     EXIT_CHECK_FAILED,
     EXIT_EXTERNAL,
@@ -55,7 +56,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--strict", action="store_true", help="inconclusive counts as failed")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
+    p.add_argument("--status-context", metavar="NAME",
+                   help="also set this commit status on the PR's head commit (e.g. mlops-actions/policy), "
+                   "so a later review run can turn it green; a GitHub failure here is a warning")
     p.set_defaults(func=run)
+
+
+def _post_status(context_name: str, sha: str | None, state: str, description: str) -> None:
+    if not sha:
+        warn("policy: no head commit to set the status on (not a pull request run)")
+        return
+    client = client_or_none("policy status")
+    if client is None:
+        return
+    try:
+        client.create_status(sha, state, context_name, description, target_url=run_url())
+        print(f"status {context_name} on {sha[:7]}: {state}")
+    except GitHubError as exc:
+        warn(f"policy: could not set the commit status {context_name}: {exc.message}")
 
 
 def _reviews(pr: int | None, author: str | None) -> tuple[PolicyInput, str | None]:
@@ -117,7 +135,14 @@ def run(args: argparse.Namespace) -> int:
             elif r.outcome is Outcome.INCONCLUSIVE:
                 actions.annotate_limited("warning", f"policy {r.rule}: {r.reason}", location=r.location,
                                          title=f"policy: {r.rule}")
-    actions.set_output("result", "failed" if failed else "error" if errors else "passed")
+    result = "failed" if failed else "error" if errors else "passed"
+    actions.set_output("result", result)
+    if args.status_context:
+        counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+        summary = ", ".join(f"{n} {o.value}" for o, n in counts.items() if n) or "nothing to check"
+        head_sha = ev.pull_request.head_sha if ev is not None and ev.pull_request is not None else None
+        _post_status(args.status_context, head_sha,
+                     {"failed": "failure", "error": "error"}.get(result, "success"), f"policy: {summary}")
     if failed:
         return EXIT_CHECK_FAILED
     return EXIT_EXTERNAL if errors else EXIT_OK

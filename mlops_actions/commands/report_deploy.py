@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from mlops_actions.commands._github import client_or_none, warn
+from mlops_actions.commands._github import client_or_none, run_url, warn
 from mlops_actions.errors import EXIT_OK, ConfigError, GitHubError
 from mlops_actions.github import actions
 
@@ -31,12 +31,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-def _run_url() -> str | None:
-    server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
-                                                      "GITHUB_RUN_ID"))
-    return f"{server}/{repo}/actions/runs/{run}" if server and repo and run else None
-
-
 def run(args: argparse.Namespace) -> int:
     sha = args.sha or os.environ.get("GITHUB_SHA")
     if not sha:
@@ -50,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     client = client_or_none("report-deploy")
     if client is None:
         return EXIT_OK
-    log_url = args.log_url or _run_url()
+    log_url = args.log_url or run_url()
     description = args.description or f"{args.env}: {args.state}"
     try:
         deployment = client.create_deployment(sha, args.env, description=description,

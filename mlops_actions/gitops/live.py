@@ -175,5 +175,7 @@ def read_target(repo: Path, env: str, spec: EnvironmentSpec) -> TargetStatus | s
         status: TargetStatus = LocalClient(target.url, token, timeout=5.0).status()
     except TargetError as exc:
         return f"unreachable: {exc.message}"
-    del env
+    if status.environment != env:
+        return (f"not checked: the gateway at {target.url} serves environment "
+                f"{status.environment!r}, not {env!r}")
     return status

@@ -3,6 +3,7 @@ the last good pin from the file's git history, for the promote and rollback butt
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,21 +82,32 @@ def pin_history(repo: Path, env: str, model: str, ref: str = "HEAD",
     return entries
 
 
-def last_good_version(repo: Path, env: str, model: str, ref: str = "HEAD") -> HistoryEntry:
-    """The pin before the current one: the newest earlier commit with a different version.
+ROLLBACK_SUBJECT = "Roll back "  # the title and commit message rollback-pr gives its PRs
+ROLLBACK_BRANCH = "mlops/rollback-"  # its branch, named in GitHub's merge commit subjects
 
-    Raises ConfigError when the history has no earlier version (a shallow clone,
-    or the model was only ever pinned once).
+
+def last_good_version(repo: Path, env: str, model: str, ref: str = "HEAD") -> HistoryEntry:
+    """The newest earlier pin that is neither the current one nor one that was rolled back.
+
+    A commit whose subject starts with "Roll back" (what rollback-pr opens) marks the
+    version pinned just before it as bad. Raises ConfigError when the history has no such
+    version (a shallow clone, or the model was only ever pinned once).
     """
     history = pin_history(repo, env, model, ref)
     if not history or history[0].version is None:
         raise ConfigError(f"{model} is not pinned in {env_path(env)} at {ref}",
                           hint="check --model and --env")
     current = history[0].version
+    bad = {current}
+    for newer, older in itertools.pairwise(history):
+        rolled_back = ROLLBACK_SUBJECT in newer.subject or ROLLBACK_BRANCH in newer.subject
+        if rolled_back and older.version is not None:
+            bad.add(older.version)
     for entry in history[1:]:
-        if entry.version is not None and entry.version != current:
+        if entry.version is not None and entry.version not in bad:
             return entry
     raise ConfigError(
-        f"no earlier version of {model} in the git history of {env_path(env)} "
-        f"({len(history)} commit(s) read, all at {current})",
+        f"no earlier good version of {model} in the git history of {env_path(env)} "
+        f"({len(history)} commit(s) read; current {current}, rolled back: "
+        f"{', '.join(sorted(bad - {current})) or 'none'})",
         hint="in Actions, check out with fetch-depth: 0; or pass --to VERSION")

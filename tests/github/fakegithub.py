@@ -177,7 +177,6 @@ class FakeGitHub:
     def route(self, method: str, template: str, params: dict[str, str],
               query: dict[str, list[str]], body: Any) -> tuple[int, Any, dict[str, str]]:
         s = self.state
-        path = template.replace("{owner}", params.get("owner", "")).replace("{repo}", params.get("repo", ""))
         key = (method, template.removeprefix("/repos/{owner}/{repo}"))
         if key == ("GET", "/issues/{issue_number}/comments"):
             items = s.comments.get(int(params["issue_number"]), [])
@@ -265,8 +264,8 @@ class FakeGitHub:
             s.check_runs.append(body)
         if key == ("POST", "/issues"):
             s.issues.append(body)
-        del path
-        return example(template, method.lower())[0], example(template, method.lower())[1], {}
+        code, data = example(template, method.lower())
+        return code, data, {}
 
 
 def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:

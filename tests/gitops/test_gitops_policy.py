@@ -137,7 +137,8 @@ def test_policy_step_on_pr_then_review(repo: Path, tmp_path: Path, gh: FakeGitHu
     event = adapt_pr_event(tmp_path, base_sha=base, head_sha=head)
     _actions_env(monkeypatch, gh, event, tmp_path)
     gh.state.reviews[7] = [review("alice", "APPROVED", 1)]  # the author's own: does not count
-    assert main(["-C", str(repo), "policy", "--no-live"]) == 1
+    status = ["--status-context", "mlops-actions/policy"]
+    assert main(["-C", str(repo), "policy", "--no-live", *status]) == 1
     out = capsys.readouterr().out
     assert "FAILED       approvals" in out
     assert "::error file=environments/production.yaml,line=2,col=3,title=policy%3A approvals::" in out, out
@@ -148,9 +149,12 @@ def test_policy_step_on_pr_then_review(repo: Path, tmp_path: Path, gh: FakeGitHu
                                   file="pull_request_review.submitted.0.json")
     monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request_review")
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(review_event))
-    assert main(["-C", str(repo), "policy", "--no-live"]) == 0
+    assert main(["-C", str(repo), "policy", "--no-live", *status]) == 0
     out = capsys.readouterr().out
     assert "PASSED       approvals" in out and "INCONCLUSIVE promotion-order" in out
+    # the review run turned the commit status green on the PR's head commit
+    assert [(x["sha"], x["state"], x["context"]) for x in gh.state.statuses] == [
+        (head, "failure", "mlops-actions/policy"), (head, "success", "mlops-actions/policy")]
     assert main(["-C", str(repo), "policy", "--no-live", "--strict"]) == 1
     assert gh.rejected == []
 

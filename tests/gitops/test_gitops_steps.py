@@ -182,6 +182,20 @@ def test_rollback_pr_from_git_history(repo: Path, tmp_path: Path, gh: FakeGitHub
     assert "fetch-depth: 0" in capsys.readouterr().err
 
 
+def test_last_good_skips_rolled_back_versions(repo: Path) -> None:
+    def pin(version: str, subject: str) -> None:
+        text = (repo / "environments/production.yaml").read_text()
+        current = text.split('version: "', 1)[1].split('"', 1)[0]
+        write(repo, "environments/production.yaml", text.replace(f'"{current}"', f'"{version}"', 1))
+        commit_all(repo, subject)
+
+    pin("1.2.0", "promote fraud 1.2.0")  # history: 1.1.0, 1.2.0
+    pin("1.1.0", "Roll back fraud in production to 1.1.0 (#12)")  # 1.2.0 was bad
+    pin("1.3.0", "promote fraud 1.3.0")
+    entry = last_good_version(repo, "production", "fraud")
+    assert entry.version == "1.1.0"  # not 1.2.0, which was rolled back
+
+
 def test_set_pin_keeps_layout() -> None:
     text = ("# prod\nmodels:\n  fraud:\n    version: '1.0.0'   # pinned by PR #3\n"
             "  churn: {version: \"0.1.0\"}\n")
