@@ -136,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
     baseline = registry.get_alias(spec.name, baseline_alias) if baseline_alias else None
     try:
         options = ValidationOptions(latency_rows=args.latency_rows, baseline_env=baseline_alias,
-                                    repo_root=repo)
+                                    repo_root=repo, tracking_uri=getattr(registry, "tracking_uri", None),
+                                    registry_uri=getattr(registry, "registry_uri", None))
         result = validate_version(spec, model_yaml, candidate, baseline, options)
     except MlopsActionsError as err:
         if not isinstance(err, ConfigError | RegistryError) and f"{spec.name} {version}" not in err.message:
@@ -150,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         reports = {"validation.json": render_json(result), "validation.md": render_markdown(result)}
         reports["validation.html"] = render_html(result)
         location = getattr(registry, "artifact_location", None) or artifact_location_for(tracking, repo)
-        run_id = log_evaluation(result, candidate, tracking, reports, location)
+        run_id = log_evaluation(result, candidate, tracking, reports, location,
+                                registry_uri=getattr(registry, "registry_uri", None))
         result = result.with_run_id(run_id)
 
     md = render_markdown(result)

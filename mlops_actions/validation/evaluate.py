@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,12 +183,36 @@ def _raw_model(pyfunc: Any) -> Any | None:
     return impl.get_raw_model() if hasattr(impl, "get_raw_model") else getattr(impl, "sklearn_model", impl)
 
 
-def load_model(uri: str, version: str) -> LoadedModel:
-    """``mlflow.pyfunc.load_model(uri)``; RegistryError (exit 3) when MLflow cannot give it."""
+@contextlib.contextmanager
+def _mlflow_uris(tracking_uri: str | None, registry_uri: str | None) -> Iterator[None]:
+    """Point MLflow's fluent API (which resolves ``models:/``) at the registry in use, then restore."""
+    if tracking_uri is None:
+        yield
+        return
+    import mlflow
+
+    old_tracking, old_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri or tracking_uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(old_tracking)
+        mlflow.set_registry_uri(old_registry)
+
+
+def load_model(uri: str, version: str, *, tracking_uri: str | None = None,
+               registry_uri: str | None = None) -> LoadedModel:
+    """``mlflow.pyfunc.load_model(uri)``; RegistryError (exit 3) when MLflow cannot give it.
+
+    ``tracking_uri``/``registry_uri``: the MLflow the version lives in (default: MLflow's own
+    resolution, i.e. ``MLFLOW_TRACKING_URI``).
+    """
     import mlflow.pyfunc
 
     try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
+        with _mlflow_uris(tracking_uri, registry_uri):
+            pyfunc = mlflow.pyfunc.load_model(uri)
     except Exception as exc:
         raise RegistryError(f"cannot load model version {version} from {uri}: {type(exc).__name__}: {exc}",
                             hint="check MLFLOW_TRACKING_URI and that the version's artifacts exist") from None

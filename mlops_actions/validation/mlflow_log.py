@@ -45,7 +45,8 @@ def _metrics(result: ValidationResult) -> dict[str, float]:
 
 
 def log_evaluation(result: ValidationResult, candidate: ModelVersion, tracking_uri: str,
-                   artifacts: Mapping[str, str], artifact_location: str | None = None) -> str:
+                   artifacts: Mapping[str, str], artifact_location: str | None = None,
+                   registry_uri: str | None = None) -> str:
     """Create the evaluation run, tag the model version with it; returns the run id.
 
     ``artifact_location`` (a directory) is used when the experiment has to be created.
@@ -54,12 +55,15 @@ def log_evaluation(result: ValidationResult, candidate: ModelVersion, tracking_u
     from mlflow.tracking import MlflowClient
 
     try:
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri or tracking_uri)
         exp = client.get_experiment_by_name(EXPERIMENT)
         if exp is not None:
             exp_id = exp.experiment_id
         else:
-            location = Path(artifact_location).as_uri() if artifact_location else None
+            if artifact_location is None and tracking_uri.startswith("sqlite:///"):
+                # next to the database, never MLflow's default ./mlruns in the working directory
+                artifact_location = str(Path(tracking_uri[len("sqlite:///"):]).parent / "artifacts")
+            location = Path(artifact_location).resolve().as_uri() if artifact_location else None
             exp_id = client.create_experiment(EXPERIMENT, artifact_location=location)
         verdict = result.verdict.value
         run = client.create_run(exp_id, run_name=f"validate {result.model} {result.version}", tags={

@@ -60,6 +60,8 @@ class ValidationOptions:
     latency_rows: int = 50  # single-row predicts timed for the latency figures
     baseline_env: str | None = None
     repo_root: Path | None = None  # messages show model.yaml relative to it
+    tracking_uri: str | None = None  # the MLflow holding the versions (default: MLFLOW_TRACKING_URI)
+    registry_uri: str | None = None
 
 
 def check_spec(spec: ModelSpec, locator: YamlLocator) -> None:
@@ -154,7 +156,8 @@ def validate_uri(spec: ModelSpec, model_yaml: str | Path, candidate_uri: str, ca
     data = load_test_data(spec, model_yaml.parent, locator)
     masks = _masks(spec, data.frame, locator)
 
-    cand_model = load_model(candidate_uri, candidate_version)
+    cand_model = load_model(candidate_uri, candidate_version, tracking_uri=options.tracking_uri,
+                            registry_uri=options.registry_uri)
     cand, frame, preds = _evaluate(cand_model, spec, data, masks, locator)
     latency = {"batch_seconds": preds.batch_seconds,
                "batch_ms_per_row": preds.batch_seconds * 1000.0 / max(preds.rows, 1)}
@@ -168,7 +171,8 @@ def validate_uri(spec: ModelSpec, model_yaml: str | Path, candidate_uri: str, ca
     if baseline_uri is not None:
         baseline_version = baseline_version or baseline_uri
         try:
-            base_model = load_model(baseline_uri, baseline_version)
+            base_model = load_model(baseline_uri, baseline_version, tracking_uri=options.tracking_uri,
+                                    registry_uri=options.registry_uri)
             base, _, _ = _evaluate(base_model, spec, data, masks, locator)
         except (ModelFailed, ValidationError) as exc:
             checks.append(CheckResult(

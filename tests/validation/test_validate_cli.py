@@ -190,3 +190,30 @@ def test_unknown_model_and_missing_flag(repo: Path, capsys: pytest.CaptureFixtur
     assert run(repo, "nope", "--version", "1.0.0") == 2
     assert "models in" in capsys.readouterr().err
     assert main(["-C", str(repo), "validate", "bc"]) == 2
+
+
+def test_versions_load_from_the_registry_in_use_not_the_process_default(
+        repo: Path, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedded store (.mlops/) is not MLflow's default: models:/ must resolve against it."""
+    import mlflow
+
+    from mlops_actions.config.loader import load_model
+    from mlops_actions.errors import RegistryError
+    from mlops_actions.registry.interface import ModelVersion
+    from mlops_actions.validation.validator import ValidationOptions, validate_version
+
+    spec = load_model(repo / "models/bc/model.yaml")
+    version = ModelVersion(name="bc", version="1.1.0", registry_version="2", source="")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    old = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri((tmp_path / "elsewhere").as_uri())
+    try:
+        with pytest.raises(RegistryError, match=r"cannot load model version 1\.1\.0"):
+            validate_version(spec, repo / "models/bc/model.yaml", version, None,
+                             ValidationOptions(latency_rows=0))
+        result = validate_version(spec, repo / "models/bc/model.yaml", version, None,
+                                  ValidationOptions(latency_rows=0, tracking_uri=registry.tracking_uri))
+        assert result.verdict.value == "passed"
+        assert mlflow.get_tracking_uri() == (tmp_path / "elsewhere").as_uri()  # restored
+    finally:
+        mlflow.set_tracking_uri(old)
