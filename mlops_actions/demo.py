@@ -349,7 +349,7 @@ class Demo:
         self.git("commit", "-qam", f"Promote {MODEL} {version} to {env}")
         self.run(f"PR {branch}: static checks", "check")
         self.run(f"PR {branch}: plan", "plan", "--base", "main", "--head", "HEAD", "--env", env,
-                 "--no-live", "--markdown", str(reports / "plan.md"), expect=(1,))
+                 "--markdown", str(reports / "plan.md"), expect=(1,))
         self.run(f"PR {branch}: validate", "validate", MODEL, "--env", env, "--baseline-env", env,
                  "--out", str(reports / "validate"), "--markdown", str(reports / "validate.md"),
                  expect=(expect_validate,))
@@ -415,6 +415,7 @@ class Demo:
         self.result.alerts_received = list(self.receiver.received)
         self.result.reports.extend(sorted(self.out.rglob("*.html")))
         (self.out / "summary.md").write_text(render_summary(self.result))
+        (self.out / "summary.json").write_text(json.dumps(summary_json(self.result), indent=2))
         return self.result
 
     def train(self) -> None:
@@ -500,6 +501,19 @@ def render_summary(result: DemoResult) -> str:
     lines += ["", f"## Alerts received: {len(result.alerts_received)}", ""]
     lines += ["## Reports", ""] + [f"- {p}" for p in result.reports]
     return "\n".join(lines) + "\n"
+
+
+def summary_json(result: DemoResult) -> dict[str, Any]:
+    """What the end-to-end test asserts on: every step's outcome, live versions, alerts."""
+    return {
+        "ok": result.ok,
+        "steps": [{"title": s.title, "command": s.command, "exit_code": s.exit_code,
+                   "expected": list(s.expected), "ok": s.ok, "seconds": round(s.seconds, 2),
+                   "log": str(s.log)} for s in result.steps],
+        "live": result.live,
+        "alerts_received": result.alerts_received,
+        "reports": [str(p) for p in result.reports],
+    }
 
 
 def run_demo(source: Path, out: Path, settings: DemoSettings | None = None,

@@ -1,0 +1,96 @@
+"""The README's first command, end to end: `mlops-actions demo --fast` on the embedded default.
+
+Asserts on the outcomes, not on output text: versions live in each environment,
+the broken candidate rolled back, an alert reached the receiver, the PR comments
+and reports were written, and no process was left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def _demo_gateways() -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "mlops_actions serve" in cmd and "--state-dir .mlops/gateway-" in cmd:
+                found.append(cmd)
+    return found
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GITHUB_"))}
+    done = subprocess.run([sys.executable, "-m", "mlops_actions", "-C", str(REPO_ROOT), "demo",
+                           "--fast", "--out", str(out)], env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+    summary_path = out / "summary.json"
+    assert summary_path.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
+    summary: dict[str, object] = json.loads(summary_path.read_text())
+    summary["_exit"] = done.returncode
+    summary["_stdout"] = done.stdout
+    summary["_out"] = str(out)
+    return summary
+
+
+def test_every_step_ends_as_expected(demo: dict) -> None:
+    bad = [(s["title"], s["exit_code"], Path(s["log"]).read_text()[-800:])
+           for s in demo["steps"] if not s["ok"]]
+    assert bad == []
+    assert demo["ok"] is True
+    assert demo["_exit"] == 0
+
+
+def test_candidate_is_live_and_broken_one_was_rolled_back(demo: dict) -> None:
+    assert demo["live"]["staging"]["breast_cancer"] == "1.1.0"
+    assert demo["live"]["production"]["breast_cancer"] == "1.1.0"
+    applies = {s["title"]: s["exit_code"] for s in demo["steps"] if "apply" in s["command"]}
+    assert applies["merge promote-1.2.0-staging: apply staging"] == 1  # rolled back
+    assert applies["merge promote-1.1.0-production: apply production"] == 0
+    validations = {s["title"]: s["exit_code"] for s in demo["steps"] if "validate" in s["command"]}
+    assert validations["PR promote-1.2.0-staging: validate"] == 1
+    assert validations["PR promote-1.1.0-staging: validate"] == 0
+
+
+def test_drift_fired_an_alert_to_the_webhook(demo: dict) -> None:
+    monitors = {s["title"]: s["exit_code"] for s in demo["steps"] if "monitor" in s["command"]}
+    assert monitors == {"monitor production (healthy)": 0,
+                        "monitor production (drift injected)": 1}
+    assert len(demo["alerts_received"]) >= 1
+    assert any("breast_cancer" in json.dumps(alert) for alert in demo["alerts_received"])
+
+
+def test_pr_comments_and_reports_are_written(demo: dict) -> None:
+    out = Path(demo["_out"])
+    comment = (out / "pr" / "promote-1.1.0-staging" / "comment.md").read_text()
+    assert comment.startswith("<!-- mlops-actions:pr:staging -->")
+    for section in ("Plan", "Validation", "Policy", "Staging check"):
+        assert f"<b>{section}</b>" in comment
+    assert "1.0.0" in comment and "1.1.0" in comment
+    assert len(comment) < 65_536
+    htmls = list(out.rglob("*.html"))
+    assert any("validation" in p.name for p in htmls)
+    assert any("monitor" in p.name for p in htmls)
+    assert all("data:image/png;base64," in p.read_text() for p in htmls)
+    rollback = next(s for s in demo["steps"] if s["command"].startswith("mlops-actions rollback-pr"))
+    assert '"1.1.0"' in Path(rollback["log"]).read_text()
+
+
+def test_no_process_is_left_running(demo: dict) -> None:
+    assert _demo_gateways() == []

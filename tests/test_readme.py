@@ -1,0 +1,51 @@
+"""The README is the manual: its CLI table and commands must match the real parser."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from mlops_actions.cli import build_parser
+from tests.conftest import REPO_ROOT
+
+
+def _subcommands() -> dict[str, str]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {choice.dest: str(choice.help) for choice in sub._choices_actions}
+
+
+def test_cli_table_lists_every_command_with_its_help() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (.+?) \|$", readme, flags=re.M))
+    commands = _subcommands()
+    assert {name: rows.get(name) for name in commands} == commands
+    assert set(rows) >= set(commands)
+
+
+def test_every_command_in_readme_code_blocks_parses() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    parser = build_parser()
+    lines = [line.split("#")[0].strip() for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+             for line in block.splitlines()]
+    calls = [line for line in lines if line.startswith("mlops-actions ")]
+    for line in re.findall(r"`(mlops-actions [a-z-]+ [^`]+)`", readme):  # inline, with arguments
+        if "COMMAND" not in line and "..." not in line:
+            calls.append(line)
+    assert calls, "the README shows no mlops-actions command"
+    for call in calls:
+        args = call.split("|")[0].split()[1:]  # a pipe ends the command
+        try:
+            parser.parse_args(args)
+        except SystemExit as exc:  # pragma: no cover - the message is the point
+            raise AssertionError(f"README command does not parse: {call}") from exc
+
+
+def test_exit_codes_table_matches_errors_module() -> None:
+    from mlops_actions import errors
+    from mlops_actions.cli import EXIT_INTERNAL
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    documented = {int(code) for code in re.findall(r"^\| ([0-9]) \|", readme, flags=re.M)}
+    assert documented == {errors.EXIT_OK, errors.EXIT_CHECK_FAILED, errors.EXIT_BAD_INPUT,
+                          errors.EXIT_EXTERNAL, EXIT_INTERNAL}
