@@ -68,6 +68,8 @@ class ModelHealth:
     prediction_drift: ColumnDrift | None = None
     quality: QualityReport | None = None
     notes: list[str] = field(default_factory=list)
+    #: per gateway variant (stable, canary, b, ...) when the window holds more than one
+    variants: dict[str, PerformanceReport] = field(default_factory=dict)
     # kept for the HTML plots, not serialised
     rows: pd.DataFrame | None = field(default=None, repr=False)
     reference: ReferenceProfile | None = field(default=None, repr=False)
@@ -117,6 +119,8 @@ class ModelHealth:
                 "data_drift": self.drift.to_dict() if self.drift else None,
                 "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift else None,
                 "quality": self.quality.to_dict() if self.quality else None, "notes": self.notes,
+                "variants": {k: {"n_predictions": r.n_predictions, "n_labelled": r.n_labelled,
+                                 "metrics": r.metrics} for k, r in self.variants.items()},
                 "findings": [f.to_dict() for f in self.findings() if f.verdict is not Verdict.PASSED]}
 
 
@@ -153,6 +157,14 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
     health = ModelHealth(model, version, environment, window_seconds, perf, rows=rows, reference=reference)
     if fallback_note:
         health.notes.append(fallback_note)
+    if not rows.empty:
+        names = sorted({str(v) for v in rows["variant"]})
+        if len(names) > 1:
+            health.variants = {
+                (name or "(none)"): compute_performance(rows[rows["variant"] == name], model=model,
+                                                        version=version, task=task,
+                                                        window_seconds=window_seconds)
+                for name in names}
     current = features_frame(rows)
     health.current = current
     if reference is not None:

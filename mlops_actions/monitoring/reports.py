@@ -87,6 +87,15 @@ def render_markdown(healths: Sequence[ModelHealth], *, environment: str = "", ma
             if len(bad) > max_rows:
                 lines.append(f"\n… and {len(bad) - max_rows} more (see the HTML report or --json)")
         lines += [f"- {n}" for n in h.notes]
+    for h in healths:
+        if h.variants:
+            lines += ["", f"**{h.model}** by variant:", "",
+                      "| variant | rows (labelled) | accuracy | f1 | rmse | latency p95 ms | error rate |",
+                      "|---|---|---|---|---|---|---|"]
+            for name, r in h.variants.items():
+                m = r.metrics
+                cells = [_fmt(m.get(k)) for k in ("accuracy", "f1", "rmse", "latency_p95_ms", "error_rate")]
+                lines.append(f"| {name} | {r.n_predictions} ({r.n_labelled}) | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -221,6 +230,12 @@ def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_pl
         p = h.performance
         parts.append("<h3>Performance</h3>")
         parts.append(_table(["metric", "value"], [[k, _fmt(v)] for k, v in p.metrics.items()]))
+        if h.variants:
+            keys = list(p.metrics)
+            parts.append("<h3>By variant</h3>")
+            parts.append(_table(["variant", "rows", "labelled", *keys],
+                                [[n, r.n_predictions, r.n_labelled, *[_fmt(r.metrics.get(k)) for k in keys]]
+                                 for n, r in h.variants.items()]))
         img = _time_plot(h)
         if img:
             parts.append(f'<img alt="metrics over time" src="data:image/png;base64,{img}">')

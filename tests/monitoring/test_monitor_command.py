@@ -164,3 +164,19 @@ def test_retention_deletes_old_rows_first(repo: Path, capsys: pytest.CaptureFixt
     assert 180 <= deleted <= 200  # older than now - 420 s (plus the seconds the test took)
     assert json.loads(captured.out)["models"][0]["performance"]["n_predictions"] == 300 - deleted
     assert main(["-C", str(repo), "monitor", "--env", "production", "--retention", "forever"]) == 2
+
+
+def test_variants_are_compared_side_by_side(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = time.time()
+    store = open_store(None, repo_root=repo)
+    recs = [PredictionRecord(f"v-{i}", "churn", "1.2.0", now - 100 + i * 0.1, {"tenure": 10.0}, 1,
+                             latency_ms=5.0, environment="production",
+                             variant="stable" if i % 4 else "canary") for i in range(400)]
+    store.write(recs)
+    store.attach_actuals({r.request_id: (1 if r.variant == "stable" else 0) for r in recs})
+    store.close()
+    main(["-C", str(repo), "monitor", "--env", "production", "--out", str(repo / "out")])
+    md = capsys.readouterr().out
+    assert "**churn** by variant:" in md
+    assert "| canary | 100 (100) | 0 |" in md and "| stable | 300 (300) | 1 |" in md
+    assert "<h3>By variant</h3>" in (repo / "out" / "monitor-production.html").read_text()

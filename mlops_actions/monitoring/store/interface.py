@@ -91,7 +91,7 @@ def new_request_id() -> str:
 
     Random ids (uuid4) land all over the store's primary-key index, so every
     batch dirties hundreds of pages; time-ordered ids append at its end, which
-    makes logging about 3x faster on SQLite (see docs/monitoring.md).
+    makes logging 1.5-2x cheaper on SQLite (see docs/monitoring.md).
     """
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
