@@ -205,8 +205,8 @@ def main(argv: Sequence[str] | None = None, *, key: str | None = None,
     if unknown:
         parser.error(f"unknown example(s) {', '.join(unknown)}: expected any of {', '.join(EXAMPLES)}")
     for k, mv in train_all(args.repo, variant=args.variant, keys=keys).items():
-        scores = ", ".join(f"{m}={v}" for m, v in mv.metadata.items()
-                           if m in ("accuracy", "f1_score", "roc_auc", "rmse", "mae", "r2"))
+        scores = ", ".join(f"{m}={mv.metadata[m]}" for m in ("accuracy", "f1_score", "roc_auc",
+                                                              "rmse", "mae", "r2") if m in mv.metadata)
         print(f"{k}: registered {mv.name} {mv.version} ({args.variant}; {scores})")
     return 0
 

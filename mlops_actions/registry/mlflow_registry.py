@@ -17,9 +17,11 @@ signature, which MLflow offers no client method for.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +81,7 @@ _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 _MAX_SIGNATURE_TAG = 4500  # MLflow caps tag values; bigger signatures are read from the model
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _PAGE = 1000
+_FLUENT_LOCK = threading.RLock()
 
 
 def bound_http_waits() -> dict[str, str]:
@@ -368,6 +371,7 @@ class MlflowRegistry:
         if version is not None:
             _check_semver(version)
         model_source, run_id, model_id, signature = self._resolve_source(source)
+        metadata = {**self._run_metrics(run_id), **(metadata or {})}
         try:
             self._client.create_registered_model(name)
         except MlflowException as exc:
@@ -403,6 +407,16 @@ class MlflowRegistry:
             raise duplicate_version(name, version)
         return self._convert(created, {})
 
+    def _run_metrics(self, run_id: str | None) -> dict[str, object]:
+        """The source run's latest metrics, as default metadata (explicit metadata wins)."""
+        if not run_id:
+            return {}
+        try:
+            run = self._client.get_run(run_id)
+        except Exception:  # metrics are a convenience; registration does not depend on them
+            return {}
+        return dict(sorted((run.data.metrics or {}).items()))
+
     def _stored_signature(self, mv: MlflowModelVersion) -> SignatureSummary | None:
         text = (mv.tags or {}).get(SIGNATURE_TAG)
         if text:
@@ -426,21 +440,29 @@ class MlflowRegistry:
         from mlflow.tracking._model_registry import utils as reg_utils
         from mlflow.tracking._tracking_service import utils as track_utils
 
-        old_tracking, old_registry = track_utils._tracking_uri, reg_utils._registry_uri
-        # set_*_uri also export MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI: restore those too.
-        old_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.registry_uri)
-        try:
-            yield
-        finally:
-            track_utils._tracking_uri = old_tracking
-            reg_utils._registry_uri = old_registry
-            for key, value in old_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        with _FLUENT_LOCK:  # process-global state: one registry at a time points it
+            old_tracking, old_registry = track_utils._tracking_uri, reg_utils._registry_uri
+            # set_*_uri also export MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI: restore those too.
+            old_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.registry_uri)
+            try:
+                yield
+            finally:
+                track_utils._tracking_uri = old_tracking
+                reg_utils._registry_uri = old_registry
+                for key, value in old_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+    def activated(self) -> contextlib.AbstractContextManager[None]:
+        """Point MLflow's fluent API (``mlflow.pyfunc.load_model("models:/...")``...) here, then restore.
+
+        For code that must call MLflow directly, e.g. the gateway loading ``mv.uri``.
+        """
+        return self._fluent()
 
     def load_pyfunc(self, name: str, ref: str) -> Any:
         """``mlflow.pyfunc.load_model`` of a semver or alias of ``name``, from this registry."""

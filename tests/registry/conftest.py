@@ -17,10 +17,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,22 +181,53 @@ def _postgres_db() -> tuple[str | None, str, Callable[[], None]]:
     return f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}", "", drop
 
 
+class _Servers:
+    """The session's servers: launched as soon as collection shows a test needs them, so their
+    (slow) start-up overlaps the memory and embedded tests; stopped at session end."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, MlflowServer | str] = {}
+        self._drop: Callable[[], None] = lambda: None
+        self._dirs: list[Path] = []
+
+    def launch(self) -> dict[str, MlflowServer | str]:
+        if not self.servers:
+            base = Path(tempfile.mkdtemp(prefix="mlops-registry-servers-"))
+            self._dirs.append(base)
+            (base / "sqlite").mkdir()
+            (base / "pg").mkdir()
+            self.servers["server_sqlite"] = MlflowServer(f"sqlite:///{base / 'sqlite' / 'mlflow.db'}",
+                                                         base / "sqlite")
+            pg_uri, reason, self._drop = _postgres_db()
+            self.servers["server_postgres"] = reason if pg_uri is None else MlflowServer(pg_uri, base / "pg")
+        return self.servers
+
+    def stop(self) -> None:
+        for server in self.servers.values():
+            if isinstance(server, MlflowServer):
+                server.stop()
+        self._drop()
+        for d in self._dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self.servers.clear()
+
+
+_SERVERS = _Servers()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(item.get_closest_marker("mlflow_server") for item in session.items):
+        _SERVERS.launch()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _SERVERS.stop()
+
+
 @pytest.fixture(scope="session")
-def mlflow_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, MlflowServer | str]]:
-    """Both servers, launched together; a value that is a str is the reason that one is skipped."""
-    servers: dict[str, MlflowServer | str] = {}
-    sqlite_dir = tmp_path_factory.mktemp("mlflow_server_sqlite")
-    servers["server_sqlite"] = MlflowServer(f"sqlite:///{sqlite_dir / 'mlflow.db'}", sqlite_dir)
-    pg_uri, reason, drop = _postgres_db()
-    if pg_uri is None:
-        servers["server_postgres"] = reason
-    else:
-        servers["server_postgres"] = MlflowServer(pg_uri, tmp_path_factory.mktemp("mlflow_server_pg"))
-    yield servers
-    for server in servers.values():
-        if isinstance(server, MlflowServer):
-            server.stop()
-    drop()
+def mlflow_servers() -> dict[str, MlflowServer | str]:
+    """Both servers; a value that is a str is the reason that one is skipped."""
+    return _SERVERS.launch()
 
 
 # ----------------------------------------------------------------------------- the backends

@@ -9,7 +9,7 @@ import pytest
 
 from mlops_actions.registry.interface import RegistryNotFound
 from mlops_actions.registry.mlflow_registry import get_registry
-from tests.registry.conftest import Backend, unique
+from tests.registry.conftest import Backend, fit_model, unique
 
 SERVER = pytest.param("server_sqlite", marks=[pytest.mark.mlflow_server, pytest.mark.slow])
 
@@ -56,6 +56,13 @@ def test_runs_uri_and_registered_model_uri_are_accepted(backend: Backend) -> Non
         backend.sources["base"].removeprefix("models:/"))
     via_run = reg.register(name, f"runs:/{logged.source_run_id}/model")
     assert via_run.version == "1.1.0" and via_run.run_id == logged.source_run_id
+    assert first.metadata == {}  # its run logged no metrics
+    with reg.logging_run("with-metrics"):  # type: ignore[attr-defined]
+        mlflow.log_metric("accuracy", 0.93)
+        model, _ = fit_model(("x1", "x2"))
+        info = mlflow.sklearn.log_model(model, name="model", pip_requirements=["scikit-learn"])
+    with_metrics = reg.register(name, info.model_uri, metadata={"owner": "ml"})
+    assert with_metrics.metadata == {"accuracy": "0.93", "owner": "ml"}  # the run's metrics by default
     copy = reg.register(unique("copy"), first.uri)  # models:/<name>/<version>
     assert copy.version == "1.0.0"
     with pytest.raises(RegistryNotFound, match=r"has no model at 'nope'"):
@@ -65,8 +72,6 @@ def test_runs_uri_and_registered_model_uri_are_accepted(backend: Backend) -> Non
 def test_saved_model_directory_is_logged_then_registered(repo_dir: Path) -> None:
     import mlflow
     from mlflow.models import infer_signature
-
-    from tests.registry.conftest import fit_model
 
     model, x = fit_model(("x1", "x2"))
     saved = repo_dir / "saved_model"
@@ -78,6 +83,11 @@ def test_saved_model_directory_is_logged_then_registered(repo_dir: Path) -> None
     assert "mlops.signature" in mv.tags  # kept for the next version's major/minor decision
     predictions = reg.load_pyfunc("saved", "1.0.0").predict(x)
     assert len(predictions) == len(x)
+    import os
+
+    with reg.activated():  # the fluent API sees this registry, then is restored
+        assert len(mlflow.pyfunc.load_model(mv.uri).predict(x)) == len(x)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
     # the embedded layout: everything under <repo>/.mlops
     assert (repo_dir / ".mlops" / "mlflow.db").is_file()
     assert any((repo_dir / ".mlops" / "artifacts").rglob("MLmodel"))
@@ -94,3 +104,38 @@ def test_tracking_uri_env_wins_over_embedded(repo_dir: Path, monkeypatch: pytest
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     embedded = get_registry(repo_root=repo_dir)
     assert embedded.embedded and embedded.tracking_uri == f"sqlite:///{repo_dir.resolve()}/.mlops/mlflow.db"
+
+
+@pytest.mark.slow
+def test_two_registries_in_threads_do_not_cross(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fluent MLflow state is process-global: registrations through it are serialized."""
+    import pickle
+    import threading
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    model, _ = fit_model(("x1", "x2"))
+    registries = {}
+    for key in ("a", "b"):
+        (tmp_path / key).mkdir()
+        with (tmp_path / key / "m.pkl").open("wb") as f:
+            pickle.dump(model, f)
+        registries[key] = get_registry(repo_root=tmp_path / key)
+    errors: list[BaseException] = []
+
+    def work(key: str) -> None:
+        try:
+            for _ in range(2):
+                registries[key].register(f"model_{key}", str(tmp_path / key / "m.pkl"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in registries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not errors, errors
+    for key, reg in registries.items():
+        other = "b" if key == "a" else "a"
+        assert [v.version for v in reg.list_versions(f"model_{key}")] == ["1.0.0", "1.1.0"]
+        assert reg.list_versions(f"model_{other}") == []
