@@ -21,6 +21,7 @@ from mlops_actions.errors import (
     MlopsActionsError,
     RegistryError,
 )
+from mlops_actions.github import actions
 
 ORDER = 30
 
@@ -99,6 +100,16 @@ def _alias_of(repo: Path, env: str) -> str:
     return spec.name or env
 
 
+def _parse_location(text: str | None) -> Location | None:
+    """``path:line:col`` (as checks carry it) back into a Location."""
+    if not text:
+        return None
+    parts = text.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return Location(parts[0], int(parts[1]), int(parts[2]))
+    return Location(text)
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
@@ -168,6 +179,12 @@ def run(args: argparse.Namespace) -> int:
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
             fh.write(md + "\n")
+    if actions.in_actions() and not args.json:  # workflow commands go to stdout: not mixed with JSON
+        for c in result.checks:
+            if c.verdict is not Verdict.PASSED:
+                level: actions.Level = "warning" if c.verdict is Verdict.INCONCLUSIVE else "error"
+                actions.annotate(level, c.message, location=_parse_location(c.location),
+                                 title=f"validate {spec.name} {version}: {c.name} {c.verdict.value}")
     if args.json:
         sys.stdout.write(render_json(result))
     else:

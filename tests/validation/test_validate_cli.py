@@ -217,3 +217,17 @@ def test_versions_load_from_the_registry_in_use_not_the_process_default(
         assert mlflow.get_tracking_uri() == (tmp_path / "elsewhere").as_uri()  # restored
     finally:
         mlflow.set_tracking_uri(old)
+
+
+def test_failed_checks_become_annotations_in_actions(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    summary = repo / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    _edit(repo, "    accuracy:\n      threshold: 0.85\n", "    accuracy:\n      threshold: 0.999\n")
+    assert run(repo, "bc", "--version", "1.1.0", "--no-log") == 1
+    out = capsys.readouterr().out
+    expected = ("::error file=models/bc/model.yaml,line=10,col=5,"
+                "title=validate bc 1.1.0%3A accuracy_score failed::")
+    assert expected in out
+    assert summary.read_text().startswith("## ❌ Validation of `bc` 1.1.0")
