@@ -10,6 +10,7 @@ under ``<out>/logs/``. The demo stops every process it started, also on Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import http.server
 import json
 import os
@@ -445,14 +446,14 @@ class Demo:
         out = self.out / "monitor"
         for label, shift, expect in (("healthy", 0.0, 0), ("drift injected", 0.6, 1)):
             time.sleep(1.0)  # the window below starts after the previous phase's traffic
-            t0 = time.monotonic()
+            since = datetime.datetime.now(datetime.UTC).isoformat()
             counts = self.replay_once("production", shift=shift)
-            window = f"{int(time.monotonic() - t0) + 1}s"
+            time.sleep(1.0)  # the gateway writes its prediction log in batches
             self.say(f"{label}: replayed the {counts['sent']} test rows once"
                      + (f", features scaled by {1 + shift:g}" if shift else "")
                      + f" ({counts['errors']} errors)")
             self.run(f"monitor production ({label})", "monitor", "--env", "production",
-                     "--model", MODEL, "--window", window,
+                     "--model", MODEL, "--since", since,
                      "--out", str(out / label.split()[0]), expect=(expect,))
         self.say(f"alerts received by the webhook receiver: {len(self.receiver.received)}")
 

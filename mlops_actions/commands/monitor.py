@@ -74,6 +74,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--env", required=True, help="environment name (environments/ENV.yaml)")
     p.add_argument("--window", default=None,
                    help="look back this far, e.g. 30m, 1h, 1d (default: each model's monitoring.window)")
+    p.add_argument("--since", default=None, metavar="ISO8601",
+                   help="look back to this time instead (e.g. 2026-11-26T07:00:00+00:00); "
+                   "overrides --window")
     p.add_argument("--reference", default=None, metavar="PATH",
                    help="reference data (CSV/Parquet) for every model instead of model.yaml's")
     p.add_argument("--out", default=None, metavar="DIR", help="also write monitor-ENV.md/.html/.json here")
@@ -189,7 +192,20 @@ def run(args: argparse.Namespace) -> int:
     if args.retention:
         deleted = purge_old(repo, args.retention, args.store)
         print(f"retention: deleted {deleted} prediction(s) older than {args.retention}", file=sys.stderr)
-    healths = run_monitor(repo, args.env, window=args.window, reference=args.reference,
+    window = args.window
+    if args.since:
+        import datetime as dt
+        import time
+
+        try:
+            since = dt.datetime.fromisoformat(args.since)
+        except ValueError:
+            raise ConfigError(f"--since: {args.since!r} is not an ISO 8601 time",
+                              hint="e.g. 2026-11-26T07:00:00+00:00") from None
+        if since.tzinfo is None:
+            raise ConfigError(f"--since: {args.since!r} has no time zone", hint="add +00:00")
+        window = f"{max(time.time() - since.timestamp(), 0.001):.3f}s"
+    healths = run_monitor(repo, args.env, window=window, reference=args.reference,
                           store_url=args.store, models=args.model, all_versions=args.all_versions,
                           any_environment=args.any_environment)
     from mlops_actions.monitoring.reports import render_html, render_markdown

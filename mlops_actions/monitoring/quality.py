@@ -34,6 +34,7 @@ class QualityOptions:
     max_missing_increase: float = 0.05
     max_out_of_range: float = 0.05
     max_outlier_increase: float = 0.01
+    outlier_alpha: float = 0.01  # the increase must also be significant (one-sided binomial test)
     max_unseen: float = 0.01
 
 
@@ -71,6 +72,21 @@ class QualityReport:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
+def _significant_increase(share: float, n: int, reference_share: float, alpha: float) -> bool:
+    """One-sided binomial test: is ``share`` of ``n`` rows more than the reference's share?
+
+    Without it, one outlier in a window of 40 rows (2.5%) against a reference with
+    none fails the check: noise, not a data-quality problem.
+    """
+    from scipy.stats import binomtest
+
+    if n <= 0:
+        return False
+    k = round(share * n)
+    p = min(max(reference_share, 1e-3), 1.0)
+    return bool(binomtest(k, n, p, alternative="greater").pvalue < alpha)
+
+
 def check_quality(drift: DriftReport, current_columns: Sequence[str],
                   options: QualityOptions | None = None) -> QualityReport:
     """Quality findings from a drift pass over the same current data."""
@@ -104,7 +120,9 @@ def check_quality(drift: DriftReport, current_columns: Sequence[str],
                                       f"{c.column}: {c.out_of_range_share:.1%} of values outside the "
                                       f"reference range (allowed {o.max_out_of_range:.0%})"))
         extra_outliers = c.outlier_share_current - c.outlier_share_reference
-        if c.kind == "numeric" and extra_outliers > o.max_outlier_increase:
+        if c.kind == "numeric" and extra_outliers > o.max_outlier_increase \
+                and _significant_increase(c.outlier_share_current, c.n_current,
+                                          c.outlier_share_reference, o.outlier_alpha):
             out.append(QualityFinding(c.column, "outliers", Verdict.FAILED, c.outlier_share_current,
                                       c.outlier_share_reference + o.max_outlier_increase,
                                       f"{c.column}: {c.outlier_share_current:.1%} outliers (beyond Q1-3IQR.."
