@@ -448,7 +448,7 @@ class Demo:
             time.sleep(1.0)  # the window below starts after the previous phase's traffic
             since = datetime.datetime.now(datetime.UTC).isoformat()
             counts = self.replay_once("production", shift=shift)
-            time.sleep(1.0)  # the gateway writes its prediction log in batches
+            time.sleep(3.0)  # the gateway writes its prediction log (and labels) in batches
             self.say(f"{label}: replayed the {counts['sent']} test rows once"
                      + (f", features scaled by {1 + shift:g}" if shift else "")
                      + f" ({counts['errors']} errors)")

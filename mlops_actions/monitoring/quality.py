@@ -34,7 +34,7 @@ class QualityOptions:
     max_missing_increase: float = 0.05
     max_out_of_range: float = 0.05
     max_outlier_increase: float = 0.01
-    outlier_alpha: float = 0.01  # the increase must also be significant (one-sided binomial test)
+    outlier_alpha: float = 0.001  # the increase must also be significant (one-sided binomial test)
     max_unseen: float = 0.01
 
 
