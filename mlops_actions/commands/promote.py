@@ -69,12 +69,18 @@ def run(args: argparse.Namespace) -> int:
         body=(f"Promotes `{args.model}` **{current or '(new)'} -> {version}** in `{args.to_env}` "
               f"(live in `{args.from_env}`).\n\nOpened by `mlops-actions promote`; plan, validate and "
               "policy run on this PR; merging applies it."))
+    submit(change, target_text, args)
+    return EXIT_OK
+
+
+def submit(change: PinChange, current_text: str, args: argparse.Namespace) -> None:
+    """``--dry-run``: print the diff the PR would make; otherwise open the PR and write the
+    ``pr-number`` / ``pr-url`` step outputs (shared by ``promote`` and ``rollback-pr``)."""
     if args.dry_run:
-        print(preview(target_text, change), end="")
-        return EXIT_OK
+        print(preview(current_text, change), end="")
+        return
     base = args.base or os.environ.get("GITHUB_REF_NAME") or "main"
     pr = open_pin_pr(GitHubClient.from_env(), change, base)
     print(f"opened #{pr['number']}: {change.title} {pr.get('html_url', '')}")
     actions.set_output("pr-number", str(pr["number"]))
     actions.set_output("pr-url", str(pr.get("html_url", "")))
-    return EXIT_OK

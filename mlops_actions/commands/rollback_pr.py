@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from mlops_actions.commands.promote import branch_name
+from mlops_actions.commands.promote import branch_name, submit
 from mlops_actions.errors import EXIT_OK, ConfigError
 from mlops_actions.github import actions
-from mlops_actions.github.rest import GitHubClient
 from mlops_actions.gitops.pins import env_path, last_good_version, pinned_version
-from mlops_actions.gitops.propose import PinChange, open_pin_pr, preview
+from mlops_actions.gitops.propose import PinChange
 
 ORDER = 66
 OUTPUTS = frozenset({"pr-number", "pr-url", "version"})  # step outputs written to $GITHUB_OUTPUT
@@ -55,13 +53,7 @@ def run(args: argparse.Namespace) -> int:
               + "\n\nOpened by `mlops-actions rollback-pr`. The `rollback` label lets the semver and "
               "freeze rules allow going down."))
     print(f"last good version of {args.model} in {args.env}: {target} ({origin})")
-    if args.dry_run:
-        print(preview(text, change), end="")
-        return EXIT_OK
-    base = args.base or os.environ.get("GITHUB_REF_NAME") or "main"
-    pr = open_pin_pr(GitHubClient.from_env(), change, base)
-    print(f"opened #{pr['number']}: {change.title} {pr.get('html_url', '')}")
-    actions.set_output("pr-number", str(pr["number"]))
-    actions.set_output("pr-url", str(pr.get("html_url", "")))
-    actions.set_output("version", target)
+    submit(change, text, args)
+    if not args.dry_run:
+        actions.set_output("version", target)
     return EXIT_OK
