@@ -2,7 +2,7 @@
 
 Peer: raw prometheus-client calls doing the same work (labels().inc(), observe()),
 in the same run, so the ratio is the overhead of GatewayMetrics.observe_request.
-Not run by the test suite: ``/work/venv/bin/python benchmarks/bench_metrics.py``.
+Not run by the test suite: ``.venv/bin/python benchmarks/bench_metrics.py``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ The peer is the naive way to read live state: one ``get_model_version_by_alias``
 model and environment (what a hand-written script does); it runs in the same run against
 the same server, and the ratio is printed.
 
-    /work/venv/bin/python benchmarks/bench_plan.py [--sizes 50,100,200]
+    .venv/bin/python benchmarks/bench_plan.py [--sizes 50,100,200]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Gateway vs `mlflow models serve`: same registered model, same requests, one run.
 
-    /work/venv/bin/python benchmarks/bench_serving.py [--duration 20] [--connections 16]
+    .venv/bin/python benchmarks/bench_serving.py [--duration 20] [--connections 16]
 
 Registers a scikit-learn LogisticRegression (breast cancer) in MLflow on SQLite
 in a temp dir, starts both servers on 127.0.0.1, checks predictions are

@@ -15,7 +15,7 @@ thresholds), then the same plus JSON/Markdown/HTML reports and the MLflow evalua
 (what ``mlops-actions validate`` does).
 
 Checks that every metric both compute agrees to 1e-9, prints timings and the ratio.
-Run: /work/venv/bin/python benchmarks/bench_validate.py [--rows 200000]
+Run: .venv/bin/python benchmarks/bench_validate.py [--rows 200000]
 """
 
 from __future__ import annotations
