@@ -16,23 +16,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from mlops_actions.errors import ValidationError
+
+if TYPE_CHECKING:  # pandas loads on first use: the file-based drift path never needs it
+    import pandas as pd
 
 __all__ = [
     "INTEGER_CARDINALITY_LIMIT",
     "ColumnKind",
     "ColumnProfile",
     "ReferenceProfile",
+    "StoredProfile",
+    "category_profile",
     "infer_kind",
+    "numeric_profile",
     "numeric_values",
+    "sorted_label_counts",
 ]
 
 INTEGER_CARDINALITY_LIMIT = 10
@@ -66,6 +73,8 @@ def infer_kind(col: pd.Series) -> ColumnKind:
 def numeric_values(col: pd.Series) -> tuple[np.ndarray, int, str | None]:
     """Finite float64 values (NaN and +/-inf dropped, as Evidently does), the count dropped, and
     an error when some values are not numbers at all."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(col.dtype):
         arr = col.to_numpy(dtype=np.float64)
     elif pd.api.types.is_numeric_dtype(col.dtype):
@@ -87,14 +96,22 @@ def numeric_values(col: pd.Series) -> tuple[np.ndarray, int, str | None]:
 def category_counts(col: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
     """Labels (as strings, sorted) and their counts; missing values counted apart."""
     counts = col.value_counts(dropna=True, sort=False)
-    labels = np.array([_label(v) for v in counts.index], dtype=str)
-    values = counts.to_numpy(dtype=np.int64)
+    labels, values = sorted_label_counts(list(counts.index), counts.to_numpy(dtype=np.int64))
+    return labels, values, int(len(col) - int(values.sum()))
+
+
+def sorted_label_counts(raw: list[Any], counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw category values and their counts -> one spelling per label (:func:`_label`), sorted,
+    counts of labels that spell alike merged. Shared by the pandas and the Arrow readers so
+    both give the same labels."""
+    labels = np.array([_label(v) for v in raw], dtype=str)
+    values = np.asarray(counts, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
     labels, values = labels[order], values[order]
     if len(np.unique(labels)) != len(labels):  # e.g. 1 and "1": merge after str()
         uniq, inv = np.unique(labels, return_inverse=True)
         labels, values = uniq, np.bincount(inv, weights=values).astype(np.int64)
-    return labels, values, int(len(col) - int(values.sum()))
+    return labels, values
 
 
 def _label(v: Any) -> str:
@@ -139,19 +156,29 @@ class ColumnProfile:
         return float(np.quantile(self.values, q)) if self.n else float("nan")
 
 
+def numeric_profile(name: str, finite_values: np.ndarray, n_missing: int) -> ColumnProfile:
+    """The profile of a numeric column from its finite values (sorted here)."""
+    values = np.sort(finite_values)
+    return ColumnProfile(name, "numeric", len(values), n_missing, values,
+                         error=None if len(values) else "the reference column is all missing")
+
+
+def category_profile(name: str, labels: np.ndarray, counts: np.ndarray, n_missing: int) -> ColumnProfile:
+    """The profile of a categorical column from :func:`sorted_label_counts`' output."""
+    return ColumnProfile(name, "categorical", int(counts.sum()), n_missing, labels, counts,
+                         error=None if len(labels) else "the reference column is all missing")
+
+
 def _profile_column(name: str, col: pd.Series, kind: ColumnKind | None = None) -> ColumnProfile:
     kind = kind or infer_kind(col)
     if kind == "numeric":
         values, n_missing, error = numeric_values(col)
         if error:
             return ColumnProfile(name, "unknown", 0, len(col), np.empty(0), error=error)
-        values = np.sort(values)
-        return ColumnProfile(name, "numeric", len(values), n_missing, values,
-                             error=None if len(values) else "the reference column is all missing")
+        return numeric_profile(name, values, n_missing)
     if kind == "categorical":
         labels, counts, n_missing = category_counts(col)
-        return ColumnProfile(name, "categorical", int(counts.sum()), n_missing, labels, counts,
-                             error=None if len(labels) else "the reference column is all missing")
+        return category_profile(name, labels, counts, n_missing)
     if kind == "text":
         return ColumnProfile(name, "text", int(col.count()), int(col.isna().sum()), np.empty(0, dtype=str),
                              error=None)
@@ -213,20 +240,9 @@ class ReferenceProfile:
 
     @classmethod
     def load(cls, path: str | Path) -> ReferenceProfile:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                if meta.get("format") != FORMAT_VERSION:
-                    raise ValueError(f"format {meta.get('format')} (expected {FORMAT_VERSION})")
-                cols = {}
-                for i, c in enumerate(meta["columns"]):
-                    cols[c["name"]] = ColumnProfile(
-                        c["name"], c["kind"], c["n"], c["n_missing"], data[f"v{i}"],
-                        data[f"c{i}"] if c["has_counts"] else None, c["error"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise ValidationError(f"cannot read the reference profile {path}: {exc}",
-                                  hint="delete it; it is recomputed from the reference data") from exc
-        return cls(cols, int(meta["n_rows"]), meta.get("source", ""), meta.get("fingerprint", ""))
+        with StoredProfile(path) as stored:
+            cols = {name: stored.column(name) for name in stored.names}
+        return cls(cols, stored.n_rows, stored.source, stored.fingerprint)
 
     @classmethod
     def cached(cls, data_path: str | Path, cache_dir: str | Path, *, features: list[str] | None = None,
@@ -245,6 +261,57 @@ class ReferenceProfile:
         return prof
 
 
+class StoredProfile:
+    """A saved profile (``.npz``) read one column at a time, so a drift check over a large
+    reference never holds every column's values at once. Thread-safe; use as a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._data = np.load(self.path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise self._error(exc) from exc
+        try:
+            meta = json.loads(bytes(self._data["meta"]).decode())
+            if meta.get("format") != FORMAT_VERSION:
+                raise ValueError(f"format {meta.get('format')} (expected {FORMAT_VERSION})")
+            self._index = {c["name"]: (i, c) for i, c in enumerate(meta["columns"])}
+            self.n_rows = int(meta["n_rows"])
+        except (OSError, ValueError, KeyError) as exc:
+            self._data.close()
+            raise self._error(exc) from exc
+        self.source: str = meta.get("source", "")
+        self.fingerprint: str = meta.get("fingerprint", "")
+
+    def _error(self, exc: Exception) -> ValidationError:
+        return ValidationError(f"cannot read the reference profile {self.path}: {exc}",
+                               hint="delete it; it is recomputed from the reference data")
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._index)
+
+    def column(self, name: str) -> ColumnProfile:
+        i, c = self._index[name]
+        try:
+            with self._lock:  # one zip member at a time: the archive's file handle is shared
+                values = self._data[f"v{i}"]
+                counts = self._data[f"c{i}"] if c["has_counts"] else None
+        except (OSError, ValueError, KeyError) as exc:
+            raise self._error(exc) from exc
+        return ColumnProfile(c["name"], c["kind"], c["n"], c["n_missing"], values, counts, c["error"])
+
+    def close(self) -> None:
+        self._data.close()
+
+    def __enter__(self) -> StoredProfile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     try:
@@ -259,6 +326,8 @@ def file_sha256(path: Path) -> str:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """CSV or Parquet by extension; errors name the file."""
+    import pandas as pd
+
     path = Path(path)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
