@@ -5,7 +5,7 @@ rows), 60 % numeric / 40 % categorical columns, a quarter of the columns shifted
 Evidently 0.7.23 pins numpy<2, pyarrow<18, pandas<3, so it runs in its own venv
 (``benchmarks/.venv-evidently``, created by this script on first use, then
 cached). Each side runs in its own fresh subprocess on the same Parquet files
-and reports its whole-process peak RSS (``ru_maxrss``: interpreter, libraries,
+and reports its whole-process peak RSS (VmHWM: interpreter, libraries,
 data and the test, all in the one process):
 
 - Evidently loads both files with pandas and runs ``DataDriftPreset`` (time
@@ -29,10 +29,10 @@ converting; the decision uses each side's own value.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -44,13 +44,28 @@ HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv-evidently"
 EVIDENTLY_PINS = ["evidently==0.7.23", "numpy<2", "pyarrow<18", "pandas<3"]
 
-EVIDENTLY_WORKER = r'''
-import json, resource, sys, time
+def peak_rss_kb() -> int:
+    """This process's peak RSS: VmHWM from /proc/self/status, the high-water mark of this
+    process image. Not ``ru_maxrss``: Linux carries it over fork + exec, so a worker started
+    by a parent that holds the generated data would report the parent's size."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+EVIDENTLY_WORKER = inspect.getsource(peak_rss_kb) + r'''
+import json, sys, time
 import pandas as pd
 from evidently import Report
 from evidently.presets import DataDriftPreset
 ref = pd.read_parquet(sys.argv[1]); cur = pd.read_parquet(sys.argv[2])
-rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss_loaded = peak_rss_kb()
 t0 = time.perf_counter()
 snap = Report([DataDriftPreset()]).run(cur, ref)
 seconds = time.perf_counter() - t0
@@ -66,7 +81,7 @@ for m in snap.dict()["metrics"]:
         cols[cfg["column"]] = {"method": method, "value": v, "drifted": bool(drifted)}
     elif cfg["type"].endswith("DriftedColumnsCount"):
         share = m["value"]["share"]
-print(json.dumps({"seconds": seconds, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"seconds": seconds, "maxrss_kb": peak_rss_kb(),
                   "rss_loaded_kb": rss_loaded, "share": share, "columns": cols}))
 '''
 
@@ -121,7 +136,7 @@ def _columns(report: object, e_report: object) -> dict[str, object]:
 
 
 def _maxrss_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak_rss_kb()
 
 
 def run_ours(ref: str, cur: str) -> dict[str, object]:
