@@ -51,9 +51,9 @@ if TYPE_CHECKING:  # pandas and scipy.stats load on first use: the file-based pa
     import pandas as pd  # (detect_drift_files) needs neither for large references
 
 __all__ = [
-    "CurrentColumn",
     "METHODS",
     "ColumnDrift",
+    "CurrentColumn",
     "DriftOptions",
     "DriftReport",
     "choose_method",

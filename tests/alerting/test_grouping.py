@@ -83,7 +83,8 @@ def test_one_drift_event_is_one_notification_per_sink_then_update_then_one_resol
     assert slack["text"].startswith(":large_orange_circle: ERROR: churn in production: 35 check(s) failing; "
                                     "worst: accuracy")
     listed = slack["blocks"][1]["text"]["text"].splitlines()
-    assert listed[0].startswith("• *accuracy* (error)") and listed[1].startswith("• *dataset_drift* (warning)")
+    assert listed[0].startswith("• *accuracy* (error)")
+    assert listed[1].startswith("• *dataset_drift* (warning)")
     assert listed[-1] == "… and 25 more"  # 10 listed, the rest counted: Slack's 3000-character text
     pd = seen["pagerduty"][0]
     assert pd["event_action"] == "trigger" and pd["dedup_key"] == key
@@ -139,3 +140,22 @@ def test_grouping_keeps_models_and_environments_apart_and_retires_per_check_keys
     # a model with no finding at all any more (e.g. its pin was removed from the run) resolves
     notify([], [], state, sinks={"slack": sink}, group=True, resolve_missing=["fraud/production/"])
     assert sink.sent[-1][:2] == ("fraud/production", "resolved")
+
+
+def test_per_variant_findings_of_the_monitor_keep_their_variant_and_severity(tmp_path: Path) -> None:
+    from mlops_actions.monitoring.alerts.memory import MemorySink
+    from mlops_actions.monitoring.health import Finding as MonitorFinding
+    from mlops_actions.monitoring.verdict import Verdict
+
+    sink = MemorySink("slack")
+    findings = [MonitorFinding("churn", "production", "data_drift", "*", Verdict.FAILED, "4 of 4 drifted",
+                               1.0, 0.5, "1.2.0", "canary"),
+                MonitorFinding("churn", "production", "performance", "error_rate", Verdict.FAILED,
+                               "error rate 0.2 > 0.05", 0.2, 0.05, "1.2.0", "canary"),
+                MonitorFinding("churn", "production", "data_drift", "*", Verdict.PASSED, "0 of 4 drifted",
+                               0.0, 0.5, "1.2.0", "stable")]
+    notify(findings, [], tmp_path / "a.json", sinks={"slack": sink}, group=True)
+    (alert,) = sink.alerts
+    assert alert.key == "churn/production" and alert.severity.value == "critical"
+    assert [(i["check"], i["severity"]) for i in alert.details["findings"]] == [
+        ("error_rate@canary", "critical"), ("dataset_drift@canary", "warning")]

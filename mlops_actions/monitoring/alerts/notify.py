@@ -76,10 +76,17 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
 def _check_name(obj: Any) -> str:
     """``check`` (or ``name``); with the monitor's ``kind`` + ``name``: ``accuracy`` for
     performance, ``dataset_drift`` for the dataset, ``data_drift/<column>``,
-    ``prediction_drift``, ``quality/<column:check>``."""
+    ``prediction_drift``, ``quality/<column:check>``; ``@<variant>`` appended when the
+    monitor checked a gateway variant apart (``dataset_drift@canary``)."""
     check = _get(obj, "check")
     if check:
         return str(check)
+    variant = str(_get(obj, "variant", default="") or "")
+    base = _kind_check(obj)
+    return f"{base}@{variant}" if variant else base
+
+
+def _kind_check(obj: Any) -> str:
     name, kind = str(_get(obj, "name", default="") or ""), _get(obj, "kind")
     if not kind:
         return name
@@ -163,7 +170,8 @@ def run_url(env: Mapping[str, str]) -> str:
 
 def finding_to_alert(finding: Any, url: str = "") -> Alert:
     f = _as_finding(finding)
-    default = DEFAULT_SEVERITY.get(f.check) or DEFAULT_SEVERITY.get(f.check.split("/")[0], Severity.ERROR)
+    plain = f.check.split("@")[0]
+    default = DEFAULT_SEVERITY.get(plain) or DEFAULT_SEVERITY.get(plain.split("/")[0], Severity.ERROR)
     try:
         severity = Severity(f.severity) if f.severity else default
     except ValueError:
