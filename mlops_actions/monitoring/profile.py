@@ -246,8 +246,12 @@ class ReferenceProfile:
 
     @classmethod
     def cached(cls, data_path: str | Path, cache_dir: str | Path, *, features: list[str] | None = None,
-               reader: Any = None) -> ReferenceProfile:
-        """The profile of a CSV/Parquet file, from ``cache_dir`` when the file is unchanged."""
+               reader: Any = None, exclude: tuple[str, ...] = ()) -> ReferenceProfile:
+        """The profile of a CSV/Parquet file, from ``cache_dir`` when the file is unchanged.
+
+        Without ``reader`` the file is profiled column by column with Arrow
+        (:func:`~mlops_actions.monitoring.columnar.profile_file`: no DataFrame of the whole
+        file); ``reader(path) -> DataFrame`` profiles what it returns instead."""
         data_path = Path(data_path)
         fingerprint = file_sha256(data_path)
         cache = Path(cache_dir) / f"{data_path.stem}-{fingerprint[:16]}.npz"
@@ -255,8 +259,14 @@ class ReferenceProfile:
             prof = cls.load(cache)
             if prof.fingerprint == fingerprint and (features is None or set(features) <= set(prof.columns)):
                 return prof
-        df = (reader or read_table)(data_path)
-        prof = cls.from_frame(df, features=features, source=str(data_path), fingerprint=fingerprint)
+        if reader is None:
+            from mlops_actions.monitoring.columnar import profile_file
+
+            prof = profile_file(data_path, features=features, exclude=exclude, source=str(data_path),
+                                fingerprint=fingerprint)
+        else:
+            df = reader(data_path)
+            prof = cls.from_frame(df, features=features, source=str(data_path), fingerprint=fingerprint)
         prof.save(cache)
         return prof
 
