@@ -99,10 +99,10 @@ def test_bad_files_and_columns_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match=r"cannot read .*missing\.parquet"):
         detect_drift_files(tmp_path / "missing.parquet", c)
     (tmp_path / "notes.json").write_text("{}")
-    with pytest.raises(ValidationError, match="unknown format '.json'"):
+    with pytest.raises(ValidationError, match=r"unknown format '\.json'"):
         detect_drift_files(r, tmp_path / "notes.json")
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
-    with pytest.raises(ValidationError, match="broken.parquet"):
+    with pytest.raises(ValidationError, match=r"broken\.parquet"):
         detect_drift_files(tmp_path / "broken.parquet", c)
     (tmp_path / "bad.npz").write_bytes(b"nope")
     with pytest.raises(ValidationError, match="reference profile"):
@@ -142,9 +142,9 @@ def test_the_file_path_loads_neither_pandas_nor_whole_tables(tmp_path: Path) -> 
     del ref, cur, cols
 
     def run(mode: str) -> dict[str, object]:
+        env = {"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin"}
         proc = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, mode, r, c], capture_output=True,
-                              text=True, cwd=REPO_ROOT, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin"},
-                              timeout=300)
+                              text=True, cwd=REPO_ROOT, env=env, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
