@@ -171,8 +171,9 @@ def arrow_profile(name: str, arr: pa.ChunkedArray) -> ColumnProfile:
     if kind == "categorical":
         return category_profile(name, *arrow_category_counts(arr))
     if kind == "text":
-        return ColumnProfile(name, "text", len(arr) - arr.null_count, arr.null_count,
-                             np.empty(0, dtype=str))
+        from mlops_actions.monitoring.text import text_profile
+
+        return text_profile(name, arr.to_pylist())
     return ColumnProfile(name, "unknown", len(arr) - arr.null_count, arr.null_count, np.empty(0), error=why)
 
 
@@ -184,6 +185,10 @@ def arrow_current(kind: str, arr: pa.ChunkedArray) -> CurrentColumn:
     if kind == "categorical":
         labels, counts, n_missing = arrow_category_counts(arr)
         return CurrentColumn(len(arr), labels, counts, n_missing)
+    if kind == "text":
+        texts = _decoded(arr).to_pylist()
+        return CurrentColumn(len(arr), np.array(texts, dtype=object), None,
+                             sum(not isinstance(t, str) for t in texts))
     return CurrentColumn(len(arr), np.empty(0))
 
 

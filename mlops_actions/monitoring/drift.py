@@ -116,6 +116,8 @@ class ColumnDrift:
     outlier_share_reference: float = 0.0  # beyond reference Q1 - 3 IQR .. Q3 + 3 IQR
     outlier_share_current: float = 0.0
     message: str = ""
+    descriptor: str = ""  # text columns: the descriptor whose test this is (length, oov_share)
+    descriptors: tuple[ColumnDrift, ...] = ()  # text columns: every descriptor's test
 
     @property
     def is_p_value(self) -> bool:
@@ -134,6 +136,7 @@ class ColumnDrift:
         d = asdict(self)
         d["verdict"] = self.verdict.value
         d["unseen_categories"] = list(self.unseen_categories)
+        d["descriptors"] = [x.to_dict() for x in self.descriptors]
         return d
 
 
@@ -315,13 +318,16 @@ class CurrentColumn:
         if kind == "numeric":
             values, n_dropped, error = numeric_values(col)
             return cls(len(col), values, None, n_dropped, error)
+        if kind == "text":
+            texts = [v if isinstance(v, str) else None for v in col.tolist()]
+            return cls(len(col), np.array(texts, dtype=object), None, sum(t is None for t in texts))
         labels, counts, n_missing = category_counts(col)
         return cls(len(col), labels, counts, n_missing)
 
 
 def _column(prof: ColumnProfile, cur_col: pd.Series | None, options: DriftOptions) -> ColumnDrift:
     """One column from a pandas Series (None: absent from the current data)."""
-    if cur_col is None or prof.error or prof.kind not in ("numeric", "categorical"):
+    if cur_col is None or prof.error or prof.kind not in ("numeric", "categorical", "text"):
         return compare_column(prof, None if cur_col is None else CurrentColumn(len(cur_col), np.empty(0)),
                               options)
     return compare_column(prof, CurrentColumn.from_series(prof.kind, cur_col), options)
@@ -338,13 +344,11 @@ def compare_column(prof: ColumnProfile, current: CurrentColumn | None, options: 
     n_total = current.n_total
     if prof.error:
         return replace(base, message=prof.error)
-    if prof.kind == "text":
-        return replace(base, verdict=Verdict.INCONCLUSIVE,
-                       message="looks like free text or an identifier (more than half the values "
-                               "distinct): not tested for drift; list features: in model.yaml to skip it")
     method: str = options.method
     if method != "auto" and method not in METHODS:
         return replace(base, message=f"unknown drift method {method!r}; valid: auto, {', '.join(METHODS)}")
+    if prof.kind == "text":
+        return _text_column(prof, current, options, base)
     if current.error:
         return replace(base, message=f"current data: {current.error}")
     if prof.kind == "numeric":
@@ -408,6 +412,39 @@ def compare_column(prof: ColumnProfile, current: CurrentColumn | None, options: 
     return replace(base, method=method, statistic=stat, threshold=threshold, verdict=Verdict.PASSED)
 
 
+def _text_column(prof: ColumnProfile, current: CurrentColumn, options: DriftOptions,
+                 base: ColumnDrift) -> ColumnDrift:
+    """A text column through its descriptors (:mod:`mlops_actions.monitoring.text`), each tested
+    as a numeric feature; the column carries the most severe descriptor's test."""
+    from mlops_actions.monitoring.profile import numeric_profile
+    from mlops_actions.monitoring.text import descriptors
+
+    if not prof.descriptors or prof.counts is None:
+        return replace(base, verdict=Verdict.INCONCLUSIVE,
+                       message="free text (more than half the values distinct) profiled without text "
+                               "descriptors: recompute the reference profile to test it")
+    n_total = current.n_total
+    base = replace(base, n_current=n_total - current.n_missing,
+                   missing_share_current=current.n_missing / n_total if n_total else 0.0)
+    if n_total == current.n_missing:
+        return replace(base, verdict=Verdict.INCONCLUSIVE, message="no non-missing value in the current data")
+    cur = descriptors(current.values.tolist(), prof.values, prof.counts)
+    parts = []
+    for name, ref_values in prof.descriptors.items():
+        values = cur[name]
+        finite = values[np.isfinite(values)]
+        tested = compare_column(numeric_profile(f"{prof.name}.{name}", ref_values, 0),
+                                CurrentColumn(len(values), finite, None, len(values) - len(finite)), options)
+        parts.append(_decide(replace(tested, descriptor=name), None))
+    decided = [d for d in parts if d.drifted is not None]
+    if not decided:
+        return replace(base, verdict=Verdict.INCONCLUSIVE, descriptors=tuple(parts),
+                       message="; ".join(f"{d.descriptor}: {d.message}" for d in parts))
+    top = max(decided, key=ColumnDrift.severity)
+    return replace(base, method=top.method, statistic=top.statistic, threshold=top.threshold,
+                   verdict=Verdict.PASSED, psi=top.psi, descriptor=top.descriptor, descriptors=tuple(parts))
+
+
 def _discrete(method: str, r: np.ndarray, c: np.ndarray, options: DriftOptions) -> float:
     if method == "jensenshannon":
         return _js(r / r.sum(), c / c.sum(), options.js_base)
@@ -442,6 +479,10 @@ def _decide(col: ColumnDrift, p_adjusted: float | None) -> ColumnDrift:
     shown = f"{word} {value:.4g}" + (" (adjusted)" if p_adjusted is not None else "")
     message = (f"{col.method} {shown} {op} {col.threshold:g}: drifted" if drifted else
                f"{col.method} {shown}: no drift (drift at {word} {op} {col.threshold:g})")
+    if col.descriptor:  # a text column: which descriptor decided, and the others
+        others = [f"{d.descriptor} {d.method} {d.statistic:.4g}" for d in col.descriptors
+                  if d.descriptor != col.descriptor and d.statistic is not None]
+        message = f"text {col.descriptor}: {message}" + (f" (also {', '.join(others)})" if others else "")
     return replace(col, drifted=bool(drifted), p_adjusted=p_adjusted, message=message,
                    verdict=Verdict.FAILED if drifted else Verdict.PASSED)
 

@@ -135,6 +135,8 @@ class ColumnProfile:
     values: np.ndarray = field(repr=False)  # numeric: sorted finite values; categorical: labels
     counts: np.ndarray | None = field(default=None, repr=False)  # categorical: count per label
     error: str | None = None  # why this column cannot be compared
+    #: text: sorted reference values of each descriptor (``values``/``counts``: the vocabulary)
+    descriptors: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def missing_share(self) -> float:
@@ -180,8 +182,9 @@ def _profile_column(name: str, col: pd.Series, kind: ColumnKind | None = None) -
         labels, counts, n_missing = category_counts(col)
         return category_profile(name, labels, counts, n_missing)
     if kind == "text":
-        return ColumnProfile(name, "text", int(col.count()), int(col.isna().sum()), np.empty(0, dtype=str),
-                             error=None)
+        from mlops_actions.monitoring.text import text_profile
+
+        return text_profile(name, [None if v is None or v != v else v for v in col.tolist()])
     non_null = col.dropna()
     if non_null.empty:
         why = "the reference column is all missing"
@@ -228,10 +231,13 @@ class ReferenceProfile:
         arrays: dict[str, np.ndarray] = {}
         for i, p in enumerate(self.columns.values()):
             meta["columns"].append({"name": p.name, "kind": p.kind, "n": p.n, "n_missing": p.n_missing,
-                                    "error": p.error, "has_counts": p.counts is not None})
+                                    "error": p.error, "has_counts": p.counts is not None,
+                                    "descriptors": sorted(p.descriptors or {})})
             arrays[f"v{i}"] = p.values
             if p.counts is not None:
                 arrays[f"c{i}"] = p.counts
+            for k, v in (p.descriptors or {}).items():
+                arrays[f"d{i}_{k}"] = v
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
@@ -308,9 +314,10 @@ class StoredProfile:
             with self._lock:  # one zip member at a time: the archive's file handle is shared
                 values = self._data[f"v{i}"]
                 counts = self._data[f"c{i}"] if c["has_counts"] else None
+                desc = {k: self._data[f"d{i}_{k}"] for k in c.get("descriptors", [])} or None
         except (OSError, ValueError, KeyError) as exc:
             raise self._error(exc) from exc
-        return ColumnProfile(c["name"], c["kind"], c["n"], c["n_missing"], values, counts, c["error"])
+        return ColumnProfile(c["name"], c["kind"], c["n"], c["n_missing"], values, counts, c["error"], desc)
 
     def close(self) -> None:
         self._data.close()

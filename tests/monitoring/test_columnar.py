@@ -69,7 +69,8 @@ def test_files_column_by_column_equal_the_dataframe_path(tmp_path: Path, n: int,
                                                                   ("absent", Verdict.ERROR)]
     full = detect_drift_files(r, c)
     by = {col.column: col for col in full.columns}
-    assert by["num"].drifted and by["ids"].verdict is Verdict.INCONCLUSIVE
+    assert by["num"].drifted and by["ids"].kind == "text" and by["ids"].drifted is False
+    assert [d.descriptor for d in by["ids"].descriptors] == ["length", "oov_share"]
     assert by["two"].verdict is Verdict.ERROR and "missing from the current data" in by["two"].message
     assert by["cat"].unseen_categories == ("new",)
     assert by["int_gaps"].kind == "numeric"  # an integer column with nulls reads as float, as in pandas
