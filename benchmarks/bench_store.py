@@ -8,7 +8,7 @@ one commit per prediction (sqlite3, WAL), on a smaller sample.
 Wall-clock rates depend on what else runs on the machine (the shared 2-core
 box runs other test suites); the cpu-seconds figure is what the store costs.
 
-    /work/venv/bin/python benchmarks/bench_store.py [--rows 200000] [--batch 1000]
+    .venv/bin/python benchmarks/bench_store.py [--rows 200000] [--batch 1000]
 """
 
 from __future__ import annotations
