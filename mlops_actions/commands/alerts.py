@@ -40,13 +40,16 @@ def add_parser(sub: Any) -> None:
     n.add_argument("findings", help="JSON: a list of {model, environment, check, verdict, message, "
                    "version?, severity?, details?}, or {\"findings\": [...]}")
     n.add_argument("--state", default=None, help=STATE_HELP)
+    n.add_argument("--group", action="store_true",
+                   help="one alert per model and environment listing its failing checks (as monitor "
+                        "sends), instead of one per check")
     n.set_defaults(func=run_notify)
     ls = asub.add_parser("list", help="list alerts still open in the state file")
     ls.add_argument("--state", default=None, help=STATE_HELP)
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=run_list)
     r = asub.add_parser("resolve", help="resolve an open alert by key through a model's sinks")
-    r.add_argument("key", help="alert key, e.g. churn/production/accuracy")
+    r.add_argument("key", help="alert key, e.g. churn/production (grouped) or churn/production/accuracy")
     r.add_argument("--model", required=True, help="model directory under models/ (whose sinks to use)")
     r.add_argument("--state", default=None, help=STATE_HELP)
     r.set_defaults(func=run_resolve)
@@ -117,7 +120,7 @@ def run_notify(args: argparse.Namespace) -> int:
     for name in sorted({str(f["model"]) for f in findings}):
         spec = by_name[name]
         report = report.merged(notify([f for f in findings if f["model"] == name], spec.monitoring.alerts,
-                                      _state(args)))
+                                      _state(args), group=args.group))
     _print(report)
     for key in report.suppressed:
         print(f"already notified: {key}")

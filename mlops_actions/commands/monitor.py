@@ -104,15 +104,11 @@ def _reference(repo: Repo, key: str, spec: ModelSpec,
     if not path.exists():
         raise ValidationError(f"reference data {path} for model {spec.name} does not exist",
                               hint="set data.reference in model.yaml or pass --reference PATH")
-    from mlops_actions.monitoring.profile import ReferenceProfile, read_table
+    from mlops_actions.monitoring.profile import ReferenceProfile
 
     label = spec.data.label
-
-    def reader(p: Path) -> Any:
-        df = read_table(p)
-        return df.drop(columns=[label]) if label in df.columns else df
-
-    profile = ReferenceProfile.cached(path, repo.root / ".mlops" / "profiles", reader=reader)
+    # profiled column by column (Arrow), the label left out; cached until the file changes
+    profile = ReferenceProfile.cached(path, repo.root / ".mlops" / "profiles", exclude=(label,))
     features = list(spec.data.features) if spec.data.features else [c for c in profile.columns if c != label]
     return profile, features
 

@@ -35,12 +35,9 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
-from scipy import stats
-from scipy.spatial import distance
 
 from mlops_actions.monitoring.profile import (
     ColumnProfile,
@@ -50,12 +47,18 @@ from mlops_actions.monitoring.profile import (
 )
 from mlops_actions.monitoring.verdict import Verdict
 
+if TYPE_CHECKING:  # pandas and scipy.stats load on first use: the file-based path
+    import pandas as pd  # (detect_drift_files) needs neither for large references
+
 __all__ = [
     "METHODS",
     "ColumnDrift",
+    "CurrentColumn",
     "DriftOptions",
     "DriftReport",
     "choose_method",
+    "compare_column",
+    "decide_report",
     "detect_drift",
     "detect_prediction_drift",
     "wasserstein_sorted",
@@ -113,6 +116,8 @@ class ColumnDrift:
     outlier_share_reference: float = 0.0  # beyond reference Q1 - 3 IQR .. Q3 + 3 IQR
     outlier_share_current: float = 0.0
     message: str = ""
+    descriptor: str = ""  # text columns: the descriptor whose test this is (length, oov_share)
+    descriptors: tuple[ColumnDrift, ...] = ()  # text columns: every descriptor's test
 
     @property
     def is_p_value(self) -> bool:
@@ -131,6 +136,7 @@ class ColumnDrift:
         d = asdict(self)
         d["verdict"] = self.verdict.value
         d["unseen_categories"] = list(self.unseen_categories)
+        d["descriptors"] = [x.to_dict() for x in self.descriptors]
         return d
 
 
@@ -218,11 +224,15 @@ def wasserstein_sorted(ref: np.ndarray, cur: np.ndarray) -> float:
 
 
 def _js(p: np.ndarray, q: np.ndarray, base: float) -> float:
+    from scipy.spatial import distance
+
     return float(distance.jensenshannon(p, q, base))
 
 
 def _z_test(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Two-proportion Z-test on the first (sorted) label, as Evidently; p=1 when nothing varies."""
+    from scipy import stats
+
     n1, n2 = ref_counts.sum(), cur_counts.sum()
     p1 = 1 - ref_counts[0] / n1  # share of values != the first label
     p2 = 1 - cur_counts[0] / n2
@@ -236,6 +246,8 @@ def _z_test(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
 
 def _chisquare_contingency(ref_counts: np.ndarray, cur_counts: np.ndarray, min_expected: float) -> float:
     """2 x k independence test; categories expected < ``min_expected`` times merged into one."""
+    from scipy import stats
+
     table = np.vstack([ref_counts, cur_counts]).astype(np.float64)
     total = table.sum()
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / total
@@ -251,6 +263,8 @@ def _chisquare_contingency(ref_counts: np.ndarray, cur_counts: np.ndarray, min_e
 
 def _chisquare_evidently(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     """Evidently's goodness-of-fit form, for comparison (breaks when a label is new)."""
+    from scipy import stats
+
     f_exp = ref_counts * (cur_counts.sum() / ref_counts.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(stats.chisquare(cur_counts, f_exp)[1])
@@ -284,29 +298,63 @@ def _align(ref_labels: np.ndarray, ref_counts: np.ndarray, cur_labels: np.ndarra
 # --------------------------------------------------------------------------- one column
 
 
+@dataclass(frozen=True)
+class CurrentColumn:
+    """What the tests need of one current column, however it was read (pandas or Arrow).
+
+    Numeric: ``values`` are the finite values (any order), ``n_missing`` the NaN/inf/null
+    dropped. Categorical: ``values`` are the labels (:func:`~mlops_actions.monitoring.profile.
+    sorted_label_counts`) and ``counts`` their counts. ``error`` says why the column cannot be read
+    as the reference's kind."""
+
+    n_total: int
+    values: np.ndarray
+    counts: np.ndarray | None = None
+    n_missing: int = 0
+    error: str | None = None
+
+    @classmethod
+    def from_series(cls, kind: str, col: pd.Series) -> CurrentColumn:
+        if kind == "numeric":
+            values, n_dropped, error = numeric_values(col)
+            return cls(len(col), values, None, n_dropped, error)
+        if kind == "text":
+            texts = [v if isinstance(v, str) else None for v in col.tolist()]
+            return cls(len(col), np.array(texts, dtype=object), None, sum(t is None for t in texts))
+        labels, counts, n_missing = category_counts(col)
+        return cls(len(col), labels, counts, n_missing)
+
+
 def _column(prof: ColumnProfile, cur_col: pd.Series | None, options: DriftOptions) -> ColumnDrift:
+    """One column from a pandas Series (None: absent from the current data)."""
+    if cur_col is None or prof.error or prof.kind not in ("numeric", "categorical", "text"):
+        return compare_column(prof, None if cur_col is None else CurrentColumn(len(cur_col), np.empty(0)),
+                              options)
+    return compare_column(prof, CurrentColumn.from_series(prof.kind, cur_col), options)
+
+
+def compare_column(prof: ColumnProfile, current: CurrentColumn | None, options: DriftOptions) -> ColumnDrift:
+    """The drift test of one column: the reference profile against the current column's values.
+    Undecided (see :func:`_decide`): ``drifted`` is set once p-values are adjusted."""
     base = ColumnDrift(prof.name, prof.kind, "", None, None, None, Verdict.ERROR,
                        n_reference=prof.n, missing_share_reference=prof.missing_share)
-    if cur_col is None:
+    if current is None:
         return replace(base, message="missing from the current data (schema change): the model gets "
                                      "no value for it; check the feature pipeline")
-    n_total = len(cur_col)
+    n_total = current.n_total
     if prof.error:
         return replace(base, message=prof.error)
-    if prof.kind == "text":
-        return replace(base, verdict=Verdict.INCONCLUSIVE,
-                       message="looks like free text or an identifier (more than half the values "
-                               "distinct): not tested for drift; list features: in model.yaml to skip it")
     method: str = options.method
     if method != "auto" and method not in METHODS:
         return replace(base, message=f"unknown drift method {method!r}; valid: auto, {', '.join(METHODS)}")
+    if prof.kind == "text":
+        return _text_column(prof, current, options, base)
+    if current.error:
+        return replace(base, message=f"current data: {current.error}")
     if prof.kind == "numeric":
-        cur, n_dropped, error = numeric_values(cur_col)
-        if error:
-            return replace(base, message=f"current data: {error}")
-        cur = np.sort(cur)
+        cur = np.sort(current.values)
         base = replace(base, n_current=len(cur),
-                       missing_share_current=n_dropped / n_total if n_total else 0.0)
+                       missing_share_current=current.n_missing / n_total if n_total else 0.0)
         if not len(cur):
             return replace(base, verdict=Verdict.INCONCLUSIVE,
                            message="no non-missing value in the current data")
@@ -326,6 +374,8 @@ def _column(prof: ColumnProfile, cur_col: pd.Series | None, options: DriftOption
         if method == "auto":
             method = choose_method("numeric", prof.n, n_values)
         if method in ("ks",):
+            from scipy import stats
+
             stat = float(stats.ks_2samp(ref, cur)[1])
         elif method == "wasserstein":
             stat = wasserstein_sorted(ref, cur) / max(float(np.std(ref)), 0.001)
@@ -340,9 +390,10 @@ def _column(prof: ColumnProfile, cur_col: pd.Series | None, options: DriftOption
             c = np.histogram(cur, edges)[0]
             stat = _discrete(method, r, c, options)
     else:  # categorical
-        cl, cc, n_missing = category_counts(cur_col)
+        cl = current.values
+        cc = current.counts if current.counts is not None else np.zeros(len(cl), dtype=np.int64)
         base = replace(base, n_current=int(cc.sum()),
-                       missing_share_current=n_missing / n_total if n_total else 0.0)
+                       missing_share_current=current.n_missing / n_total if n_total else 0.0)
         if not cc.sum():
             return replace(base, verdict=Verdict.INCONCLUSIVE,
                            message="no non-missing value in the current data")
@@ -359,6 +410,39 @@ def _column(prof: ColumnProfile, cur_col: pd.Series | None, options: DriftOption
         stat = _discrete(method, r, c, options)
     threshold = options.threshold if options.threshold is not None else DEFAULT_THRESHOLD[method]
     return replace(base, method=method, statistic=stat, threshold=threshold, verdict=Verdict.PASSED)
+
+
+def _text_column(prof: ColumnProfile, current: CurrentColumn, options: DriftOptions,
+                 base: ColumnDrift) -> ColumnDrift:
+    """A text column through its descriptors (:mod:`mlops_actions.monitoring.text`), each tested
+    as a numeric feature; the column carries the most severe descriptor's test."""
+    from mlops_actions.monitoring.profile import numeric_profile
+    from mlops_actions.monitoring.text import descriptors
+
+    if not prof.descriptors or prof.counts is None:
+        return replace(base, verdict=Verdict.INCONCLUSIVE,
+                       message="free text (more than half the values distinct) profiled without text "
+                               "descriptors: recompute the reference profile to test it")
+    n_total = current.n_total
+    base = replace(base, n_current=n_total - current.n_missing,
+                   missing_share_current=current.n_missing / n_total if n_total else 0.0)
+    if n_total == current.n_missing:
+        return replace(base, verdict=Verdict.INCONCLUSIVE, message="no non-missing value in the current data")
+    cur = descriptors(current.values.tolist(), prof.values, prof.counts)
+    parts = []
+    for name, ref_values in prof.descriptors.items():
+        values = cur[name]
+        finite = values[np.isfinite(values)]
+        tested = compare_column(numeric_profile(f"{prof.name}.{name}", ref_values, 0),
+                                CurrentColumn(len(values), finite, None, len(values) - len(finite)), options)
+        parts.append(_decide(replace(tested, descriptor=name), None))
+    decided = [d for d in parts if d.drifted is not None]
+    if not decided:
+        return replace(base, verdict=Verdict.INCONCLUSIVE, descriptors=tuple(parts),
+                       message="; ".join(f"{d.descriptor}: {d.message}" for d in parts))
+    top = max(decided, key=ColumnDrift.severity)
+    return replace(base, method=top.method, statistic=top.statistic, threshold=top.threshold,
+                   verdict=Verdict.PASSED, psi=top.psi, descriptor=top.descriptor, descriptors=tuple(parts))
 
 
 def _discrete(method: str, r: np.ndarray, c: np.ndarray, options: DriftOptions) -> float:
@@ -395,6 +479,10 @@ def _decide(col: ColumnDrift, p_adjusted: float | None) -> ColumnDrift:
     shown = f"{word} {value:.4g}" + (" (adjusted)" if p_adjusted is not None else "")
     message = (f"{col.method} {shown} {op} {col.threshold:g}: drifted" if drifted else
                f"{col.method} {shown}: no drift (drift at {word} {op} {col.threshold:g})")
+    if col.descriptor:  # a text column: which descriptor decided, and the others
+        others = [f"{d.descriptor} {d.method} {d.statistic:.4g}" for d in col.descriptors
+                  if d.descriptor != col.descriptor and d.statistic is not None]
+        message = f"text {col.descriptor}: {message}" + (f" (also {', '.join(others)})" if others else "")
     return replace(col, drifted=bool(drifted), p_adjusted=p_adjusted, message=message,
                    verdict=Verdict.FAILED if drifted else Verdict.PASSED)
 
@@ -422,6 +510,8 @@ def detect_drift(reference: ReferenceProfile | pd.DataFrame, current: pd.DataFra
     DataFrame profiled on the spot. Never raises for a bad column: that column
     gets an ``error`` verdict and a message; the others are tested.
     """
+    import pandas as pd
+
     options = options or DriftOptions()
     if not isinstance(current, pd.DataFrame):
         current = pd.DataFrame(current)
@@ -446,6 +536,12 @@ def detect_drift(reference: ReferenceProfile | pd.DataFrame, current: pd.DataFra
     workers = options.workers or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:
         cols = list(pool.map(one, names))
+    return decide_report(cols, options, reference.n_rows, len(current))
+
+
+def decide_report(cols: list[ColumnDrift], options: DriftOptions, n_reference_rows: int,
+                  n_current_rows: int) -> DriftReport:
+    """Adjust the p-values (``options.correction``), decide every column, and make the report."""
     p_idx = [i for i, c in enumerate(cols) if c.is_p_value and c.statistic is not None
              and math.isfinite(c.statistic)]
     adjusted: dict[int, float] = {}
@@ -453,7 +549,7 @@ def detect_drift(reference: ReferenceProfile | pd.DataFrame, current: pd.DataFra
         adj = _adjust(np.array([cols[i].statistic for i in p_idx], dtype=float), options.correction)
         adjusted = dict(zip(p_idx, adj.tolist(), strict=True))
     decided = tuple(_decide(c, adjusted.get(i)) for i, c in enumerate(cols))
-    return DriftReport(decided, options.drift_share, reference.n_rows, len(current))
+    return DriftReport(decided, options.drift_share, n_reference_rows, n_current_rows)
 
 
 
@@ -467,6 +563,8 @@ def detect_prediction_drift(reference: Any, current: Any, *, threshold: float | 
     ``reference`` and ``current`` are sequences of predictions (labels, scores,
     or logged outputs such as ``[p0, p1]`` or ``{"prediction": x}``).
     """
+    import pandas as pd
+
     from mlops_actions.monitoring.performance import prediction_value
 
     def frame(values: Any) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from mlops_actions.monitoring.quality import QualityReport, check_quality
 from mlops_actions.monitoring.store import MonitoringStore, features_frame
 from mlops_actions.monitoring.verdict import Verdict, worst
 
-__all__ = ["Finding", "ModelHealth", "assess_model"]
+__all__ = ["Finding", "ModelHealth", "VariantHealth", "assess_model"]
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,82 @@ class Finding:
     value: float | None = None
     limit: float | None = None
     version: str | None = None
+    variant: str = ""  # the gateway variant (stable, canary, b) when checks run per variant
 
     @property
     def key(self) -> str:
-        return f"{self.environment}/{self.model}/{self.kind}/{self.name}"
+        return f"{self.environment}/{self.model}/{self.kind}/{self.name}" + (
+            f"@{self.variant}" if self.variant else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "model": self.model, "version": self.version,
-                "environment": self.environment, "kind": self.kind, "name": self.name,
+                "environment": self.environment, "variant": self.variant, "kind": self.kind,
+                "name": self.name,
                 "verdict": self.verdict.value, "message": self.message, "value": self.value,
                 "limit": self.limit}
 
 
+_RANK = {Verdict.FAILED: 0, Verdict.ERROR: 1, Verdict.INCONCLUSIVE: 2, Verdict.PASSED: 3}
+
+
+@dataclass
+class VariantHealth:
+    """The checks of one set of rows: a whole window, or one gateway variant of it."""
+
+    performance: PerformanceReport
+    drift: DriftReport | None = None
+    prediction_drift: ColumnDrift | None = None
+    quality: QualityReport | None = None
+    current: pd.DataFrame | None = field(default=None, repr=False)  # for the HTML plots
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.performance.n_predictions == 0:
+            return Verdict.INCONCLUSIVE
+        parts = [self.performance.verdict]
+        parts += [r.verdict for r in (self.drift, self.prediction_drift, self.quality) if r is not None]
+        return worst(parts)
+
+    def findings(self, model: str, env: str, version: str | None, variant: str = "") -> list[Finding]:
+        """Every check, worst first (failed, error, inconclusive, passed)."""
+        m, v = model, version
+        out = [Finding(m, env, "performance", c.metric, c.verdict, c.message, c.value, c.bound, v, variant)
+               for c in self.performance.checks]
+        if self.performance.n_predictions == 0:
+            out.append(Finding(m, env, "performance", "*", Verdict.INCONCLUSIVE,
+                               "no predictions logged in the window", None, None, v, variant))
+        if self.drift is not None:
+            d = self.drift
+            out.append(Finding(m, env, "data_drift", "*", d.verdict, d.summary(), d.share, d.drift_share, v,
+                               variant))
+            out += [Finding(m, env, "data_drift", c.column, c.verdict, c.message,
+                            c.p_adjusted if c.p_adjusted is not None else c.statistic, c.threshold, v,
+                            variant)
+                    for c in d.worst_first() if c.verdict is not Verdict.PASSED]
+        if self.prediction_drift is not None:
+            p = self.prediction_drift
+            out.append(Finding(m, env, "prediction_drift", "prediction", p.verdict, p.message, p.statistic,
+                               p.threshold, v, variant))
+        if self.quality is not None:
+            out += [Finding(m, env, "quality", f"{q.column}:{q.check}", q.verdict, q.message, q.value,
+                            q.limit, v, variant) for q in self.quality.findings]
+        return sorted(out, key=lambda f: _RANK[f.verdict])
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.performance
+        return {"verdict": self.verdict.value, "n_predictions": p.n_predictions, "n_labelled": p.n_labelled,
+                "metrics": p.metrics, "performance": p.to_dict(),
+                "data_drift": self.drift.to_dict() if self.drift else None,
+                "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift else None,
+                "quality": self.quality.to_dict() if self.quality else None}
+
+
 @dataclass
 class ModelHealth:
+    """One model in one window. With several gateway variants in the window (stable and canary,
+    A and B), every check runs per variant (``variants``), so a canary's drift or errors are
+    not diluted by stable traffic; the all-rows reports stay for reference, unchecked."""
+
     model: str
     version: str | None
     environment: str
@@ -69,58 +131,41 @@ class ModelHealth:
     quality: QualityReport | None = None
     notes: list[str] = field(default_factory=list)
     #: per gateway variant (stable, canary, b, ...) when the window holds more than one
-    variants: dict[str, PerformanceReport] = field(default_factory=dict)
+    variants: dict[str, VariantHealth] = field(default_factory=dict)
     # kept for the HTML plots, not serialised
     rows: pd.DataFrame | None = field(default=None, repr=False)
     reference: ReferenceProfile | None = field(default=None, repr=False)
     current: pd.DataFrame | None = field(default=None, repr=False)
 
+    def _whole(self) -> VariantHealth:
+        return VariantHealth(self.performance, self.drift, self.prediction_drift, self.quality)
+
     @property
     def verdict(self) -> Verdict:
-        parts = [self.performance.verdict]
-        if self.drift is not None:
-            parts.append(self.drift.verdict)
-        if self.prediction_drift is not None:
-            parts.append(self.prediction_drift.verdict)
-        if self.quality is not None:
-            parts.append(self.quality.verdict)
         if self.performance.n_predictions == 0:
             return Verdict.INCONCLUSIVE
-        return worst(parts)
+        if self.variants:
+            return worst(v.verdict for v in self.variants.values())
+        return self._whole().verdict
 
     def findings(self) -> list[Finding]:
-        """Every check, worst first (failed, error, inconclusive, passed)."""
-        m, env, v = self.model, self.environment, self.version
-        out = [Finding(m, env, "performance", c.metric, c.verdict, c.message, c.value, c.bound, v)
-               for c in self.performance.checks]
-        if self.performance.n_predictions == 0:
-            out.append(Finding(m, env, "performance", "*", Verdict.INCONCLUSIVE,
-                               "no predictions logged in the window", None, None, v))
-        if self.drift is not None:
-            d = self.drift
-            out.append(Finding(m, env, "data_drift", "*", d.verdict, d.summary(), d.share, d.drift_share, v))
-            out += [Finding(m, env, "data_drift", c.column, c.verdict, c.message,
-                            c.p_adjusted if c.p_adjusted is not None else c.statistic, c.threshold, v)
-                    for c in d.worst_first() if c.verdict is not Verdict.PASSED]
-        if self.prediction_drift is not None:
-            p = self.prediction_drift
-            out.append(Finding(m, env, "prediction_drift", "prediction", p.verdict, p.message, p.statistic,
-                               p.threshold, v))
-        if self.quality is not None:
-            out += [Finding(m, env, "quality", f"{q.column}:{q.check}", q.verdict, q.message, q.value,
-                            q.limit, v) for q in self.quality.findings]
-        rank = {Verdict.FAILED: 0, Verdict.ERROR: 1, Verdict.INCONCLUSIVE: 2, Verdict.PASSED: 3}
-        return sorted(out, key=lambda f: rank[f.verdict])
+        """Every check, worst first (failed, error, inconclusive, passed); per variant when the
+        window holds several."""
+        if not self.variants or self.performance.n_predictions == 0:
+            return self._whole().findings(self.model, self.environment, self.version)
+        out = [f for name, v in self.variants.items()
+               for f in v.findings(self.model, self.environment, self.version, name)]
+        return sorted(out, key=lambda f: _RANK[f.verdict])
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "version": self.version, "environment": self.environment,
                 "verdict": self.verdict.value, "window_seconds": self.window_seconds,
+                "checked_per_variant": bool(self.variants),
                 "performance": self.performance.to_dict(),
                 "data_drift": self.drift.to_dict() if self.drift else None,
                 "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift else None,
                 "quality": self.quality.to_dict() if self.quality else None, "notes": self.notes,
-                "variants": {k: {"n_predictions": r.n_predictions, "n_labelled": r.n_labelled,
-                                 "metrics": r.metrics} for k, r in self.variants.items()},
+                "variants": {k: v.to_dict() for k, v in self.variants.items()},
                 "findings": [f.to_dict() for f in self.findings() if f.verdict is not Verdict.PASSED]}
 
 
@@ -150,41 +195,47 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
         rows = store.query(model, version=version, since=since, until=now + 1e-6)
     thresholds: Mapping[str, Threshold] = spec.performance
     baseline = store.get_baseline(model, version=version)
-    perf = compute_performance(rows, model=model, version=version, task=task, window_seconds=window_seconds,
-                               thresholds=thresholds, baseline=baseline, min_samples=spec.min_samples,
-                               max_error_rate=spec.max_error_rate,
-                               max_latency_p95_ms=spec.max_latency_p95_ms)
-    health = ModelHealth(model, version, environment, window_seconds, perf, rows=rows, reference=reference)
-    if fallback_note:
-        health.notes.append(fallback_note)
-    if not rows.empty:
-        names = sorted({str(v) for v in rows["variant"]})
-        if len(names) > 1:
-            health.variants = {
-                (name or "(none)"): compute_performance(rows[rows["variant"] == name], model=model,
-                                                        version=version, task=task,
-                                                        window_seconds=window_seconds)
-                for name in names}
-    current = features_frame(rows)
-    health.current = current
+    opts: DriftOptions | None = None
     if reference is not None:
         opts = DriftOptions.from_spec(spec.drift)
         if opts.features is None and features is not None:
             opts = DriftOptions(**{**opts.__dict__, "features": tuple(f for f in features
                                                                       if f in reference.columns)})
-        if rows.empty:
-            health.notes.append("no predictions in the window: drift and quality not tested")
-        else:
-            health.drift = detect_drift(reference, current, opts)
-            health.quality = check_quality(health.drift, [str(c) for c in current.columns])
-    else:
+    pred_base = store.get_baseline(model, version=version, kind="prediction")
+    pred_reference = pred_base.get("predictions") if pred_base else None
+
+    def check(part: pd.DataFrame) -> VariantHealth:
+        perf = compute_performance(part, model=model, version=version, task=task,
+                                   window_seconds=window_seconds, thresholds=thresholds, baseline=baseline,
+                                   min_samples=spec.min_samples, max_error_rate=spec.max_error_rate,
+                                   max_latency_p95_ms=spec.max_latency_p95_ms)
+        current = features_frame(part)
+        result = VariantHealth(perf, current=current)
+        if reference is not None and opts is not None and not part.empty:
+            result.drift = detect_drift(reference, current, opts)
+            result.quality = check_quality(result.drift, [str(c) for c in current.columns])
+        if pred_reference:
+            result.prediction_drift = detect_prediction_drift(
+                pred_reference, list(part["output"]) if not part.empty else [],
+                threshold=spec.prediction_drift_threshold)
+        return result
+
+    whole = check(rows)
+    health = ModelHealth(model, version, environment, window_seconds, whole.performance, whole.drift,
+                         whole.prediction_drift, whole.quality, rows=rows, reference=reference,
+                         current=whole.current)
+    if fallback_note:
+        health.notes.append(fallback_note)
+    names = sorted({str(v) for v in rows["variant"]}) if not rows.empty else []
+    if len(names) > 1:
+        health.variants = {(name or "(none)"): check(rows[rows["variant"] == name]) for name in names}
+        health.notes.append(f"{len(names)} gateway variants in the window ({', '.join(health.variants)}): "
+                            "checks and drift run per variant; the all-rows figures are for reference")
+    if reference is None:
         health.notes.append("no reference data (model.yaml data.reference / data.test, or --reference): "
                             "data drift and quality not tested")
-    pred_base = store.get_baseline(model, version=version, kind="prediction")
-    if pred_base and pred_base.get("predictions"):
-        health.prediction_drift = detect_prediction_drift(
-            pred_base["predictions"], list(rows["output"]) if not rows.empty else [],
-            threshold=spec.prediction_drift_threshold)
-    else:
+    elif rows.empty:
+        health.notes.append("no predictions in the window: drift and quality not tested")
+    if not pred_reference:
         health.notes.append("no prediction baseline (set_prediction_baseline): prediction drift not tested")
     return health

@@ -16,23 +16,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from mlops_actions.errors import ValidationError
+
+if TYPE_CHECKING:  # pandas loads on first use: the file-based drift path never needs it
+    import pandas as pd
 
 __all__ = [
     "INTEGER_CARDINALITY_LIMIT",
     "ColumnKind",
     "ColumnProfile",
     "ReferenceProfile",
+    "StoredProfile",
+    "category_profile",
     "infer_kind",
+    "numeric_profile",
     "numeric_values",
+    "sorted_label_counts",
 ]
 
 INTEGER_CARDINALITY_LIMIT = 10
@@ -66,6 +73,8 @@ def infer_kind(col: pd.Series) -> ColumnKind:
 def numeric_values(col: pd.Series) -> tuple[np.ndarray, int, str | None]:
     """Finite float64 values (NaN and +/-inf dropped, as Evidently does), the count dropped, and
     an error when some values are not numbers at all."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(col.dtype):
         arr = col.to_numpy(dtype=np.float64)
     elif pd.api.types.is_numeric_dtype(col.dtype):
@@ -87,14 +96,22 @@ def numeric_values(col: pd.Series) -> tuple[np.ndarray, int, str | None]:
 def category_counts(col: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
     """Labels (as strings, sorted) and their counts; missing values counted apart."""
     counts = col.value_counts(dropna=True, sort=False)
-    labels = np.array([_label(v) for v in counts.index], dtype=str)
-    values = counts.to_numpy(dtype=np.int64)
+    labels, values = sorted_label_counts(list(counts.index), counts.to_numpy(dtype=np.int64))
+    return labels, values, int(len(col) - int(values.sum()))
+
+
+def sorted_label_counts(raw: list[Any], counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw category values and their counts -> one spelling per label (:func:`_label`), sorted,
+    counts of labels that spell alike merged. Shared by the pandas and the Arrow readers so
+    both give the same labels."""
+    labels = np.array([_label(v) for v in raw], dtype=str)
+    values = np.asarray(counts, dtype=np.int64)
     order = np.argsort(labels, kind="stable")
     labels, values = labels[order], values[order]
     if len(np.unique(labels)) != len(labels):  # e.g. 1 and "1": merge after str()
         uniq, inv = np.unique(labels, return_inverse=True)
         labels, values = uniq, np.bincount(inv, weights=values).astype(np.int64)
-    return labels, values, int(len(col) - int(values.sum()))
+    return labels, values
 
 
 def _label(v: Any) -> str:
@@ -118,6 +135,8 @@ class ColumnProfile:
     values: np.ndarray = field(repr=False)  # numeric: sorted finite values; categorical: labels
     counts: np.ndarray | None = field(default=None, repr=False)  # categorical: count per label
     error: str | None = None  # why this column cannot be compared
+    #: text: sorted reference values of each descriptor (``values``/``counts``: the vocabulary)
+    descriptors: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def missing_share(self) -> float:
@@ -139,22 +158,33 @@ class ColumnProfile:
         return float(np.quantile(self.values, q)) if self.n else float("nan")
 
 
+def numeric_profile(name: str, finite_values: np.ndarray, n_missing: int) -> ColumnProfile:
+    """The profile of a numeric column from its finite values (sorted here)."""
+    values = np.sort(finite_values)
+    return ColumnProfile(name, "numeric", len(values), n_missing, values,
+                         error=None if len(values) else "the reference column is all missing")
+
+
+def category_profile(name: str, labels: np.ndarray, counts: np.ndarray, n_missing: int) -> ColumnProfile:
+    """The profile of a categorical column from :func:`sorted_label_counts`' output."""
+    return ColumnProfile(name, "categorical", int(counts.sum()), n_missing, labels, counts,
+                         error=None if len(labels) else "the reference column is all missing")
+
+
 def _profile_column(name: str, col: pd.Series, kind: ColumnKind | None = None) -> ColumnProfile:
     kind = kind or infer_kind(col)
     if kind == "numeric":
         values, n_missing, error = numeric_values(col)
         if error:
             return ColumnProfile(name, "unknown", 0, len(col), np.empty(0), error=error)
-        values = np.sort(values)
-        return ColumnProfile(name, "numeric", len(values), n_missing, values,
-                             error=None if len(values) else "the reference column is all missing")
+        return numeric_profile(name, values, n_missing)
     if kind == "categorical":
         labels, counts, n_missing = category_counts(col)
-        return ColumnProfile(name, "categorical", int(counts.sum()), n_missing, labels, counts,
-                             error=None if len(labels) else "the reference column is all missing")
+        return category_profile(name, labels, counts, n_missing)
     if kind == "text":
-        return ColumnProfile(name, "text", int(col.count()), int(col.isna().sum()), np.empty(0, dtype=str),
-                             error=None)
+        from mlops_actions.monitoring.text import text_profile
+
+        return text_profile(name, [None if v is None or v != v else v for v in col.tolist()])
     non_null = col.dropna()
     if non_null.empty:
         why = "the reference column is all missing"
@@ -201,10 +231,13 @@ class ReferenceProfile:
         arrays: dict[str, np.ndarray] = {}
         for i, p in enumerate(self.columns.values()):
             meta["columns"].append({"name": p.name, "kind": p.kind, "n": p.n, "n_missing": p.n_missing,
-                                    "error": p.error, "has_counts": p.counts is not None})
+                                    "error": p.error, "has_counts": p.counts is not None,
+                                    "descriptors": sorted(p.descriptors or {})})
             arrays[f"v{i}"] = p.values
             if p.counts is not None:
                 arrays[f"c{i}"] = p.counts
+            for k, v in (p.descriptors or {}).items():
+                arrays[f"d{i}_{k}"] = v
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, **arrays)  # type: ignore[arg-type]
@@ -213,25 +246,18 @@ class ReferenceProfile:
 
     @classmethod
     def load(cls, path: str | Path) -> ReferenceProfile:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(bytes(data["meta"]).decode())
-                if meta.get("format") != FORMAT_VERSION:
-                    raise ValueError(f"format {meta.get('format')} (expected {FORMAT_VERSION})")
-                cols = {}
-                for i, c in enumerate(meta["columns"]):
-                    cols[c["name"]] = ColumnProfile(
-                        c["name"], c["kind"], c["n"], c["n_missing"], data[f"v{i}"],
-                        data[f"c{i}"] if c["has_counts"] else None, c["error"])
-        except (OSError, ValueError, KeyError) as exc:
-            raise ValidationError(f"cannot read the reference profile {path}: {exc}",
-                                  hint="delete it; it is recomputed from the reference data") from exc
-        return cls(cols, int(meta["n_rows"]), meta.get("source", ""), meta.get("fingerprint", ""))
+        with StoredProfile(path) as stored:
+            cols = {name: stored.column(name) for name in stored.names}
+        return cls(cols, stored.n_rows, stored.source, stored.fingerprint)
 
     @classmethod
     def cached(cls, data_path: str | Path, cache_dir: str | Path, *, features: list[str] | None = None,
-               reader: Any = None) -> ReferenceProfile:
-        """The profile of a CSV/Parquet file, from ``cache_dir`` when the file is unchanged."""
+               reader: Any = None, exclude: tuple[str, ...] = ()) -> ReferenceProfile:
+        """The profile of a CSV/Parquet file, from ``cache_dir`` when the file is unchanged.
+
+        Without ``reader`` the file is profiled column by column with Arrow
+        (:func:`~mlops_actions.monitoring.columnar.profile_file`: no DataFrame of the whole
+        file); ``reader(path) -> DataFrame`` profiles what it returns instead."""
         data_path = Path(data_path)
         fingerprint = file_sha256(data_path)
         cache = Path(cache_dir) / f"{data_path.stem}-{fingerprint[:16]}.npz"
@@ -239,10 +265,68 @@ class ReferenceProfile:
             prof = cls.load(cache)
             if prof.fingerprint == fingerprint and (features is None or set(features) <= set(prof.columns)):
                 return prof
-        df = (reader or read_table)(data_path)
-        prof = cls.from_frame(df, features=features, source=str(data_path), fingerprint=fingerprint)
+        if reader is None:
+            from mlops_actions.monitoring.columnar import profile_file
+
+            prof = profile_file(data_path, features=features, exclude=exclude, source=str(data_path),
+                                fingerprint=fingerprint)
+        else:
+            df = reader(data_path)
+            prof = cls.from_frame(df, features=features, source=str(data_path), fingerprint=fingerprint)
         prof.save(cache)
         return prof
+
+
+class StoredProfile:
+    """A saved profile (``.npz``) read one column at a time, so a drift check over a large
+    reference never holds every column's values at once. Thread-safe; use as a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._data = np.load(self.path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise self._error(exc) from exc
+        try:
+            meta = json.loads(bytes(self._data["meta"]).decode())
+            if meta.get("format") != FORMAT_VERSION:
+                raise ValueError(f"format {meta.get('format')} (expected {FORMAT_VERSION})")
+            self._index = {c["name"]: (i, c) for i, c in enumerate(meta["columns"])}
+            self.n_rows = int(meta["n_rows"])
+        except (OSError, ValueError, KeyError) as exc:
+            self._data.close()
+            raise self._error(exc) from exc
+        self.source: str = meta.get("source", "")
+        self.fingerprint: str = meta.get("fingerprint", "")
+
+    def _error(self, exc: Exception) -> ValidationError:
+        return ValidationError(f"cannot read the reference profile {self.path}: {exc}",
+                               hint="delete it; it is recomputed from the reference data")
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._index)
+
+    def column(self, name: str) -> ColumnProfile:
+        i, c = self._index[name]
+        try:
+            with self._lock:  # one zip member at a time: the archive's file handle is shared
+                values = self._data[f"v{i}"]
+                counts = self._data[f"c{i}"] if c["has_counts"] else None
+                desc = {k: self._data[f"d{i}_{k}"] for k in c.get("descriptors", [])} or None
+        except (OSError, ValueError, KeyError) as exc:
+            raise self._error(exc) from exc
+        return ColumnProfile(c["name"], c["kind"], c["n"], c["n_missing"], values, counts, c["error"], desc)
+
+    def close(self) -> None:
+        self._data.close()
+
+    def __enter__(self) -> StoredProfile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def file_sha256(path: Path) -> str:
@@ -259,6 +343,8 @@ def file_sha256(path: Path) -> str:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """CSV or Parquet by extension; errors name the file."""
+    import pandas as pd
+
     path = Path(path)
     try:
         if path.suffix.lower() in (".parquet", ".pq"):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mlops_actions.monitoring.health import Finding, ModelHealth
+from mlops_actions.monitoring.health import Finding, ModelHealth, VariantHealth
 from mlops_actions.monitoring.verdict import Verdict, worst
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _cell(h: ModelHealth, part: str) -> str:
+def _part_cell(h: VariantHealth, part: str) -> str:
     if part == "performance":
         p = h.performance
         key = next((k for k in ("accuracy", "f1", "rmse", "mae") if p.metrics.get(k) is not None), None)
@@ -58,6 +58,17 @@ def _cell(h: ModelHealth, part: str) -> str:
     if h.quality is None:
         return "⚪ not tested"
     return f"{ICON[h.quality.verdict]} {len(h.quality.problems)} problem(s)"
+
+
+def _cell(h: ModelHealth, part: str) -> str:
+    """The main table's cell; with several variants, one entry per variant (checks run per variant)."""
+    if h.variants and part != "performance":
+        return " · ".join(f"{name}: {_part_cell(v, part)}" for name, v in h.variants.items())
+    return _part_cell(VariantHealth(h.performance, h.drift, h.prediction_drift, h.quality), part)
+
+
+def _name(f: Finding) -> str:
+    return f"{f.name} @{f.variant}" if f.variant else f.name
 
 
 def render_markdown(healths: Sequence[ModelHealth], *, environment: str = "", max_rows: int = 10,
@@ -82,20 +93,24 @@ def render_markdown(healths: Sequence[ModelHealth], *, environment: str = "", ma
         if bad:
             lines += ["| check | name | verdict | value | limit | detail |", "|---|---|---|---|---|---|"]
             for f in bad[:max_rows]:
-                lines.append(f"| {f.kind} | `{_md_escape(f.name)}` | {ICON[f.verdict]} {f.verdict.value} | "
+                lines.append(f"| {f.kind} | `{_md_escape(_name(f))}` | {ICON[f.verdict]} {f.verdict.value} | "
                              f"{_fmt(f.value)} | {_fmt(f.limit)} | {_md_escape(f.message)} |")
             if len(bad) > max_rows:
                 lines.append(f"\n… and {len(bad) - max_rows} more (see the HTML report or --json)")
         lines += [f"- {n}" for n in h.notes]
     for h in healths:
         if h.variants:
-            lines += ["", f"**{h.model}** by variant:", "",
-                      "| variant | rows (labelled) | accuracy | f1 | rmse | latency p95 ms | error rate |",
-                      "|---|---|---|---|---|---|---|"]
-            for name, r in h.variants.items():
+            lines += ["", f"**{h.model}** by variant (checks and drift per variant):", "",
+                      "| variant | verdict | rows (labelled) | accuracy | f1 | rmse | latency p95 ms "
+                      "| error rate | data drift | prediction drift | quality |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
+            for name, v in h.variants.items():
+                r = v.performance
                 m = r.metrics
                 cells = [_fmt(m.get(k)) for k in ("accuracy", "f1", "rmse", "latency_p95_ms", "error_rate")]
-                lines.append(f"| {name} | {r.n_predictions} ({r.n_labelled}) | {' | '.join(cells)} |")
+                lines.append(f"| {name} | {ICON[v.verdict]} {v.verdict.value} | {r.n_predictions} "
+                             f"({r.n_labelled}) | {' | '.join(cells)} | {_part_cell(v, 'drift')} | "
+                             f"{_part_cell(v, 'prediction')} | {_part_cell(v, 'quality')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -212,6 +227,14 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _drift_table(drift: Any) -> str:
+    return _table(
+        ["column", "kind", "method", "statistic", "threshold", "drifted", "PSI", "missing cur", "verdict"],
+        [[c.column, c.kind, c.method or "-", _fmt(c.statistic), _fmt(c.threshold),
+          {True: "yes", False: "no", None: "-"}[c.drifted], _fmt(c.psi),
+          f"{c.missing_share_current:.1%}", c.verdict.value] for c in drift.worst_first()])
+
+
 def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_plots: int = 9) -> str:
     parts = [f"<h1>Monitoring{': ' + html.escape(environment) if environment else ''}</h1>",
              _table(["model", "version", "verdict", "rows", "labelled"],
@@ -224,29 +247,33 @@ def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_pl
         bad: list[Finding] = [f for f in h.findings() if f.verdict is not Verdict.PASSED]
         if bad:
             parts.append("<h3>Findings, worst first</h3>")
-            parts.append(_table(["check", "name", "verdict", "value", "limit", "detail"],
-                                [[f.kind, f.name, f.verdict.value, _fmt(f.value), _fmt(f.limit), f.message]
-                                 for f in bad]))
+            parts.append(_table(["check", "name", "variant", "verdict", "value", "limit", "detail"],
+                                [[f.kind, f.name, f.variant or "-", f.verdict.value, _fmt(f.value),
+                                  _fmt(f.limit), f.message] for f in bad]))
         p = h.performance
         parts.append("<h3>Performance</h3>")
         parts.append(_table(["metric", "value"], [[k, _fmt(v)] for k, v in p.metrics.items()]))
         if h.variants:
             keys = list(p.metrics)
-            parts.append("<h3>By variant</h3>")
-            parts.append(_table(["variant", "rows", "labelled", *keys],
-                                [[n, r.n_predictions, r.n_labelled, *[_fmt(r.metrics.get(k)) for k in keys]]
-                                 for n, r in h.variants.items()]))
+            parts.append("<h3>By variant</h3><p>Checks and drift run per variant; the other sections "
+                         "show all rows together, for reference.</p>")
+            parts.append(_table(["variant", "verdict", "rows", "labelled", *keys, "data drift",
+                                 "prediction drift", "quality"],
+                                [[n, v.verdict.value, v.performance.n_predictions, v.performance.n_labelled,
+                                  *[_fmt(v.performance.metrics.get(k)) for k in keys],
+                                  *[_part_cell(v, part) for part in ("drift", "prediction", "quality")]]
+                                 for n, v in h.variants.items()]))
+            for n, v in h.variants.items():
+                if v.drift is not None:
+                    parts.append(f"<h4>Data drift: {html.escape(n)}</h4>"
+                                 f"<p>{html.escape(v.drift.summary())}</p>")
+                    parts.append(_drift_table(v.drift))
         img = _time_plot(h)
         if img:
             parts.append(f'<img alt="metrics over time" src="data:image/png;base64,{img}">')
         if h.drift is not None:
             parts.append(f"<h3>Data drift</h3><p>{html.escape(h.drift.summary())}</p>")
-            parts.append(_table(
-                ["column", "kind", "method", "statistic", "threshold", "drifted", "PSI", "missing cur",
-                 "verdict"],
-                [[c.column, c.kind, c.method or "-", _fmt(c.statistic), _fmt(c.threshold),
-                  {True: "yes", False: "no", None: "-"}[c.drifted], _fmt(c.psi),
-                  f"{c.missing_share_current:.1%}", c.verdict.value] for c in h.drift.worst_first()]))
+            parts.append(_drift_table(h.drift))
             cols = [c.column for c in h.drift.worst_first()
                     if h.reference is not None and c.column in h.reference.columns
                     and h.reference.columns[c.column].kind in ("numeric", "categorical")

@@ -58,19 +58,36 @@ def test_hook_fires_once_per_problem_and_resolves_what_disappears(
             MonitorFinding("churn-model", "production", "prediction_drift", "prediction", "inconclusive", "")]
     report = _run(repo, run1)
     texts = [r.json()["text"] for r in receiver.requests]
-    assert len(texts) == 3  # accuracy, dataset drift, one quality problem: not one per drifted column
-    assert set(report.firing) == {"churn-model/production/accuracy", "churn-model/production/dataset_drift",
-                                  "churn-model/production/quality/age:missing"}
+    # one notification for the model in the environment, listing its failing checks worst first
+    assert len(texts) == 1 and "3 check(s) failing; worst: accuracy" in texts[0]
+    listed = receiver.requests[0].json()["blocks"][1]["text"]["text"].splitlines()
+    assert [line.split("*")[1] for line in listed] == ["accuracy", "dataset_drift", "quality/age:missing"]
+    assert report.firing == ("churn-model/production",)
     assert (tmp_path / ".mlops" / "alerts.json").exists()
     _run(repo, run1)
-    assert len(receiver.requests) == 3  # dedup across runs
-    # next run: accuracy passes, quality problem gone from the findings, drift still failing
+    assert len(receiver.requests) == 1  # unchanged: dedup across runs
+    # accuracy passes, the quality problem is gone, drift still fails: the group changed, one update
     run3 = [MonitorFinding("churn-model", "production", "performance", "accuracy", "passed", "0.93"),
             run1[1], run1[2]]
     report = _run(repo, run3)
-    resolved = [r.json()["text"] for r in receiver.requests[3:]]
-    assert len(resolved) == 2 and all("RESOLVED" in t for t in resolved)
-    assert report.firing == ("churn-model/production/dataset_drift",)
+    assert len(receiver.requests) == 2 and "1 check(s) failing; worst: dataset_drift" in texts_of(receiver)[1]
+    assert report.firing == ("churn-model/production",)
+    # drift inconclusive now (too few rows): no news is not good news, nothing sent, still open
+    run4 = [run1[0].__class__("churn-model", "production", "data_drift", "*", "inconclusive", "12 rows"),
+            MonitorFinding("churn-model", "production", "performance", "accuracy", "passed", "0.93")]
+    assert _run(repo, run4).firing == ("churn-model/production",) and len(receiver.requests) == 2
+    # everything healthy: one resolve
+    healthy = [MonitorFinding("churn-model", "production", "performance", "accuracy", "passed", "0.93"),
+               MonitorFinding("churn-model", "production", "data_drift", "*", "passed", "0 of 5 drifted")]
+    report = _run(repo, healthy)
+    assert len(receiver.requests) == 3 and "RESOLVED" in texts_of(receiver)[2]
+    assert report.firing == ()
+    _run(repo, healthy)
+    assert len(receiver.requests) == 3
+
+
+def texts_of(receiver: Receiver) -> list[str]:
+    return [r.json()["text"] for r in receiver.requests]
 
 
 def test_hook_never_raises_and_skips_models_without_sinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -177,6 +177,58 @@ def test_variants_are_compared_side_by_side(repo: Path, capsys: pytest.CaptureFi
     store.close()
     main(["-C", str(repo), "monitor", "--env", "production", "--out", str(repo / "out")])
     md = capsys.readouterr().out
-    assert "**churn** by variant:" in md
-    assert "| canary | 100 (100) | 0 |" in md and "| stable | 300 (300) | 1 |" in md
+    assert "**churn** by variant (checks and drift per variant):" in md
+    assert "| canary | ❌ failed | 100 (100) | 0 |" in md and "| stable | ❌ failed | 300 (300) | 1 |" in md
     assert "<h3>By variant</h3>" in (repo / "out" / "monitor-production.html").read_text()
+
+
+def _log_variants(repo: Path, *, n_stable: int, n_canary: int, canary_shift: float) -> None:
+    """Stable traffic drawn from the reference; a canary whose monthly charges and plans drifted."""
+    ref = pd.read_csv(repo / "models" / "churn" / "reference.csv")
+    rng = np.random.default_rng(11)
+    now = time.time()
+    recs, actuals = [], {}
+    for variant, n in (("stable", n_stable), ("canary", n_canary)):
+        seed = 5 if variant == "stable" else 6
+        rows = ref.sample(n, replace=True, random_state=seed).reset_index(drop=True)
+        if variant == "canary":
+            rows["monthly_charges"] = rows["monthly_charges"] + canary_shift
+            rows["plan"] = rng.choice(["basic", "pro", "enterprise"], n, p=[0.1, 0.2, 0.7])
+        for i, r in rows.iterrows():
+            rid = f"{variant}-{i}"
+            label = int(r["churned"])
+            recs.append(PredictionRecord(rid, "churn", "1.2.0", now - 900 + int(i) * 0.5,
+                                         r.drop("churned").to_dict(), label, latency_ms=5.0,
+                                         environment="production", variant=variant))
+            actuals[rid] = label
+    store = open_store(None, repo_root=repo)
+    store.write(recs)
+    store.attach_actuals(actuals)
+    store.close()
+
+
+def test_a_drifted_canary_is_not_diluted_by_healthy_stable_traffic(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _log_variants(repo, n_stable=540, n_canary=60, canary_shift=10.0)
+    out = repo / "out"
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--out", str(out)]) == 1
+    md = capsys.readouterr().out
+    report = json.loads((out / "monitor-production.json").read_text())["models"][0]
+    assert report["checked_per_variant"] is True
+    canary, stable = report["variants"]["canary"], report["variants"]["stable"]
+    assert canary["data_drift"]["dataset_drift"] is True and canary["verdict"] == "failed"
+    assert stable["data_drift"]["dataset_drift"] is False and stable["verdict"] == "passed"
+    cols = {c["column"]: c for c in canary["data_drift"]["columns"]}
+    assert cols["monthly_charges"]["drifted"] and cols["plan"]["drifted"]
+    # all rows together, the canary's shift is diluted below the threshold: why checks run per variant
+    overall = {c["column"]: c for c in report["data_drift"]["columns"]}
+    assert not overall["monthly_charges"]["drifted"] and report["data_drift"]["dataset_drift"] is False
+    assert report["verdict"] == "failed"
+    keys = {f["key"] for f in report["findings"]}
+    assert "production/churn/data_drift/*@canary" in keys
+    assert not any(k.endswith("@stable") for k in keys if "data_drift" in k)
+    # the Markdown names the variant of each finding and summarises drift per variant
+    assert "| canary: ❌ 4/4 drifted · stable: ✅ 0/4 drifted |" in md
+    assert "`monthly_charges @canary`" in md
+    html = (out / "monitor-production.html").read_text()
+    assert "<h4>Data drift: canary</h4>" in html and "<h4>Data drift: stable</h4>" in html

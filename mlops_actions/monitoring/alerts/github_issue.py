@@ -40,7 +40,7 @@ def marker(key: str) -> str:
 
 def _details_table(alert: Alert) -> str:
     rows = [("model", alert.model), ("environment", alert.environment), ("severity", alert.severity.value),
-            *[(str(k), v) for k, v in alert.details.items()]]
+            *[(str(k), v) for k, v in alert.details.items() if k != "findings"]]
     lines = ["| | |", "|---|---|"]
     for k, v in rows:
         if v != "":
@@ -50,10 +50,25 @@ def _details_table(alert: Alert) -> str:
     return "\n".join(lines)
 
 
+def _cell(v: Any) -> str:
+    return ("-" if v is None else str(v)).replace("|", "\\|").replace("\n", " ")
+
+
+def _findings_table(alert: Alert) -> str:
+    """A grouped alert's failing checks, worst first, as a Markdown table ("" when none)."""
+    findings = alert.details.get("findings")
+    if not isinstance(findings, list) or not findings:
+        return ""
+    lines = ["| check | severity | value | limit | detail |", "|---|---|---|---|---|"]
+    lines += [f"| `{_cell(f.get('check'))}` | {_cell(f.get('severity'))} | {_cell(f.get('value'))} | "
+              f"{_cell(f.get('limit'))} | {_cell(f.get('message'))} |" for f in findings]
+    return "Failing checks, worst first:\n\n" + "\n".join(lines) + "\n\n"
+
+
 def issue_body(alert: Alert) -> str:
     link = f"[Details]({alert.url})\n\n" if alert.url else ""
     return (f"{marker(alert.key)}\n**{alert.severity.value.upper()}**: {alert.summary}\n\n"
-            f"{_details_table(alert)}\n\n{link}"
+            f"{_findings_table(alert)}{_details_table(alert)}\n\n{link}"
             f"Opened by mlops-actions (`{alert.source}`); it comments on updates and closes "
             "this issue when the alert resolves.")
 

@@ -37,10 +37,11 @@ def _warn(message: str) -> None:
 
 
 def monitor_alert_hook(findings: Sequence[Any], context: Any) -> NotifyReport:
-    """Send one monitor run's findings: failed fire, passed resolve, and an open alert of a
-    monitored model that no finding mentions any more resolves. Per-column data drift
-    findings are left out (the dataset finding summarises them), so a drifted dataset is
-    one alert, not one per column. Never raises: a problem is a warning."""
+    """Send one monitor run's findings, grouped: one alert per model and environment listing
+    its failing checks worst first (sent again only when that list changes), resolved once
+    when none fails any more; an open alert of a monitored model that no finding mentions any
+    more resolves. Per-column data drift findings are left out of the list (the dataset
+    finding names the drifted columns). Never raises: a problem is a warning."""
     env_name = str(_get(context, "environment", default=""))
     repo = _get(context, "repo")
     models = getattr(repo, "models", {}) or {}
@@ -57,7 +58,7 @@ def monitor_alert_hook(findings: Sequence[Any], context: Any) -> NotifyReport:
         try:
             report = notify([f for f in usable if str(_get(f, "model", default="")) == model],
                             spec.monitoring.alerts, state_path(getattr(repo, "root", ".")),
-                            resolve_missing=[f"{model}/{env_name}/"])
+                            resolve_missing=[f"{model}/{env_name}/"], group=True)
         except MlopsActionsError as exc:
             _warn(f"{model}: {exc}")
             continue

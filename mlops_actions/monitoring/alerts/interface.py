@@ -51,13 +51,16 @@ class Alert:
     source: str = "mlops-actions"
     timestamp: float = field(default_factory=time.time)
     url: str = ""  # where to look: e.g. the workflow run that found it
+    #: what the alert says, for dedup: a grouped alert whose list of failing checks changed is
+    #: sent again (an update), one whose list is unchanged is not ("" = key and severity only)
+    fingerprint: str = ""
 
     def resolved(self, summary: str | None = None) -> Alert:
         """The same alert, resolved."""
         return Alert(key=self.key, severity=self.severity, summary=summary or self.summary,
                      status=AlertStatus.RESOLVED, details=self.details, model=self.model,
                      environment=self.environment, source=self.source, timestamp=time.time(),
-                     url=self.url)
+                     url=self.url, fingerprint=self.fingerprint)
 
 
 class AlertError(MonitoringError):

@@ -5,7 +5,8 @@ kept in a small JSON file (written atomically, under an exclusive lock). Per
 alert key and per sink it records the last status delivered and the sink's
 ``ref`` (e.g. the GitHub issue number), so:
 
-- the same key firing again is not sent again (dedup), unless its severity changed;
+- the same key firing again is not sent again (dedup), unless its severity or its
+  fingerprint (a grouped alert's list of failing checks) changed;
 - a sink that failed is retried on the next run, and a failing sink never stops
   the others;
 - resolving a key notifies exactly the sinks that were told it fired, then
@@ -123,7 +124,8 @@ class AlertManager:
             entry = entries.setdefault(alert.key, {"since": alert.timestamp, "sinks": {}})
             entry.update(status=AlertStatus.FIRING.value, severity=alert.severity.value,
                          summary=alert.summary, model=alert.model, environment=alert.environment,
-                         details=_jsonable(alert.details), updated=alert.timestamp, url=alert.url)
+                         details=_jsonable(alert.details), updated=alert.timestamp, url=alert.url,
+                         fingerprint=alert.fingerprint)
             sent = self._deliver(entry, alert, deliveries)
             if not sent:
                 suppressed.append(alert.key)
@@ -164,7 +166,8 @@ class AlertManager:
                 if last is None or last["status"] == AlertStatus.RESOLVED.value:
                     continue  # never told it fired (or already told it resolved)
             elif last is not None and last["status"] == AlertStatus.FIRING.value \
-                    and last["severity"] == alert.severity.value:
+                    and last["severity"] == alert.severity.value \
+                    and last.get("fingerprint", "") == alert.fingerprint:
                 continue  # dedup
             sent = True
             if sink_id in self._down:
@@ -181,6 +184,7 @@ class AlertManager:
                     self._down.add(sink_id)
                 continue
             entry["sinks"][sink_id] = {"status": alert.status.value, "severity": alert.severity.value,
+                                       "fingerprint": alert.fingerprint,
                                        "ref": ref if ref is not None else (last or {}).get("ref"),
                                        "at": time.time()}
             out.append(Delivery(alert.key, sink_id, alert.status, True))

@@ -7,6 +7,14 @@ A finding is anything with (attributes or mapping keys) ``model``,
 - ``failed``: fire the alert ``<model>/<environment>/<check>``;
 - ``passed``: resolve it if it fired earlier;
 - ``inconclusive`` / ``error``: leave it as it is (too little data is no news).
+
+With ``group=True`` (what the ``monitor`` hook uses) the findings of one model
+in one environment make **one** alert, keyed ``<model>/<environment>``, like
+Alertmanager's ``group_by: [model, environment]``: it lists the failing checks,
+worst first; it is sent again only when that list (or the worst severity)
+changes, and resolved once, when no check of the group fails any more. A check
+that failed before and is inconclusive now stays on the list (no news is not
+good news).
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from mlops_actions.monitoring.alerts.interface import Alert, AlertSink, Severity
 from mlops_actions.monitoring.alerts.manager import AlertManager, NotifyReport, sink_ids
 from mlops_actions.monitoring.metrics import MonitoringMetrics
 
-__all__ = ["Finding", "alert_key", "finding_to_alert", "findings_from_reports", "notify"]
+__all__ = ["Finding", "alert_key", "finding_to_alert", "findings_from_reports", "group_alert", "group_key",
+           "notify"]
 
 VERDICTS = ("passed", "failed", "inconclusive", "error")
 
@@ -67,10 +76,17 @@ def _get(obj: Any, *names: str, default: Any = None) -> Any:
 def _check_name(obj: Any) -> str:
     """``check`` (or ``name``); with the monitor's ``kind`` + ``name``: ``accuracy`` for
     performance, ``dataset_drift`` for the dataset, ``data_drift/<column>``,
-    ``prediction_drift``, ``quality/<column:check>``."""
+    ``prediction_drift``, ``quality/<column:check>``; ``@<variant>`` appended when the
+    monitor checked a gateway variant apart (``dataset_drift@canary``)."""
     check = _get(obj, "check")
     if check:
         return str(check)
+    variant = str(_get(obj, "variant", default="") or "")
+    base = _kind_check(obj)
+    return f"{base}@{variant}" if variant else base
+
+
+def _kind_check(obj: Any) -> str:
     name, kind = str(_get(obj, "name", default="") or ""), _get(obj, "kind")
     if not kind:
         return name
@@ -106,6 +122,46 @@ def alert_key(model: str, environment: str, check: str) -> str:
     return f"{model}/{environment}/{check}"
 
 
+def group_key(model: str, environment: str) -> str:
+    """The key of the grouped alert of one model in one environment."""
+    return f"{model}/{environment}"
+
+
+SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.ERROR: 1, Severity.WARNING: 2, Severity.INFO: 3}
+
+
+def _item(f: Finding, alert: Alert) -> dict[str, Any]:
+    """One line of a grouped alert (JSON-able: it is persisted in the alert state)."""
+    item = {"check": f.check, "severity": alert.severity.value, "message": f.message}
+    for k in ("value", "limit"):
+        if f.details.get(k) is not None:
+            item[k] = f.details[k]
+    if f.version:
+        item["version"] = f.version
+    return item
+
+
+def group_alert(model: str, environment: str, items: Sequence[Mapping[str, Any]], url: str = "") -> Alert:
+    """One alert listing the failing checks of a model in an environment, worst first.
+
+    ``items`` are :func:`_item` dicts (check, severity, message, value, limit, version).
+    The fingerprint is the sorted (check, severity) pairs: what must change for the
+    group to be notified again."""
+    ordered = sorted(items, key=lambda i: SEVERITY_RANK[Severity(i["severity"])])  # stable: keeps order
+    worst = Severity(ordered[0]["severity"])
+    first = ordered[0]
+    more = f" (+{len(ordered) - 1} more)" if len(ordered) > 1 else ""
+    summary = (f"{model} in {environment}: {len(ordered)} check(s) failing; worst: {first['check']}: "
+               f"{first['message']}{more}")
+    versions = sorted({str(i["version"]) for i in ordered if i.get("version")})
+    details: dict[str, Any] = {"checks_failing": len(ordered), **({"version": ", ".join(versions)}
+                                                                  if versions else {}),
+                               "findings": [dict(i) for i in ordered]}
+    fingerprint = ",".join(sorted(f"{i['check']}={i['severity']}" for i in ordered))
+    return Alert(key=group_key(model, environment), severity=worst, summary=summary, details=details,
+                 model=model, environment=environment, url=url, fingerprint=fingerprint)
+
+
 def run_url(env: Mapping[str, str]) -> str:
     """The GitHub Actions run that is sending, when running in one (else "")."""
     server, repo, run = (env.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
@@ -114,7 +170,8 @@ def run_url(env: Mapping[str, str]) -> str:
 
 def finding_to_alert(finding: Any, url: str = "") -> Alert:
     f = _as_finding(finding)
-    default = DEFAULT_SEVERITY.get(f.check) or DEFAULT_SEVERITY.get(f.check.split("/")[0], Severity.ERROR)
+    plain = f.check.split("@")[0]
+    default = DEFAULT_SEVERITY.get(plain) or DEFAULT_SEVERITY.get(plain.split("/")[0], Severity.ERROR)
     try:
         severity = Severity(f.severity) if f.severity else default
     except ValueError:
@@ -171,13 +228,14 @@ def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path
            env: Mapping[str, str] | None = None, metrics: MonitoringMetrics | None = None,
            sink_options: Mapping[str, Any] | None = None,
            sinks: Mapping[str, AlertSink] | None = None,
-           resolve_missing: Iterable[str] = ()) -> NotifyReport:
+           resolve_missing: Iterable[str] = (), group: bool = False) -> NotifyReport:
     """Fire failed findings, resolve passed ones, through the sinks ``specs`` declare
     (model.yaml's ``monitoring.alerts``). A sink whose secret is missing is reported in
     ``config_errors`` and skipped; the others still run. ``sinks`` replaces building from
     ``specs`` (tests, or callers with their own sinks). ``resolve_missing``: key prefixes
     (``"<model>/<environment>/"``) this run covered completely: an open alert under one of
-    them that no finding mentions any more is resolved (absent = healthy)."""
+    them that no finding mentions any more is resolved (absent = healthy). ``group``: one
+    alert per model and environment (see the module docstring)."""
     config_errors: list[str] = []
     if sinks is None:
         parsed = [parse_alert_spec(s) for s in specs]
@@ -201,21 +259,50 @@ def notify(findings: Iterable[Any], specs: Sequence[Any], state_path: str | Path
                    f"verdict {f.verdict!r} is not one of {', '.join(VERDICTS)}"),
                 hint="a finding has model, environment, check, verdict (passed, failed, inconclusive, "
                      "error) and message")
-    for f in parsed:
-        if f.verdict == "failed":
-            fire.append(finding_to_alert(f, url))
-        elif f.verdict == "passed":
-            resolve.append((alert_key(f.model, f.environment, f.check),
-                            f"{f.model} in {f.environment}: {f.check} is healthy again: {f.message}"))
     manager = AlertManager(sinks, state_path, metrics=metrics)
+    if group:
+        fire, resolve = _grouped(parsed, manager.firing(), url)
+    else:
+        for f in parsed:
+            if f.verdict == "failed":
+                fire.append(finding_to_alert(f, url))
+            elif f.verdict == "passed":
+                resolve.append((alert_key(f.model, f.environment, f.check),
+                                f"{f.model} in {f.environment}: {f.check} is healthy again: {f.message}"))
     report = manager.fire(fire)
     for key, summary in resolve:
         report = report.merged(manager.resolve([key], summary))
     scopes = tuple(resolve_missing)
     if scopes:
-        present = {alert_key(f.model, f.environment, f.check) for f in parsed}
-        gone = [k for k, e in manager.firing().items() if k.startswith(scopes) and k not in present
+        present = {a.key for a in fire} | {k for k, _ in resolve} | {
+            alert_key(f.model, f.environment, f.check) for f in parsed if not group}
+        gone = [k for k, e in manager.firing().items()
+                if (k.startswith(scopes) or f"{k}/" in scopes) and k not in present
                 and e.get("status") == "firing"]
         if gone:
             report = report.merged(manager.resolve(gone))
     return NotifyReport(report.deliveries, report.suppressed, report.firing, tuple(config_errors))
+
+
+def _grouped(parsed: Sequence[Finding], open_alerts: Mapping[str, Any],
+             url: str) -> tuple[list[Alert], list[tuple[str, str]]]:
+    """Grouped alerts to fire and group keys to resolve, one per (model, environment)."""
+    groups: dict[tuple[str, str], list[Finding]] = {}
+    for f in parsed:
+        groups.setdefault((f.model, f.environment), []).append(f)
+    fire: list[Alert] = []
+    resolve: list[tuple[str, str]] = []
+    for (model, env), found in groups.items():
+        key = group_key(model, env)
+        previous = {i["check"]: i for i in (open_alerts.get(key, {}).get("details", {}).get("findings") or [])
+                    if isinstance(i, Mapping) and "check" in i}
+        items = [_item(f, finding_to_alert(f, url)) for f in found if f.verdict == "failed"]
+        for f in found:  # a failing check that is inconclusive now stays failing
+            if f.verdict in ("inconclusive", "error") and f.check in previous:
+                items.append({**previous[f.check], "message": f"{previous[f.check]['message']} "
+                                                              f"(last known; now {f.verdict}: {f.message})"})
+        if items:
+            fire.append(group_alert(model, env, items, url))
+        elif key in open_alerts:
+            resolve.append((key, f"{model} in {env}: every check is healthy again"))
+    return fire, resolve

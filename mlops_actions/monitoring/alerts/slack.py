@@ -17,6 +17,17 @@ _EMOJI = {"critical": ":red_circle:", "error": ":large_orange_circle:",
           "warning": ":warning:", "info": ":information_source:"}
 _MAX_FIELDS = 10  # Slack's limit of fields per section block
 _MAX_TEXT = 3000  # Slack's limit of a text object
+_MAX_LISTED = 10  # findings listed in a grouped alert; the rest are counted
+
+
+def findings_text(findings: list[dict[str, Any]]) -> str:
+    """A grouped alert's findings as Slack mrkdwn bullets, worst first, within one text object."""
+    lines = [f"• *{f.get('check')}* ({f.get('severity')}): {f.get('message', '')}" for f in findings]
+    shown = lines[:_MAX_LISTED]
+    if len(lines) > len(shown):
+        shown.append(f"… and {len(lines) - len(shown)} more")
+    text = "\n".join(shown)
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT - 1] + "…"
 
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
@@ -26,8 +37,12 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
         head = f"{_EMOJI[alert.severity.value]} {alert.severity.value.upper()}: {alert.summary}"
     head = head[:_MAX_TEXT]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
+    findings = alert.details.get("findings")
+    if isinstance(findings, list) and findings and alert.status is AlertStatus.FIRING:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": findings_text(findings)}})
     fields = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in
-              [("model", alert.model), ("environment", alert.environment), *alert.details.items()] if v != ""]
+              [("model", alert.model), ("environment", alert.environment), *alert.details.items()]
+              if v != "" and k != "findings"]
     if fields:
         blocks.append({"type": "section", "fields": fields[:_MAX_FIELDS]})
     link = f" · <{alert.url}|details>" if alert.url else ""
