@@ -86,8 +86,8 @@ def test_ab_test_needs_both_uris(api_server: FakeApiServer) -> None:
     rec = target.reconcile(Desired(model="task_classifier", version="2.0.0", uri="models:/tc/1",
                                    strategy={"type": "ab_test", "version_b": "2.1.0", "traffic_split": 0.5},
                                    version_b_uri="models:/tc/2"))
-    assert rec.rollout is not None and rec.rollout.to_uri == "models:/tc/2"
-    assert rec.rollout.from_version == "2.0.0"
+    assert rec.rollout is not None and rec.rollout.to_uri == "models:/tc/2"  # the pods B runs
+    assert rec.rollout.from_version == rec.rollout.to_version == "2.0.0"  # A stays the pin
 
 
 def _obj(status: dict[str, Any], generation: int = 2) -> dict[str, Any]:
