@@ -107,6 +107,9 @@ class FakeCluster:
     owned: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
     #: Rollout name -> statuses the "controller" walks through, one per watch event
     scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: also advance a Rollout's script by one status on each GET of it (a controller that moves
+    #: between the polls of ``apply --wait``), not only on watch events
+    advance_on_get: bool = False
     #: API groups whose CRDs are not installed
     missing_groups: set[str] = field(default_factory=set)
     #: namespaces that do not exist (writes there answer 404 like the API server)
@@ -150,12 +153,14 @@ class FakeCluster:
         if mine is not None:
             if int(mine["metadata"]["annotations"]["rollout.argoproj.io/revision"]) != newest:
                 mine["metadata"]["annotations"]["rollout.argoproj.io/revision"] = str(newest + 1)
+                mine["metadata"]["resourceVersion"] = self._next_rv()
             return pod_hash
         labels = {**template["metadata"]["labels"], "rollouts-pod-template-hash": pod_hash}
         name = f"{meta['name']}-{pod_hash}"
         self.objects[("apps/v1", "ReplicaSet", meta["namespace"], name)] = {
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels, "uid": f"uid-{name}",
+                         "resourceVersion": self._next_rv(),
                          "annotations": {"rollout.argoproj.io/revision": str(newest + 1)},
                          "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
                                               "name": meta["name"], "uid": meta["uid"], "controller": True}]},
@@ -165,6 +170,14 @@ class FakeCluster:
                      "template": {**template, "metadata": {**template["metadata"], "labels": labels}}},
         }
         return pod_hash
+
+    def step_script(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        """The controller moves a Rollout to the next scripted status (keeping its ReplicaSet hashes)."""
+        hashes = {k: v for k, v in (obj.get("status") or {}).items() if k in ("stableRS", "currentPodHash")}
+        if status.get("phase") == "Healthy" and "currentPodHash" in hashes:
+            hashes["stableRS"] = hashes["currentPodHash"]  # promoted: the new ReplicaSet is stable
+        obj["status"] = {**hashes, **status, "observedGeneration": str(obj["metadata"]["generation"])}
+        obj["metadata"]["resourceVersion"] = self._next_rv()
 
     def settle(self, obj: dict[str, Any]) -> None:
         """What a fast controller does right away when no script is given."""
@@ -228,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
         if m.group("name"):
             with cluster.lock:
                 obj = cluster.objects.get(key)
+                script = cluster.scripts.get(key[3]) if key[1] == "Rollout" else None
+                if obj is not None and script and cluster.advance_on_get:
+                    cluster.step_script(obj, script.pop(0))
             if obj is None:
                 self._send(404, _status(404, "NotFound", f'{m.group("plural")} "{key[3]}" not found'))
             else:
@@ -255,14 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
         while script and time.monotonic() < deadline:
             time.sleep(0.05)
             with cluster.lock:
-                status = script.pop(0)
                 obj = cluster.objects[(key[0], key[1], key[2], name)]
-                hashes = {k: v for k, v in (obj.get("status") or {}).items()
-                          if k in ("stableRS", "currentPodHash")}
-                if status.get("phase") == "Healthy" and "currentPodHash" in hashes:
-                    hashes["stableRS"] = hashes["currentPodHash"]  # promoted: the new ReplicaSet is stable
-                obj["status"] = {**hashes, **status, "observedGeneration": str(obj["metadata"]["generation"])}
-                obj["metadata"]["resourceVersion"] = cluster._next_rv()
+                cluster.step_script(obj, script.pop(0))
                 event = {"type": "MODIFIED", "object": obj}
                 line = json.dumps(event).encode() + b"\n"
             self.wfile.write(line)

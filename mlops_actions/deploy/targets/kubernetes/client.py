@@ -256,8 +256,9 @@ def connect(*, context: str | None = None, kubeconfig: str | None = None,
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             k8s_config.load_incluster_config(client_configuration=cfg)
         else:
-            k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
-                                        persist_config=False)
+            # $KUBECONFIG is read now: the kubernetes package reads it once, when it is imported
+            k8s_config.load_kube_config(config_file=kubeconfig or os.environ.get("KUBECONFIG"), context=context,
+                                        client_configuration=cfg, persist_config=False)
     except (k8s_config.ConfigException, OSError, ValueError, TypeError) as exc:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise KubernetesError(
