@@ -164,8 +164,9 @@ def test_a_failed_analysis_rolled_back_by_argo_exits_1(
     (repo / "environments" / "canary.yaml").write_text(CANARY_ENV.format(version="1.3.0"))
     api_server.cluster.scripts["churn"] = [
         {"phase": "Progressing", "currentStepIndex": 0, "canary": {"weights": {"canary": {"weight": 20}}}},
-        {"phase": "Degraded", "abort": True, "message": "RolloutAborted: Rollout aborted update to revision 2: "
-         'Metric "error-rate" assessed Failed due to failed (1) > failureLimit (0)'}]
+        {"phase": "Degraded", "abort": True,
+         "message": "RolloutAborted: Rollout aborted update to revision 2: "
+                    'Metric "error-rate" assessed Failed due to failed (1) > failureLimit (0)'}]
     code, out, _ = cli(capsys, repo, "apply", "--env", "canary", "--wait", "--timeout", "30")
     assert code == 1 and "churn 1.3.0: RolledBack" in out and "failureLimit" in out
     assert aliases(mlflow_uri, "churn")["canary"] == "1.2.0"  # the alias stays on what serves
@@ -175,7 +176,8 @@ def test_a_failed_analysis_rolled_back_by_argo_exits_1(
 
 
 def test_an_unreachable_api_server_exits_3_naming_the_environment_file(
-        capsys: pytest.CaptureFixture[str], repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        capsys: pytest.CaptureFixture[str], repo: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     dead = tmp_path / "dead-kubeconfig"
     dead.write_text(json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "dead",

@@ -257,8 +257,8 @@ def connect(*, context: str | None = None, kubeconfig: str | None = None,
             k8s_config.load_incluster_config(client_configuration=cfg)
         else:
             # $KUBECONFIG is read now: the kubernetes package reads it once, when it is imported
-            k8s_config.load_kube_config(config_file=kubeconfig or os.environ.get("KUBECONFIG"), context=context,
-                                        client_configuration=cfg, persist_config=False)
+            k8s_config.load_kube_config(config_file=kubeconfig or os.environ.get("KUBECONFIG"),
+                                        context=context, client_configuration=cfg, persist_config=False)
     except (k8s_config.ConfigException, OSError, ValueError, TypeError) as exc:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise KubernetesError(
