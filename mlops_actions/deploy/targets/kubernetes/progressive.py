@@ -161,7 +161,7 @@ class GatewayApiController:
                 "`mlops-actions k8s promote` retries it, or revert the pin in git"))
         strategy = pin.strategy
         step = resume_step(list(strategy.steps), weight or 0) if isinstance(strategy, CanaryStrategy) else 0
-        if step:
+        if step > 1:  # step 1 follows the first set_weight, which reconcile has just applied
             self.progress(f"{model}: resuming at step {step} from the live weight {weight}%")
         return replace(drive, step=step, weight=weight or 0, message=f"{weight}% to {pin.version}")
 
