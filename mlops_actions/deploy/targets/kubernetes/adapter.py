@@ -48,11 +48,11 @@ from mlops_actions.deploy.targets.kubernetes.progressive import (
     GatewayApiController,
     PrometheusAnalysis,
 )
-from mlops_actions.deploy.targets.kubernetes.render import dns_label, locate
+from mlops_actions.deploy.targets.kubernetes.render import check_shared_namespace, dns_label, locate
 from mlops_actions.deploy.targets.kubernetes.target import KubernetesDeployTarget
 from mlops_actions.errors import ConfigError, Location
 
-__all__ = ["ArgoRolloutsTarget", "rollout_record", "target_for_environment"]
+__all__ = ["ArgoRolloutsTarget", "rollout_record", "sibling_environments", "target_for_environment"]
 
 
 _MANUAL_ABORT = re.compile(r"^RolloutAborted: Rollout aborted update to revision \d+\.?$")
@@ -287,6 +287,22 @@ class ArgoRolloutsTarget:
         return record
 
 
+def sibling_environments(root: Path, env_file: Path) -> dict[str, EnvironmentSpec]:
+    """The other environment files next to ``env_file`` that load (the broken ones are ``check``'s)."""
+    from mlops_actions.config.loader import load_environment
+
+    out: dict[str, EnvironmentSpec] = {}
+    for path in sorted((root / "environments").glob("*.yaml")):
+        if path.resolve() == env_file.resolve():
+            continue
+        try:
+            spec = load_environment(path)
+        except ConfigError:
+            continue
+        out[spec.name or path.stem] = spec
+    return out
+
+
 def target_for_environment(repo: str | Path, env_name: str, *, kubeconfig: str | None = None,
                            timeout: float = 10.0,
                            progress: Callable[[str], None] = lambda _m: None) -> ArgoRolloutsTarget:
@@ -302,6 +318,7 @@ def target_for_environment(repo: str | Path, env_name: str, *, kubeconfig: str |
     spec = load_environment(path)
     if not isinstance(spec.target, KubernetesTarget):
         raise ConfigError(f"environment {env_name!r} has target type {spec.target.type!r}, not kubernetes")
+    check_shared_namespace(spec.name or env_name, spec, sibling_environments(root, path), str(path))
     models = {key: load_model(root / "models" / key / "model.yaml") for key in spec.models
               if (root / "models" / key / "model.yaml").exists()}
     origin = locate(str(path), ["target"]) or Location(str(path))

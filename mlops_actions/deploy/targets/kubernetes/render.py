@@ -58,6 +58,7 @@ __all__ = [
     "ab_environment",
     "alias_for_semver",
     "analysis_query",
+    "check_shared_namespace",
     "dns_label",
     "locate",
     "manifest_filename",
@@ -761,6 +762,26 @@ def _argo(ctx: RenderContext, model: _Model, keys: Sequence[str | int]) -> list[
 
 
 Resolver = Callable[[str, ModelSpec, str], ResolvedVersion]
+
+
+def check_shared_namespace(env_name: str, env: EnvironmentSpec, others: Mapping[str, EnvironmentSpec],
+                           source: str | None = None) -> None:
+    """Refuse two environments that would render the same objects: same cluster context, same
+    namespace, a model in common (objects are named after the model, ``<m>``)."""
+    if not isinstance(env.target, KubernetesTarget):
+        return
+    for other_name, other in sorted(others.items()):
+        t = other.target
+        if other_name == env_name or not isinstance(t, KubernetesTarget):
+            continue
+        shared = sorted(set(env.models) & set(other.models))
+        if t.namespace == env.target.namespace and t.context == env.target.context and shared:
+            raise ConfigError(
+                f"environments {env_name!r} and {other_name!r} both deploy {', '.join(shared)} into "
+                f"namespace {t.namespace!r}{' of context ' + t.context if t.context else ''}: they would "
+                "overwrite each other's objects (named after the model)",
+                location=locate(source, ["target", "namespace"]),
+                hint="give each environment its own target.namespace")
 
 
 def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],
