@@ -144,6 +144,7 @@ def write_env(root: Path, name: str, model: str, version: str, prometheus: str) 
 
 
 @pytest.mark.prometheus
+@pytest.mark.slow
 @needs_prometheus
 def test_a_healthy_canary_is_stepped_analysed_and_promoted(
         capsys: pytest.CaptureFixture[str], repo: Path, api_server: FakeApiServer,  # noqa: F811
