@@ -199,6 +199,8 @@ def test_a_rerun_resumes_from_the_live_weight(
     assert cli(capsys, repo, "apply", "--env", "edge-good", "--wait", "--timeout", "30")[0] == 0
     write_env(repo, "edge-good", "churn", "1.3.0", prometheus.url)
     assert cli(capsys, repo, "apply", "--env", "edge-good")[0] == 0  # declared at 20%, nobody watching
+    code, out, _ = cli(capsys, repo, "status", "--env", "edge-good")  # another process reads the weights
+    assert code == 0 and "churn: stable 1.2.0, canary 1.3.0 at 20%" in out
     # the job that drove it got as far as 60% and died: the route is all that is left of it
     route = api_server.cluster.get("HTTPRoute", "ml-edge-good", "churn")
     assert route is not None

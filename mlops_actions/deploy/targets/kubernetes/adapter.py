@@ -167,7 +167,8 @@ class ArgoRolloutsTarget:
     # -- gateway-api mode: the weights, for the controller
 
     def _live_weights(self, model: str) -> tuple[str | None, int | None]:
-        pin, uris = self._declared[model]
+        """(the other version on the model's live HTTPRoute, the pinned version's weight)."""
+        pin, uris = self._declared.get(model) or (self.env.models[model], {})
         old, weight = self._one(model, pin, uris)._live_gateway(model)
         return (old.version if old is not None else None), weight
 
@@ -208,6 +209,15 @@ class ArgoRolloutsTarget:
                                        phase=drive.phase if ready or drive.done else Phase.PROGRESSING,
                                        step=drive.step, weight=drive.weight, message=drive.message,
                                        measurements=drive.measurements)
+        if isinstance(self.env.models[model].strategy, CanaryStrategy | BlueGreenStrategy):
+            old, weight = self._live_weights(model)  # another process drives it: show its weights
+            if old is not None:
+                pinned = self.env.models[model].version
+                phase = Phase.ROLLED_BACK if weight == 0 else Phase.PROGRESSING
+                message = (f"{weight or 0}% to {pinned}, the rest to {old} "
+                           "(stepped by the apply that declared it)")
+                return dataclasses.replace(record, to_version=pinned, from_version=old, phase=phase,
+                                           weight=weight or 0, message=message)
         return dataclasses.replace(record, phase=Phase.HEALTHY if ready else Phase.PROGRESSING)
 
     def _route(self, model: str) -> Route | None:
