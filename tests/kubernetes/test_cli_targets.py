@@ -86,7 +86,7 @@ def test_apply_status_and_plan_read_and_write_the_cluster(
     assert "created: Rollout/churn (namespace ml-staging" in out  # progress from the cluster
     assert aliases(mlflow_uri, "churn")["staging"] == "1.2.0"
     rollout = api_server.cluster.get("Rollout", "ml-staging", "churn")
-    assert template_version(rollout) == "1.2.0"
+    assert rollout is not None and template_version(rollout) == "1.2.0"
     # the registry resolved the semver: MODEL_URI is MLflow's version 1 of churn
     env = {e["name"]: e["value"] for e in rollout["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["MODEL_URI"] == "models:/churn/1"

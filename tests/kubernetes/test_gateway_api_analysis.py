@@ -20,7 +20,7 @@ import requests
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 
-from mlops_actions.config.specs import AnalysisMetric, AnalysisSpec, CanaryStep
+from mlops_actions.config.specs import AnalysisMetric, AnalysisSpec, CanaryStep, Pause
 from mlops_actions.deploy.targets.kubernetes.progressive import PrometheusAnalysis, resume_step
 from mlops_actions.deploy.targets.kubernetes.render import analysis_query
 from mlops_actions.monitoring.metrics import gateway_metrics
@@ -214,8 +214,8 @@ def test_a_rerun_resumes_from_the_live_weight(
 
 
 def test_resume_step_is_after_the_last_set_weight_at_or_below_the_live_weight() -> None:
-    steps = [CanaryStep(set_weight=20), CanaryStep(pause={}), CanaryStep(set_weight=60),
-             CanaryStep(pause={"duration": "1s"}), CanaryStep(set_weight=100)]
+    steps = [CanaryStep(set_weight=20), CanaryStep(pause=Pause()), CanaryStep(set_weight=60),
+             CanaryStep(pause=Pause(duration="1s")), CanaryStep(set_weight=100)]
     assert [resume_step(steps, w) for w in (0, 20, 30, 60, 100)] == [0, 1, 1, 3, 5]
 
 

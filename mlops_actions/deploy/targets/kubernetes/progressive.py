@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import requests
 
@@ -41,7 +42,14 @@ from mlops_actions.deploy.analysis import AnalysisCounts, check, combine, verdic
 from mlops_actions.deploy.interface import GateResult, Measurement, Phase
 from mlops_actions.deploy.targets.kubernetes.render import analysis_query
 
-__all__ = ["Drive", "GatewayApiController", "PrometheusAnalysis", "resume_step"]
+__all__ = ["AnalysisProvider", "Drive", "GatewayApiController", "PrometheusAnalysis", "resume_step"]
+
+
+class AnalysisProvider(Protocol):
+    """Where measurements come from (Argo's metric provider): Prometheus in a cluster."""
+
+    def measure(self, spec: AnalysisSpec, *, model: str, version: str, environment: str,
+                at: float) -> list[Measurement]: ...
 
 
 class PrometheusAnalysis:
@@ -134,7 +142,7 @@ SetWeight = Callable[[str, int | None], None]
 class GatewayApiController:
     """Steps the weights and runs the analyses of gateway-api rollouts, one tick at a time."""
 
-    def __init__(self, environment: str, pins: dict[str, ModelPin], analysis: PrometheusAnalysis,
+    def __init__(self, environment: str, pins: dict[str, ModelPin], analysis: AnalysisProvider,
                  live_weights: LiveWeights, set_weight: SetWeight,
                  progress: Callable[[str], None] = lambda _m: None) -> None:
         self.environment = environment
