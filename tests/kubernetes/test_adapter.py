@@ -16,6 +16,7 @@ from mlops_actions.deploy.targets.kubernetes.adapter import (
     target_for_environment,
 )
 from mlops_actions.deploy.targets.kubernetes.client import connect
+from mlops_actions.deploy.targets.kubernetes.interface import KubernetesError
 from mlops_actions.errors import ConfigError
 from mlops_actions.registry.interface import ModelVersion
 from tests.kubernetes.conftest import REPO, FakeApiServer
@@ -130,5 +131,5 @@ def test_gateway_api_mode_through_the_port(api_server: FakeApiServer) -> None:
     route = api_server.cluster.get("HTTPRoute", "ml-edge", "churn")
     assert route is not None and route["spec"]["rules"][0]["backendRefs"] == [
         {"name": "churn-v1-3-0", "port": 80, "weight": 100}]
-    with pytest.raises(ConfigError, match="reconcile 'task_classifier' first"):
-        target.abort("task_classifier")
+    with pytest.raises(KubernetesError, match=r"cannot abort task_classifier: version\(s\) 2.0.0, 2.1.0"):
+        target.abort("task_classifier")  # never applied: no Deployment to read the URIs from

@@ -191,3 +191,40 @@ def test_an_unreachable_api_server_exits_3_naming_the_environment_file(
         assert code == 3, (args, err)
         assert "error: environments/staging.yaml:2:1: Kubernetes API server http://127.0.0.1:" in err
         assert "hint: check the kubeconfig context" in err
+
+
+EDGE_ENV = """target:
+  type: kubernetes
+  namespace: ml-edge-cli
+  mode: gateway-api
+  gateway: {{name: edge-gateway}}
+models:
+  churn:
+    version: "{version}"
+    strategy:
+      type: canary
+      steps: [{{set_weight: 20}}, {{pause: {{}}}}, {{set_weight: 100}}]
+"""
+
+
+def test_gateway_api_canary_read_and_aborted_from_another_process(
+        capsys: pytest.CaptureFixture[str], repo: Path, api_server: FakeApiServer) -> None:
+    path = repo / "environments" / "edge-cli.yaml"
+    path.write_text(EDGE_ENV.format(version="1.2.0"))
+    assert cli(capsys, repo, "apply", "--env", "edge-cli", "--wait", "--timeout", "30")[0] == 0
+    path.write_text(EDGE_ENV.format(version="1.3.0"))
+    code, out, _ = cli(capsys, repo, "apply", "--env", "edge-cli")  # declared; its driver is gone
+    assert code == 0 and "churn 1.3.0: Progressing (changed)" in out
+    code, out, _ = cli(capsys, repo, "status", "--env", "edge-cli")
+    assert "churn: stable 1.2.0, canary 1.3.0 at 20%" in out
+    code, out, _ = cli(capsys, repo, "rollback", "churn", "--env", "edge-cli")
+    assert code == 0 and "aborted in the cluster" in out
+    route = api_server.cluster.get("HTTPRoute", "ml-edge-cli", "churn")
+    assert route is not None and route["spec"]["rules"][0]["backendRefs"] == [
+        {"name": "churn-v1-2-0", "port": 80, "weight": 100},
+        {"name": "churn-v1-3-0", "port": 80, "weight": 0}]
+    # the URIs came back from the live Deployments: the registry was not asked again
+    deployment = api_server.cluster.get("Deployment", "ml-edge-cli", "churn-v1-3-0")
+    assert deployment is not None and template_version(deployment) == "1.3.0"
+    code, _, err = cli(capsys, repo, "rollback", "churn", "--env", "edge-cli", "--undo")
+    assert code == 2 and "gateway-api mode" in err and "rollback-pr --model churn --env edge-cli" in err

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_actions.config.specs import (
+    ABTestStrategy,
     BlueGreenStrategy,
     CanaryStrategy,
     EnvironmentSpec,
@@ -48,7 +49,12 @@ from mlops_actions.deploy.targets.kubernetes.progressive import (
     GatewayApiController,
     PrometheusAnalysis,
 )
-from mlops_actions.deploy.targets.kubernetes.render import check_shared_namespace, dns_label, locate
+from mlops_actions.deploy.targets.kubernetes.render import (
+    check_shared_namespace,
+    dns_label,
+    locate,
+    version_slug,
+)
 from mlops_actions.deploy.targets.kubernetes.target import KubernetesDeployTarget
 from mlops_actions.errors import ConfigError, Location
 
@@ -283,11 +289,31 @@ class ArgoRolloutsTarget:
         return restored, self._live(model)
 
     def _gateway_target(self, model: str, verb: str) -> KubernetesDeployTarget:
-        if model not in self._declared:
-            raise ConfigError(f"{verb} in gateway-api mode needs the model's desired state: reconcile "
-                              f"{model!r} first in this process", hint=f"or use mlops-actions k8s {verb}")
-        pin, uris = self._declared[model]
+        """The model's target in gateway-api mode: the desired state declared in this process, else
+        the pinned versions' MLflow URIs read back from their live Deployments (``MODEL_URI``)."""
+        if model in self._declared:
+            return self._one(model, *self._declared[model])
+        if model not in self.env.models:
+            raise ConfigError(f"model {model!r} is not pinned in environment {self.env_name!r}",
+                              hint=f"pinned models: {', '.join(sorted(self.env.models)) or 'none'}")
+        pin = self.env.models[model]
+        versions = [pin.version]
+        if isinstance(pin.strategy, ABTestStrategy):
+            versions.append(pin.strategy.version_b)
+        uris: dict[str, str | None] = {v: self._live_uri(model, v) for v in versions}
+        missing = [v for v, uri in uris.items() if not uri]
+        if missing:
+            raise KubernetesError(f"cannot {verb} {model}: version(s) {', '.join(missing)} have no "
+                                  f"Deployment in namespace {self.target.namespace}",
+                                  hint="apply the environment first")
         return self._one(model, pin, uris)
+
+    def _live_uri(self, model: str, version: str) -> str | None:
+        name = f"{dns_label(model)}-{version_slug(version)}"
+        deployment = self.api.get(ObjectRef("apps/v1", "Deployment", self.target.namespace, name))
+        if deployment is None:
+            return None
+        return _env_value(deployment, "MODEL_URI") or None
 
     def _live(self, model: str) -> Rollout:
         record = self._record(model)
