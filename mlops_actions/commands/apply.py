@@ -15,7 +15,10 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "apply", help="apply environments/ENV.yaml: aliases, rollouts, watch",
         description="Set MLflow aliases and declare each changed pin's rollout to the environment's "
-        "gateway; with --wait, watch until done. Exit 1 if a rollout rolled back. Idempotent.")
+        "target (the local gateway, or a Kubernetes cluster: Argo Rollouts or Gateway API weights); "
+        "with --wait, watch until done (in gateway-api mode this process steps the weights and runs "
+        "the analyses, so it must stay alive). Exit 1 if a rollout rolled back, 3 if the target "
+        "failed or did not finish in time. Idempotent.")
     p.add_argument("--env", required=True)
     p.add_argument("--wait", action="store_true", help="watch rollouts until they finish")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait at most (default 1800)")

@@ -56,9 +56,13 @@ def environment_path(repo: Path, env: str) -> Path:
 
 def load_for_render(repo: Path, env: str) -> tuple[str, Path, Any, dict[str, ModelSpec]]:
     """(name, path, EnvironmentSpec, model specs of the pinned models)."""
+    from mlops_actions.deploy.targets.kubernetes.adapter import sibling_environments
+    from mlops_actions.deploy.targets.kubernetes.render import check_shared_namespace
+
     path = environment_path(repo, env)
     spec = load_environment(path)
     name = spec.name or path.stem
+    check_shared_namespace(name, spec, sibling_environments(repo, path), str(path))
     models: dict[str, ModelSpec] = {}
     for key in spec.models:
         model_file = repo / "models" / key / "model.yaml"

@@ -20,7 +20,7 @@ from mlops_actions.deploy.interface import GateResult, Measurement
 from mlops_actions.monitoring.interface import PredictionStore
 from mlops_actions.serving.metrics import WindowStats
 
-__all__ = ["AnalysisCounts", "StatsSource", "combine", "measure", "verdict"]
+__all__ = ["AnalysisCounts", "StatsSource", "check", "combine", "inconclusive", "measure", "verdict"]
 
 
 class StatsSource(Protocol):
@@ -49,7 +49,8 @@ class AnalysisCounts:
         return self.successes + self.failures + self.inconclusives + self.errors
 
 
-def _check(metric: AnalysisMetric, value: float, samples: int, at: float) -> Measurement:
+def check(metric: AnalysisMetric, value: float, samples: int, at: float) -> Measurement:
+    """One value against the metric's bounds (Argo's success condition): passed or failed."""
     ok = (metric.max is None or value <= metric.max) and (metric.min is None or value >= metric.min)
     bound = " and ".join(b for b in (f"<= {metric.max}" if metric.max is not None else "",
                                      f">= {metric.min}" if metric.min is not None else "") if b)
@@ -58,7 +59,8 @@ def _check(metric: AnalysisMetric, value: float, samples: int, at: float) -> Mea
                        f"{metric.name} {value:.4g} {verb}: expected {bound} (n={samples})", at)
 
 
-def _inconclusive(metric: AnalysisMetric, samples: int, needed: int, at: float) -> Measurement:
+def inconclusive(metric: AnalysisMetric, samples: int, needed: int, at: float) -> Measurement:
+    """Too few samples to judge: neither condition holds (Argo's Inconclusive)."""
     return Measurement(metric.name, GateResult.INCONCLUSIVE, None, samples,
                        f"{metric.name}: {samples} samples < min_samples {needed}; send more traffic "
                        "or lower analysis.min_samples", at)
@@ -103,21 +105,21 @@ def measure(spec: AnalysisSpec, *, model: str, version: str, stable_version: str
         try:
             if metric.name in ("error_rate", "latency_p95_ms", "latency_p99_ms"):
                 if window.requests < spec.min_samples:
-                    out.append(_inconclusive(metric, window.requests, spec.min_samples, at))
+                    out.append(inconclusive(metric, window.requests, spec.min_samples, at))
                     continue
                 value = {"error_rate": window.error_rate, "latency_p95_ms": window.latency_p95_ms,
                          "latency_p99_ms": window.latency_p99_ms}[metric.name]
                 assert value is not None
-                out.append(_check(metric, float(value), window.requests, at))
+                out.append(check(metric, float(value), window.requests, at))
             elif metric.name == "accuracy":
                 if store is None:
                     raise RuntimeError("no prediction store configured")
                 pairs = _labels(store, model, version, labels_since if labels_since is not None else since)
                 if len(pairs) < spec.min_samples:
-                    out.append(_inconclusive(metric, len(pairs), spec.min_samples, at))
+                    out.append(inconclusive(metric, len(pairs), spec.min_samples, at))
                     continue
                 acc = sum(_same(o, a) for o, a in pairs) / len(pairs)
-                out.append(_check(metric, acc, len(pairs), at))
+                out.append(check(metric, acc, len(pairs), at))
             elif metric.name == "prediction_drift":
                 if store is None or stable_version is None:
                     raise RuntimeError("prediction drift needs a prediction store and a stable version")
@@ -125,9 +127,9 @@ def measure(spec: AnalysisSpec, *, model: str, version: str, stable_version: str
                 cur = store.query(model, version=version, since=start)["output"].tolist()
                 ref = store.query(model, version=stable_version, since=start)["output"].tolist()
                 if min(len(cur), len(ref)) < spec.min_samples:
-                    out.append(_inconclusive(metric, min(len(cur), len(ref)), spec.min_samples, at))
+                    out.append(inconclusive(metric, min(len(cur), len(ref)), spec.min_samples, at))
                     continue
-                out.append(_check(metric, _drift(cur, ref), len(cur), at))
+                out.append(check(metric, _drift(cur, ref), len(cur), at))
             else:  # pragma: no cover - the spec's Literal forbids it
                 raise RuntimeError(f"unknown analysis metric {metric.name!r}")
         except Exception as exc:

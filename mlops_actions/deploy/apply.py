@@ -1,4 +1,8 @@
-"""Apply an environment file to its local target: aliases, then rollouts, then watch.
+"""Apply an environment file to its target: aliases, then rollouts, then watch.
+
+The target is the environment's: the local gateway's admin API, or a cluster
+(``target: {type: kubernetes}``: Argo Rollouts, or Gateway API weights stepped by
+this process) through the same :class:`DeploymentTarget` port.
 
 Idempotent: a model whose live route already matches its pin (and has no
 rollout running) is left alone. One apply per environment at a time
@@ -16,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlops_actions.config.loader import load_environment
-from mlops_actions.config.specs import ABTestStrategy, CanaryStrategy, EnvironmentSpec, LocalTarget
+from mlops_actions.config.specs import (
+    ABTestStrategy,
+    CanaryStrategy,
+    EnvironmentSpec,
+    KubernetesTarget,
+    LocalTarget,
+)
 from mlops_actions.deploy.interface import Phase, Rollout
 from mlops_actions.deploy.registry_bridge import DeployRegistry, get_deploy_registry
 from mlops_actions.deploy.targets.interface import DeploymentTarget, Desired
@@ -45,11 +55,19 @@ def load_env(repo: Path, env: str) -> EnvironmentSpec:
     return load_environment(path)
 
 
-def target_for(repo: Path, spec: EnvironmentSpec) -> LocalClient:
-    if not isinstance(spec.target, LocalTarget):
-        raise ConfigError(f"this command drives the local gateway; the environment targets "
-                          f"{spec.target.type}",
-                          hint="use the kubernetes commands for kubernetes targets")
+def target_for(repo: Path, spec: EnvironmentSpec, env: str | None = None, *,
+               progress: Callable[[str], None] = print) -> DeploymentTarget:
+    """The environment's DeploymentTarget: the local gateway, or the cluster of a kubernetes target
+    (kubeconfig context ``target.context``, ``$KUBECONFIG``, or in-cluster config)."""
+    if isinstance(spec.target, KubernetesTarget):
+        from mlops_actions.deploy.targets.kubernetes.adapter import target_for_environment
+
+        name = env or spec.name
+        if not name:
+            raise ConfigError("a kubernetes target needs the environment's name to find its file")
+        return target_for_environment(repo, name, progress=progress)
+    if not isinstance(spec.target, LocalTarget):  # pragma: no cover - the spec's union has two members
+        raise ConfigError(f"unknown target type {spec.target.type!r}: expected local or kubernetes")
     return LocalClient(spec.target.url, read_token(spec.target.token_env, repo / ".mlops"))
 
 
@@ -86,7 +104,7 @@ def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None =
                       ) -> list[ApplyResult]:
     spec = load_env(repo, env)
     registry = registry or get_deploy_registry(repo)
-    target = target or target_for(repo, spec)
+    target = target or target_for(repo, spec, env, progress=progress)
     actor = actor or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER", "unknown")
     results: list[ApplyResult] = []
     with environment_lock(repo, env):
@@ -103,7 +121,7 @@ def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None =
                               strategy=strategy.model_dump(mode="json", by_alias=True), actor=actor,
                               version_b_uri=b_uri)
             rec = target.reconcile(desired)
-            if not rec.changed and (rec.rollout is None or rec.rollout.done):
+            if not rec.changed and (rec.rollout is None or rec.rollout.phase is Phase.HEALTHY):
                 registry.set_alias(name, env, pin.version)  # live matches git: so must the alias
                 registry.delete_alias(name, f"{env}-canary")  # no rollout runs
                 progress(f"{key}: {pin.version} already live in {env}: no change")

@@ -169,7 +169,7 @@ def get_deployment_automation(environment: str | None = None, repo: str | Path |
         if (root / "environments" / f"{env}.yaml").exists():
             from mlops_actions.deploy.apply import load_env, target_for
 
-            target = target_for(root, load_env(root, env))
+            target = target_for(root, load_env(root, env), env)
         elif os.environ.get("MLOPS_GATEWAY_URL"):
             token = read_token("MLOPS_GATEWAY_TOKEN", root / ".mlops")
             target = LocalTarget(os.environ["MLOPS_GATEWAY_URL"], token)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
+from mlops_actions.config.specs import EnvironmentSpec, KubernetesTarget, LocalTarget
 from mlops_actions.errors import RegistryError, TargetError
 from mlops_actions.registry.interface import SEMVER_TAG, ModelVersion
 
@@ -153,11 +153,23 @@ def open_registry(repo: Path | None = None) -> RegistryReader:
     return registry
 
 
+def _read_cluster(repo: Path, env: str) -> TargetStatus | str:
+    """A kubernetes target's live Rollouts (or HTTPRoute weights) as routes, or why not."""
+    from mlops_actions.deploy.targets.kubernetes.adapter import target_for_environment
+
+    try:
+        status: TargetStatus = target_for_environment(repo, env, timeout=5.0).status()
+    except TargetError as exc:
+        return f"unreachable: {exc.message}"
+    return status
+
+
 def read_target(repo: Path, env: str, spec: EnvironmentSpec) -> TargetStatus | str:
     """The target's live routes through the DeploymentTarget port, or why they were not read.
 
-    Only the local target (the gateway's admin API) is read; its admin token comes from the
-    environment variable the env file names, or ``.mlops/gateway.token``.
+    The local target is read through the gateway's admin API (its admin token comes from
+    the environment variable the env file names, or ``.mlops/gateway.token``); a kubernetes
+    target from the cluster (Rollouts and their ReplicaSets, or the HTTPRoute weights).
     """
     try:
         from mlops_actions.deploy.targets.local import LocalTarget as LocalClient
@@ -165,8 +177,10 @@ def read_target(repo: Path, env: str, spec: EnvironmentSpec) -> TargetStatus | s
     except ImportError:
         return "not checked: the DeploymentTarget port is not available yet"
     target = spec.target
-    if not isinstance(target, LocalTarget):
-        return f"not checked: {target.type} target (read by `mlops-actions status`)"
+    if isinstance(target, KubernetesTarget):
+        return _read_cluster(repo, env)
+    if not isinstance(target, LocalTarget):  # pragma: no cover - the spec's union has two members
+        return f"not checked: {target.type} target"
     try:
         token = read_token(target.token_env, repo / ".mlops")
     except TargetError:

@@ -44,6 +44,7 @@ from mlops_actions.serving.predlog import PredictionLogger
 from mlops_actions.serving.protocol import BadRequest, ParsedInput, parse_request
 from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
 from mlops_actions.serving.routing import WeightedCounter, choose
+from mlops_actions.serving.sticky import StickyForwarder
 
 __all__ = ["Gateway", "GatewayConfig"]
 
@@ -71,6 +72,8 @@ class GatewayConfig:
     tick_seconds: float = 0.1
     max_batch: int = 128
     predict_threads: int = 2
+    #: single-model mode in an A/B test on Kubernetes: forward the other variant's sticky keys
+    sticky: StickyForwarder | None = None
 
 
 class _HttpError(Exception):
@@ -350,6 +353,10 @@ class Gateway:
             return _error(413, "PAYLOAD_TOO_LARGE",
                           f"body of {len(body)} bytes exceeds the limit of "
                           f"{self.config.max_body_bytes}", extra)
+        if self.config.sticky is not None:
+            forwarded = await self.config.sticky.forward(path, headers, body)
+            if forwarded is not None:
+                return forwarded
         try:
             model = self._resolve_model(path, headers)
         except _HttpError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mlops_actions.deploy.interface import Route
 
-__all__ = ["Choice", "WeightedCounter", "choose", "sticky_bucket"]
+__all__ = ["Choice", "WeightedCounter", "ab_variant", "choose", "sticky_bucket"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,16 @@ def sticky_bucket(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big") % 10_000
 
 
+def ab_variant(key: str, weight: int) -> str:
+    """The A/B variant of a sticky key: ``"b"`` for ``weight`` percent of keys, else ``"a"``.
+
+    The one assignment function: the local gateway routes with it, and on Kubernetes each
+    serving pod uses it to forward the other variant's keys (:mod:`.sticky`), so a key gets
+    the same variant on both targets.
+    """
+    return "b" if sticky_bucket(key) < weight * 100 else "a"
+
+
 def _truthy(value: str) -> bool:
     return value.strip().lower() not in ("", "0", "false", "no")
 
@@ -68,5 +78,5 @@ def choose(route: Route, headers: Mapping[str, str], counter: WeightedCounter,
     if route.mode == "ab_test":
         key = headers.get(route.sticky_header.lower())
         if key:
-            return candidate if sticky_bucket(key) < route.weight * 100 else stable
+            return candidate if ab_variant(key, route.weight) == "b" else stable
     return candidate if counter.take(route.weight) else stable

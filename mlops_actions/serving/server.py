@@ -18,6 +18,7 @@ from mlops_actions.errors import ConfigError
 from mlops_actions.monitoring.store import open_store
 from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
 from mlops_actions.serving.gateway import Gateway, GatewayConfig
+from mlops_actions.serving.sticky import StickyForwarder, sticky_from_env
 
 __all__ = ["build_gateway", "build_single_model_gateway", "registered_name", "run", "uvicorn_config"]
 
@@ -75,7 +76,9 @@ def build_single_model_gateway(model_uri: str, *, model: str | None = None, vers
 
     Names for headers, logs and metric labels come from the flags or from
     ``MLOPS_MODEL``, ``MLOPS_MODEL_VERSION`` and ``MLOPS_ENVIRONMENT`` (set by the
-    Kubernetes target). State goes to ``state_dir`` (default: a fresh temp dir).
+    Kubernetes target). State goes to ``state_dir`` (default: a fresh temp dir). In an A/B
+    test the ``MLOPS_AB_*`` variables make the pod forward the other variant's sticky keys
+    (:mod:`mlops_actions.serving.sticky`).
     """
     if not model_uri:
         raise ConfigError("--model-uri is empty", hint="set MODEL_URI, e.g. models:/churn/3")
@@ -87,9 +90,11 @@ def build_single_model_gateway(model_uri: str, *, model: str | None = None, vers
     token = load_or_create_token(state)
     store = open_store(store_url or os.environ.get("MLOPS_PREDICTION_STORE")
                        or f"sqlite:///{state / 'predictions.db'}")
+    sticky = sticky_from_env(version=ver)  # MLOPS_AB_*: this pod is one variant of an A/B test
     return Gateway(GatewayConfig(environment=env_name, state_dir=state, token=token, store=store,
                                  initial_routes={key: Route(model=key, stable=ver, stable_uri=model_uri)},
-                                 tick_seconds=tick_seconds, pin_routes=True))
+                                 tick_seconds=tick_seconds, pin_routes=True,
+                                 sticky=StickyForwarder(sticky) if sticky is not None else None))
 
 
 def uvicorn_config(gateway: Gateway, host: str, port: int) -> uvicorn.Config:

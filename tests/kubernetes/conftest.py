@@ -13,6 +13,7 @@ Rollout's status along a script given by the test.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import threading
@@ -36,6 +37,7 @@ GOLDEN = ASSETS / "golden"
 TOKEN = "test-token"
 
 _PLURAL_KIND = {"services": "Service", "configmaps": "ConfigMap", "deployments": "Deployment",
+                "replicasets": "ReplicaSet",
                 "rollouts": "Rollout", "analysistemplates": "AnalysisTemplate", "httproutes": "HTTPRoute"}
 _PATH = re.compile(r"^/(?:api/(?P<core>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
                    r"/namespaces/(?P<ns>[^/]+)/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status))?$")
@@ -105,6 +107,9 @@ class FakeCluster:
     owned: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
     #: Rollout name -> statuses the "controller" walks through, one per watch event
     scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: also advance a Rollout's script by one status on each GET of it (a controller that moves
+    #: between the polls of ``apply --wait``), not only on watch events
+    advance_on_get: bool = False
     #: API groups whose CRDs are not installed
     missing_groups: set[str] = field(default_factory=set)
     #: namespaces that do not exist (writes there answer 404 like the API server)
@@ -131,12 +136,56 @@ class FakeCluster:
         self.resource_version += 1
         return str(self.resource_version)
 
+    def revision(self, rollout: dict[str, Any]) -> str:
+        """What Argo does when a Rollout's pod template changes: a ReplicaSet per template (named
+        by its hash, owned by the Rollout), whose ``rollout.argoproj.io/revision`` becomes the
+        newest; a template seen before gets its old ReplicaSet back with a new revision."""
+        meta = rollout["metadata"]
+        template = rollout["spec"]["template"]
+        pod_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+        owned = [o for (_, k, ns, _), o in self.objects.items()
+                 if k == "ReplicaSet" and ns == meta["namespace"]
+                 and o["metadata"]["ownerReferences"][0]["uid"] == meta["uid"]]
+        newest = max((int(o["metadata"]["annotations"]["rollout.argoproj.io/revision"]) for o in owned),
+                     default=0)
+        mine = next((o for o in owned if o["metadata"]["labels"]["rollouts-pod-template-hash"] == pod_hash),
+                    None)
+        if mine is not None:
+            if int(mine["metadata"]["annotations"]["rollout.argoproj.io/revision"]) != newest:
+                mine["metadata"]["annotations"]["rollout.argoproj.io/revision"] = str(newest + 1)
+                mine["metadata"]["resourceVersion"] = self._next_rv()
+            return pod_hash
+        labels = {**template["metadata"]["labels"], "rollouts-pod-template-hash": pod_hash}
+        name = f"{meta['name']}-{pod_hash}"
+        self.objects[("apps/v1", "ReplicaSet", meta["namespace"], name)] = {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels, "uid": f"uid-{name}",
+                         "resourceVersion": self._next_rv(),
+                         "annotations": {"rollout.argoproj.io/revision": str(newest + 1)},
+                         "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                                              "name": meta["name"], "uid": meta["uid"], "controller": True}]},
+            "spec": {"replicas": rollout["spec"].get("replicas", 1),
+                     "selector": {"matchLabels": {**rollout["spec"]["selector"]["matchLabels"],
+                                                  "rollouts-pod-template-hash": pod_hash}},
+                     "template": {**template, "metadata": {**template["metadata"], "labels": labels}}},
+        }
+        return pod_hash
+
+    def step_script(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        """The controller moves a Rollout to the next scripted status (keeping its ReplicaSet hashes)."""
+        hashes = {k: v for k, v in (obj.get("status") or {}).items() if k in ("stableRS", "currentPodHash")}
+        if status.get("phase") == "Healthy" and "currentPodHash" in hashes:
+            hashes["stableRS"] = hashes["currentPodHash"]  # promoted: the new ReplicaSet is stable
+        obj["status"] = {**hashes, **status, "observedGeneration": str(obj["metadata"]["generation"])}
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+
     def settle(self, obj: dict[str, Any]) -> None:
         """What a fast controller does right away when no script is given."""
         gen = obj["metadata"]["generation"]
         if obj["kind"] == "Rollout":
-            obj["status"] = {"phase": "Healthy", "observedGeneration": str(gen), "stableRS": "abc",
-                             "currentPodHash": "abc", "message": ""}
+            pod_hash = self.revision(obj)
+            obj["status"] = {"phase": "Healthy", "observedGeneration": str(gen), "stableRS": pod_hash,
+                             "currentPodHash": pod_hash, "message": ""}
         elif obj["kind"] == "Deployment":
             n = obj["spec"].get("replicas", 1)
             obj["status"] = {"observedGeneration": gen, "replicas": n, "availableReplicas": n,
@@ -178,9 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
         api_version = m.group("core") or f"{m.group('group')}/{m.group('version')}"
         return api_version, _PLURAL_KIND[m.group("plural")], m.group("ns"), name or m.group("name") or ""
 
-    def _body(self) -> dict[str, Any]:
+    def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
-        return dict(json.loads(self.rfile.read(length) or b"{}"))
+        return json.loads(self.rfile.read(length) or b"{}")
 
     def do_GET(self) -> None:
         routed = self._route()
@@ -192,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
         if m.group("name"):
             with cluster.lock:
                 obj = cluster.objects.get(key)
+                script = cluster.scripts.get(key[3]) if key[1] == "Rollout" else None
+                if obj is not None and script and cluster.advance_on_get:
+                    cluster.step_script(obj, script.pop(0))
             if obj is None:
                 self._send(404, _status(404, "NotFound", f'{m.group("plural")} "{key[3]}" not found'))
             else:
@@ -219,10 +271,8 @@ class _Handler(BaseHTTPRequestHandler):
         while script and time.monotonic() < deadline:
             time.sleep(0.05)
             with cluster.lock:
-                status = script.pop(0)
                 obj = cluster.objects[(key[0], key[1], key[2], name)]
-                obj["status"] = {**status, "observedGeneration": str(obj["metadata"]["generation"])}
-                obj["metadata"]["resourceVersion"] = cluster._next_rv()
+                cluster.step_script(obj, script.pop(0))
                 event = {"type": "MODIFIED", "object": obj}
                 line = json.dumps(event).encode() + b"\n"
             self.wfile.write(line)
@@ -254,6 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._apply(m, q, body)
         elif ctype == "application/merge-patch+json":
             self._merge_patch(m, body)
+        elif ctype == "application/json-patch+json":
+            self._json_patch(m, body)
         else:
             self._send(415, _status(415, "UnsupportedMediaType", f"unsupported media type {ctype!r}"))
 
@@ -282,6 +334,37 @@ class _Handler(BaseHTTPRequestHandler):
                     obj["metadata"]["generation"] += 1
             obj["metadata"]["resourceVersion"] = cluster._next_rv()
             self._send(200, obj)
+
+    def _json_patch(self, m: re.Match[str], ops: list[dict[str, Any]]) -> None:
+        """RFC 6902 ``replace`` (all undo needs); a new pod template is a new revision."""
+        cluster = self.server.cluster
+        key = self._key(m)
+        with cluster.lock:
+            obj = cluster.objects.get(key)
+            if obj is None:
+                self._send(404, _status(404, "NotFound", "not found"))
+                return
+            new = copy.deepcopy(obj)
+            for op in ops:
+                *parents, last = [p for p in op["path"].split("/") if p]
+                node = new
+                for part in parents:
+                    node = node[part]
+                if op["op"] != "replace" or last not in node:
+                    self._send(422, _status(422, "Invalid", f"unsupported op {op}"))
+                    return
+                node[last] = copy.deepcopy(op["value"])
+            if new.get("spec") != obj.get("spec"):
+                new["metadata"]["generation"] += 1
+                if key[1] == "Rollout":
+                    errors = schema_errors({k: v for k, v in new.items() if k != "status"})
+                    if errors:
+                        self._send(422, _status(422, "Invalid", errors[0]))
+                        return
+                    cluster.settle(new)
+            new["metadata"]["resourceVersion"] = cluster._next_rv()
+            cluster.objects[key] = new
+            self._send(200, new)
 
     def _apply(self, m: re.Match[str], q: dict[str, list[str]], body: dict[str, Any]) -> None:
         cluster = self.server.cluster
@@ -340,8 +423,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if spec_changed:
                 if key[1] == "Rollout" and key[3] in cluster.scripts:
+                    stable = ((live or {}).get("status") or {}).get("stableRS")
                     new["status"] = {"phase": "Progressing", "message": "more replicas need to be updated",
-                                     "observedGeneration": str(meta["generation"])}
+                                     "observedGeneration": str(meta["generation"]),
+                                     "currentPodHash": cluster.revision(new),
+                                     **({"stableRS": stable} if stable else {})}
                 else:
                     cluster.settle(new)
             cluster.objects[key] = new

@@ -120,3 +120,19 @@ def test_render_resolves_semver_through_the_embedded_mlflow_registry(
     # a pin the registry does not have: bad input, naming the versions that exist
     assert main(["-C", str(repo), "render", "--env", "production", "--out", str(out)]) == 2
     assert "no version '1.3.0'; versions that exist: 1.2.0" in capsys.readouterr().err
+
+
+def test_two_environments_sharing_a_namespace_are_refused_at_render_time(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO, repo)
+    clash = (repo / "environments" / "staging.yaml").read_text().replace("ml-staging", "ml-prod")
+    (repo / "environments" / "staging.yaml").write_text(clash)
+    code = main(["-C", str(repo), "render", "--env", "staging", "--out", str(tmp_path / "out"),
+                 "--no-registry"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "staging.yaml:4:3: environments 'staging' and 'production' both deploy churn, " \
+           "task_classifier into namespace 'ml-prod'" in err
+    assert "hint: give each environment its own target.namespace" in err
+    assert not (tmp_path / "out").exists()  # nothing rendered

@@ -5,7 +5,11 @@ four calls; this adapter answers them from the cluster: ``reconcile`` applies
 one model's objects (no waiting: Argo Rollouts runs the rollout, as the gateway's
 controller does for the local target), ``status`` maps each live Argo ``Rollout``
 onto the shared :class:`Rollout` record, ``promote`` and ``abort`` patch the
-Rollout as ``kubectl argo rollouts`` does.
+Rollout as ``kubectl argo rollouts`` does, ``undo`` puts the previous revision back.
+
+In ``gateway-api`` mode no controller runs in the cluster: ``status`` (which
+``apply --wait`` polls) advances :class:`~.progressive.GatewayApiController` one
+step per call, so the ``apply`` process steps the weights and runs the analyses.
 """
 
 from __future__ import annotations
@@ -16,10 +20,23 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops_actions.config.specs import EnvironmentSpec, KubernetesTarget, ModelPin, ModelSpec
+from mlops_actions.config.specs import (
+    ABTestStrategy,
+    BlueGreenStrategy,
+    CanaryStrategy,
+    EnvironmentSpec,
+    KubernetesTarget,
+    ModelPin,
+    ModelSpec,
+)
 from mlops_actions.deploy.interface import Phase, Rollout, Route
 from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
-from mlops_actions.deploy.targets.kubernetes.client import abort_rollout, promote_rollout
+from mlops_actions.deploy.targets.kubernetes.client import (
+    abort_rollout,
+    promote_rollout,
+    stable_version,
+    undo_rollout,
+)
 from mlops_actions.deploy.targets.kubernetes.interface import (
     KubeApi,
     KubernetesError,
@@ -27,11 +44,21 @@ from mlops_actions.deploy.targets.kubernetes.interface import (
     ObjectRef,
     ResolvedVersion,
 )
-from mlops_actions.deploy.targets.kubernetes.render import dns_label
+from mlops_actions.deploy.targets.kubernetes.progressive import (
+    Drive,
+    GatewayApiController,
+    PrometheusAnalysis,
+)
+from mlops_actions.deploy.targets.kubernetes.render import (
+    check_shared_namespace,
+    dns_label,
+    locate,
+    version_slug,
+)
 from mlops_actions.deploy.targets.kubernetes.target import KubernetesDeployTarget
-from mlops_actions.errors import ConfigError
+from mlops_actions.errors import ConfigError, Location
 
-__all__ = ["ArgoRolloutsTarget", "rollout_record", "target_for_environment"]
+__all__ = ["ArgoRolloutsTarget", "rollout_record", "sibling_environments", "target_for_environment"]
 
 
 _MANUAL_ABORT = re.compile(r"^RolloutAborted: Rollout aborted update to revision \d+\.?$")
@@ -60,8 +87,10 @@ def _env_value(obj: Manifest, name: str) -> str:
     return next((str(e.get("value", "")) for e in containers[0].get("env", []) if e.get("name") == name), "")
 
 
-def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[str, Any]) -> Rollout:
-    """An Argo ``Rollout`` object as the shared :class:`Rollout` record."""
+def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[str, Any],
+                   stable: str | None = None) -> Rollout:
+    """An Argo ``Rollout`` object as the shared :class:`Rollout` record (``stable``: the
+    version of the stable ReplicaSet, when known)."""
     meta = obj.get("metadata", {})
     status = obj.get("status") or {}
     weights = (status.get("canary") or {}).get("weights") or {}
@@ -72,13 +101,21 @@ def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[s
     if phase is Phase.HEALTHY:
         weight = 0
     version = _env_value(obj, "MLOPS_MODEL_VERSION")
+    version_a = str((meta.get("annotations") or {}).get("mlops-actions.io/ab-version-a", ""))
+    message = str(status.get("message", ""))
+    if strategy.get("type") == "ab_test" and version_a:
+        # The A/B Rollout pauses at its last step for as long as the test runs: that is the
+        # running state (the local gateway's A/B rollout is Healthy then); A stays the pin.
+        if phase is Phase.PAUSED:
+            phase, message = Phase.HEALTHY, f"A/B test running: A={version_a}, B={version}"
+        version = version_a
     return Rollout(
         id=f"{meta.get('namespace', '')}/{meta.get('name', '')}@{meta.get('generation', 0)}",
         environment=environment, model=model,
-        from_version=str((meta.get("annotations") or {}).get("mlops-actions.io/ab-version-a", "")),
+        from_version=str((meta.get("annotations") or {}).get("mlops-actions.io/ab-version-a", "")
+                         or stable or ""),
         from_uri="", to_version=version, to_uri=_env_value(obj, "MODEL_URI"), strategy=strategy,
-        phase=phase, step=int(status.get("currentStepIndex") or 0), weight=weight,
-        message=str(status.get("message", "")))
+        phase=phase, step=int(status.get("currentStepIndex") or 0), weight=weight, message=message)
 
 
 class ArgoRolloutsTarget:
@@ -100,6 +137,10 @@ class ArgoRolloutsTarget:
         self._strategies: dict[str, dict[str, Any]] = {
             k: p.strategy.model_dump(mode="json", by_alias=True) for k, p in env.models.items()}
         self._declared: dict[str, tuple[ModelPin, dict[str, str | None]]] = {}
+        self._drives: dict[str, Drive] = {}
+        self.controller = GatewayApiController(
+            env_name, {}, PrometheusAnalysis(self.target.prometheus_url), self._live_weights,
+            self._set_weight, progress=progress)
 
     def _one(self, model: str, pin: ModelPin, uris: Mapping[str, str | None]) -> KubernetesDeployTarget:
         def resolve(key: str, spec: ModelSpec, version: str) -> ResolvedVersion:
@@ -122,7 +163,34 @@ class ArgoRolloutsTarget:
         self._strategies[desired.model] = dict(desired.strategy)
         self._declared[desired.model] = (pin, uris)
         changed = bool(result.report.applied)
+        if self.target.mode == "gateway-api" and isinstance(pin.strategy, CanaryStrategy | BlueGreenStrategy):
+            self.controller.pins[desired.model] = pin
+            drive = self.controller.start(desired.model)
+            self._drives[desired.model] = drive
+            changed = changed or not drive.done
         return Reconciled(changed, self._record(desired.model), self._route(desired.model))
+
+    # -- gateway-api mode: the weights, for the controller
+
+    def _live_weights(self, model: str) -> tuple[str | None, int | None]:
+        """(the other version on the model's live HTTPRoute, the pinned version's weight)."""
+        pin, uris = self._declared.get(model) or (self.env.models[model], {})
+        old, weight = self._one(model, pin, uris)._live_gateway(model)
+        return (old.version if old is not None else None), weight
+
+    def _set_weight(self, model: str, weight: int | None) -> None:
+        pin, uris = self._declared[model]
+        one = self._one(model, pin, uris)
+        manifests = one.desired(drop_previous=frozenset({model})) if weight is None \
+            else one.desired(weights={model: weight})
+        one._apply_gateway(model, manifests)
+
+    def _drive(self, model: str) -> Drive | None:
+        """Advance the model's gateway-api rollout one step (this process is its controller)."""
+        drive = self._drives.get(model)
+        if drive is not None and not drive.done:
+            drive = self._drives[model] = self.controller.tick(drive)
+        return drive
 
     def _record(self, model: str) -> Rollout | None:
         ns = self.target.namespace
@@ -131,7 +199,8 @@ class ArgoRolloutsTarget:
             obj = self.api.get(ObjectRef("argoproj.io/v1alpha1", "Rollout", ns, name))
             if obj is None:
                 return None
-            return rollout_record(obj, self.env_name, model, self._strategies.get(model, {}))
+            return rollout_record(obj, self.env_name, model, self._strategies.get(model, {}),
+                                  stable_version(self.api, obj))
         deployments = self.api.list("apps/v1", "Deployment", ns, f"app.kubernetes.io/name={name}")
         if not deployments:
             return None
@@ -139,6 +208,22 @@ class ArgoRolloutsTarget:
                     for d in deployments)
         newest = max(deployments, key=lambda d: str(d["metadata"].get("creationTimestamp", "")))
         record = rollout_record(newest, self.env_name, model, self._strategies.get(model, {}))
+        drive = self._drives.get(model)
+        if drive is not None:
+            old, _ = self._live_weights(model)
+            return dataclasses.replace(record, to_version=drive.version, from_version=old or "",
+                                       phase=drive.phase if ready or drive.done else Phase.PROGRESSING,
+                                       step=drive.step, weight=drive.weight, message=drive.message,
+                                       measurements=drive.measurements)
+        if isinstance(self.env.models[model].strategy, CanaryStrategy | BlueGreenStrategy):
+            old, weight = self._live_weights(model)  # another process drives it: show its weights
+            if old is not None:
+                pinned = self.env.models[model].version
+                phase = Phase.ROLLED_BACK if weight == 0 else Phase.PROGRESSING
+                message = (f"{weight or 0}% to {pinned}, the rest to {old} "
+                           "(stepped by the apply that declared it)")
+                return dataclasses.replace(record, to_version=pinned, from_version=old, phase=phase,
+                                           weight=weight or 0, message=message)
         return dataclasses.replace(record, phase=Phase.HEALTHY if ready else Phase.PROGRESSING)
 
     def _route(self, model: str) -> Route | None:
@@ -149,12 +234,34 @@ class ArgoRolloutsTarget:
         return Route(model=model, stable=record.to_version, stable_uri=record.to_uri)
 
     def status(self) -> TargetStatus:
+        """Live rollouts and routes; in gateway-api mode each call also advances the rollouts."""
         rollouts: dict[str, Rollout] = {}
+        routes: dict[str, Route] = {}
         for key in sorted(self.env.models):
+            self._drive(key)
             record = self._record(key)
             if record is not None:
                 rollouts[key] = record
-        return TargetStatus(self.env_name, {}, rollouts)
+                routes[key] = self._live_route(key, record)
+        return TargetStatus(self.env_name, routes, rollouts)
+
+    def _live_route(self, model: str, record: Rollout) -> Route:
+        """What serves the model now: the stable version, and the candidate while a rollout runs."""
+        strategy = self._strategies.get(model, {})
+        mode = {"ab_test": "ab_test", "blue_green": "blue_green"}.get(str(strategy.get("type")), "canary")
+        running = record.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.ANALYZING, Phase.DEGRADED)
+        if mode == "ab_test" and strategy.get("version_b") and record.phase is not Phase.ROLLED_BACK:
+            return Route(model=model, stable=record.to_version, stable_uri="",
+                         candidate=str(strategy["version_b"]), candidate_uri=record.to_uri, mode="ab_test",
+                         weight=round(float(strategy.get("traffic_split", 0.5)) * 100),
+                         sticky_header=str(strategy.get("sticky_header", "X-User-Id")))
+        if running and record.from_version and record.from_version != record.to_version:
+            return Route(model=model, stable=record.from_version, stable_uri="", candidate=record.to_version,
+                         candidate_uri=record.to_uri, mode=mode, weight=record.weight)
+        stable = record.to_version if record.phase is Phase.HEALTHY or not record.from_version \
+            else record.from_version
+        return Route(model=model, stable=stable,
+                     stable_uri=record.to_uri if stable == record.to_version else "")
 
     def promote(self, model: str, full: bool = False) -> Rollout:
         if self.target.mode == "argo-rollouts":
@@ -170,12 +277,43 @@ class ArgoRolloutsTarget:
             self._gateway_target(model, "abort").abort(model)
         return self._live(model)
 
+    def undo(self, model: str) -> tuple[str | None, Rollout]:
+        """``kubectl argo rollouts undo``: the Rollout's previous revision goes back in as its pod
+        template, and Argo rolls it out with the Rollout's strategy. Argo CD's self-heal (or the
+        next ``apply``) puts the pinned version back unless the pin in git is reverted too."""
+        if self.target.mode != "argo-rollouts":
+            raise ConfigError(f"undo needs Argo Rollouts' revision history; environment {self.env_name!r} "
+                              "runs in gateway-api mode", hint=f"mlops-actions rollback-pr --model {model} "
+                              f"--env {self.env_name} restores the previous pin; merge it and apply")
+        restored, _ = undo_rollout(self.api, self.target.namespace, dns_label(model))
+        return restored, self._live(model)
+
     def _gateway_target(self, model: str, verb: str) -> KubernetesDeployTarget:
-        if model not in self._declared:
-            raise ConfigError(f"{verb} in gateway-api mode needs the model's desired state: reconcile "
-                              f"{model!r} first in this process", hint=f"or use mlops-actions k8s {verb}")
-        pin, uris = self._declared[model]
+        """The model's target in gateway-api mode: the desired state declared in this process, else
+        the pinned versions' MLflow URIs read back from their live Deployments (``MODEL_URI``)."""
+        if model in self._declared:
+            return self._one(model, *self._declared[model])
+        if model not in self.env.models:
+            raise ConfigError(f"model {model!r} is not pinned in environment {self.env_name!r}",
+                              hint=f"pinned models: {', '.join(sorted(self.env.models)) or 'none'}")
+        pin = self.env.models[model]
+        versions = [pin.version]
+        if isinstance(pin.strategy, ABTestStrategy):
+            versions.append(pin.strategy.version_b)
+        uris: dict[str, str | None] = {v: self._live_uri(model, v) for v in versions}
+        missing = [v for v, uri in uris.items() if not uri]
+        if missing:
+            raise KubernetesError(f"cannot {verb} {model}: version(s) {', '.join(missing)} have no "
+                                  f"Deployment in namespace {self.target.namespace}",
+                                  hint="apply the environment first")
         return self._one(model, pin, uris)
+
+    def _live_uri(self, model: str, version: str) -> str | None:
+        name = f"{dns_label(model)}-{version_slug(version)}"
+        deployment = self.api.get(ObjectRef("apps/v1", "Deployment", self.target.namespace, name))
+        if deployment is None:
+            return None
+        return _env_value(deployment, "MODEL_URI") or None
 
     def _live(self, model: str) -> Rollout:
         record = self._record(model)
@@ -183,6 +321,22 @@ class ArgoRolloutsTarget:
             raise KubernetesError(f"model {model!r} has no Rollout in namespace {self.target.namespace}",
                                   hint="apply the environment first")
         return record
+
+
+def sibling_environments(root: Path, env_file: Path) -> dict[str, EnvironmentSpec]:
+    """The other environment files next to ``env_file`` that load (the broken ones are ``check``'s)."""
+    from mlops_actions.config.loader import load_environment
+
+    out: dict[str, EnvironmentSpec] = {}
+    for path in sorted((root / "environments").glob("*.yaml")):
+        if path.resolve() == env_file.resolve():
+            continue
+        try:
+            spec = load_environment(path)
+        except ConfigError:
+            continue
+        out[spec.name or path.stem] = spec
+    return out
 
 
 def target_for_environment(repo: str | Path, env_name: str, *, kubeconfig: str | None = None,
@@ -200,8 +354,11 @@ def target_for_environment(repo: str | Path, env_name: str, *, kubeconfig: str |
     spec = load_environment(path)
     if not isinstance(spec.target, KubernetesTarget):
         raise ConfigError(f"environment {env_name!r} has target type {spec.target.type!r}, not kubernetes")
+    check_shared_namespace(spec.name or env_name, spec, sibling_environments(root, path), str(path))
     models = {key: load_model(root / "models" / key / "model.yaml") for key in spec.models
               if (root / "models" / key / "model.yaml").exists()}
-    api = connect(context=spec.target.context, kubeconfig=kubeconfig, timeout=timeout)
+    origin = locate(str(path), ["target"]) or Location(str(path))
+    origin = Location(f"environments/{env_name}.yaml", origin.line, origin.column)
+    api = connect(context=spec.target.context, kubeconfig=kubeconfig, timeout=timeout, origin=origin)
     return ArgoRolloutsTarget(api, spec.name or env_name, spec, models, source=str(path),
                               display_source=f"environments/{env_name}.yaml", progress=progress)

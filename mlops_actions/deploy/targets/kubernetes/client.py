@@ -33,6 +33,7 @@ from mlops_actions.deploy.targets.kubernetes.interface import (
     RolloutStatus,
     Unreachable,
 )
+from mlops_actions.errors import Location
 
 __all__ = [
     "APPLY_ORDER",
@@ -42,8 +43,11 @@ __all__ = [
     "connect",
     "promote_rollout",
     "read_rollout",
+    "replica_sets",
     "retry_rollout",
     "rollout_status",
+    "stable_version",
+    "undo_rollout",
     "wait_for_rollout",
 ]
 
@@ -52,6 +56,7 @@ PLURALS = {
     "Service": "services",
     "ConfigMap": "configmaps",
     "Deployment": "deployments",
+    "ReplicaSet": "replicasets",
     "Rollout": "rollouts",
     "AnalysisTemplate": "analysistemplates",
     "HTTPRoute": "httproutes",
@@ -87,10 +92,11 @@ def _status_message(body: bytes) -> tuple[str, dict[str, Any]]:
 class KubernetesApi(KubeApi):
     """:class:`KubeApi` over HTTP(S) with the ``kubernetes`` package's configuration."""
 
-    def __init__(self, configuration: Any, *, timeout: float = 10.0) -> None:
+    def __init__(self, configuration: Any, *, timeout: float = 10.0, origin: Location | None = None) -> None:
         from kubernetes import client as k8s_client
 
         self._cfg = configuration
+        self.origin = origin  # the environment file whose target this is: named in every error
         self.host = str(configuration.host).rstrip("/")
         self.timeout = timeout
         self._pool: urllib3.PoolManager = k8s_client.ApiClient(configuration).rest_client.pool_manager
@@ -118,11 +124,12 @@ class KubernetesApi(KubeApi):
                 timeout=urllib3.Timeout(connect=self.timeout, read=read_timeout or self.timeout),
                 retries=False, preload_content=not stream)
         except urllib3.exceptions.HTTPError as exc:
+            whose = f" (the target of {self.origin.path})" if self.origin else ""
             raise Unreachable(
-                f"Kubernetes API server {self.host} did not answer {method} {path} within "
+                f"Kubernetes API server {self.host}{whose} did not answer {method} {path} within "
                 f"{self.timeout:g}s: {type(exc).__name__}: {exc}",
                 hint="check the kubeconfig context (kubectl cluster-info), the network path to the "
-                     "cluster and its credentials") from None
+                     "cluster and its credentials", location=self.origin) from None
 
     def _json(self, resp: urllib3.BaseHTTPResponse, what: str) -> Manifest:
         if 200 <= resp.status < 300:
@@ -192,12 +199,14 @@ class KubernetesApi(KubeApi):
         if resp.status != 404:
             self._json(resp, f"delete {ref}")
 
-    def patch(self, ref: ObjectRef, patch: Manifest, *, subresource: str | None = None) -> Manifest:
+    def patch(self, ref: ObjectRef, patch: Manifest | Sequence[Manifest], *,
+              subresource: str | None = None) -> Manifest:
         path = _path(ref.api_version, ref.kind, ref.namespace, ref.name)
         if subresource:
             path += f"/{subresource}"
+        kind = "application/json-patch+json" if isinstance(patch, list) else "application/merge-patch+json"
         resp = self._request("PATCH", path, query={"fieldManager": FIELD_MANAGER}, body=patch,
-                             content_type="application/merge-patch+json")
+                             content_type=kind)
         return self._json(resp, f"patch {ref}{'/' + subresource if subresource else ''}")
 
     def watch(self, ref: ObjectRef, *, timeout_seconds: float) -> Iterator[Manifest]:
@@ -233,7 +242,7 @@ class KubernetesApi(KubeApi):
 
 
 def connect(*, context: str | None = None, kubeconfig: str | None = None,
-            timeout: float = 10.0) -> KubernetesApi:
+            timeout: float = 10.0, origin: Location | None = None) -> KubernetesApi:
     """Kubeconfig (``kubeconfig`` path, else ``$KUBECONFIG`` / ``~/.kube/config``) or in-cluster config.
 
     In-cluster config is used when no kubeconfig is given and the process runs
@@ -247,17 +256,18 @@ def connect(*, context: str | None = None, kubeconfig: str | None = None,
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             k8s_config.load_incluster_config(client_configuration=cfg)
         else:
-            k8s_config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg,
-                                        persist_config=False)
+            # $KUBECONFIG is read now: the kubernetes package reads it once, when it is imported
+            k8s_config.load_kube_config(config_file=kubeconfig or os.environ.get("KUBECONFIG"),
+                                        context=context, client_configuration=cfg, persist_config=False)
     except (k8s_config.ConfigException, OSError, ValueError, TypeError) as exc:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise KubernetesError(
             f"no usable Kubernetes configuration (kubeconfig {where}"
             f"{', context ' + context if context else ''}): {exc}",
             hint="point KUBECONFIG at a kubeconfig with the target cluster, set target.context to one of "
-                 "its contexts, or run inside the cluster with a service account") from None
+                 "its contexts, or run inside the cluster with a service account", location=origin) from None
     cfg.retries = False
-    return KubernetesApi(cfg, timeout=timeout)
+    return KubernetesApi(cfg, timeout=timeout, origin=origin)
 
 
 # --------------------------------------------------------------------------- apply
@@ -434,3 +444,78 @@ def promote_rollout(api: KubeApi, namespace: str, name: str, *, full: bool = Fal
         api.patch(ref, {"spec": {"paused": False}})
         obj = api.patch(ref, {"status": {"pauseConditions": None}}, subresource="status")
     return rollout_status(obj)
+
+
+# --------------------------------------------------------------------------- history (undo)
+
+#: Argo Rollouts' annotations and labels on the ReplicaSets of a Rollout.
+REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+POD_TEMPLATE_HASH = "rollouts-pod-template-hash"
+
+
+def replica_sets(api: KubeApi, rollout: Manifest) -> list[Manifest]:
+    """The ReplicaSets the Rollout controls (its selector, and an ownerReference to its uid),
+    newest revision first: the Rollout's history, as ``kubectl argo rollouts undo`` reads it."""
+    meta = rollout.get("metadata", {})
+    labels = rollout.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    owned = [rs for rs in api.list("apps/v1", "ReplicaSet", str(meta.get("namespace", "")), selector)
+             if any(o.get("uid") == meta.get("uid") and o.get("controller")
+                    for o in rs.get("metadata", {}).get("ownerReferences") or [])]
+    return sorted(owned, key=lambda rs: -_revision(rs))
+
+
+def _revision(rs: Manifest) -> int:
+    try:
+        return int((rs.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION, "0"))
+    except ValueError:
+        return 0
+
+
+def _template_version(template: Manifest) -> str | None:
+    containers = template.get("spec", {}).get("containers") or [{}]
+    env = {e.get("name"): e.get("value") for e in containers[0].get("env") or []}
+    version = env.get("MLOPS_MODEL_VERSION")
+    return str(version) if version else None
+
+
+def stable_version(api: KubeApi, rollout: Manifest) -> str | None:
+    """The model version the stable ReplicaSet (``status.stableRS``) runs, or None when unknown."""
+    stable = (rollout.get("status") or {}).get("stableRS")
+    if not stable:
+        return None
+    for rs in replica_sets(api, rollout):
+        labels = rs.get("metadata", {}).get("labels") or {}
+        if labels.get(POD_TEMPLATE_HASH) == stable:
+            return _template_version(rs.get("spec", {}).get("template") or {})
+    return None
+
+
+def _without_hash(template: Manifest) -> Manifest:
+    labels = {k: v for k, v in (template.get("metadata", {}).get("labels") or {}).items()
+              if k != POD_TEMPLATE_HASH}
+    return {**template, "metadata": {**template.get("metadata", {}), "labels": labels}}
+
+
+def undo_rollout(api: KubeApi, namespace: str, name: str) -> tuple[str | None, RolloutStatus]:
+    """``kubectl argo rollouts undo``: put the previous revision's pod template back in the Rollout.
+
+    Like the plugin: the Rollout's ReplicaSets are its history; the second-newest
+    revision's template (without the ``rollouts-pod-template-hash`` label) replaces
+    ``spec.template`` with a JSON patch, and Argo rolls it out with the Rollout's own
+    strategy. Returns (the version restored, the Rollout's status after the patch).
+    """
+    ref = ObjectRef("argoproj.io/v1alpha1", "Rollout", namespace, name)
+    rollout = api.get(ref)
+    if rollout is None:
+        raise KubernetesError(f"{ref} does not exist", hint="apply the environment first")
+    history = [rs for rs in replica_sets(api, rollout) if _revision(rs) > 0]
+    if len(history) < 2:
+        raise KubernetesError(f"{ref} has no previous revision to go back to "
+                              f"({len(history)} ReplicaSet(s) in its history)",
+                              hint="pin the version you want in git and apply")
+    previous = _without_hash(history[1].get("spec", {}).get("template") or {})
+    if _without_hash(rollout.get("spec", {}).get("template") or {}) == previous:
+        return _template_version(previous), rollout_status(rollout)
+    obj = api.patch(ref, [{"op": "replace", "path": "/spec/template", "value": previous}])
+    return _template_version(previous), rollout_status(obj)

@@ -13,7 +13,7 @@ The target itself has the Flagger-router shape the local gateway target has:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -150,8 +150,10 @@ class KubeApi(Protocol):
 
     def delete(self, ref: ObjectRef) -> None: ...
 
-    def patch(self, ref: ObjectRef, patch: Manifest, *, subresource: str | None = None) -> Manifest:
-        """JSON merge patch (``application/merge-patch+json``), optionally on ``/status``."""
+    def patch(self, ref: ObjectRef, patch: Manifest | Sequence[Manifest], *,
+              subresource: str | None = None) -> Manifest:
+        """JSON merge patch (a dict, ``application/merge-patch+json``) or JSON patch (a list of
+        operations, ``application/json-patch+json``), optionally on ``/status``."""
         ...
 
     def watch(self, ref: ObjectRef, *, timeout_seconds: float) -> Iterator[Manifest]:

@@ -55,8 +55,10 @@ __all__ = [
     "MANAGED_BY",
     "AnalysisQuery",
     "RenderContext",
+    "ab_environment",
     "alias_for_semver",
     "analysis_query",
+    "check_shared_namespace",
     "dns_label",
     "locate",
     "manifest_filename",
@@ -315,7 +317,8 @@ def _resources(target: KubernetesTarget) -> dict[str, dict[str, str | int | floa
 
 
 def _pod_template(ctx: RenderContext, model: _Model, resolved: ResolvedVersion,
-                  extra_labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+                  extra_labels: Mapping[str, str] | None = None,
+                  extra_env: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
     labels = {**_selector(ctx, model), "app.kubernetes.io/version": _label_value(resolved.version),
               "app.kubernetes.io/component": "model-server", **(extra_labels or {})}
     container: dict[str, Any] = {
@@ -330,6 +333,7 @@ def _pod_template(ctx: RenderContext, model: _Model, resolved: ResolvedVersion,
             {"name": "MLOPS_MODEL_VERSION", "value": resolved.version},
             {"name": "MLOPS_ENVIRONMENT", "value": ctx.env_name},
             {"name": "PORT", "value": str(CONTAINER_PORT)},
+            *(dict(e) for e in extra_env),
         ],
         "envFrom": [{"secretRef": {"name": MLFLOW_SECRET, "optional": True}}],
         "startupProbe": {"httpGet": {"path": LIVENESS_PATH, "port": "http"},
@@ -473,7 +477,8 @@ def _analysis_ref(ctx: RenderContext, model: _Model, template: str, version: str
 # --------------------------------------------------------------------------- Argo Rollouts
 
 
-def _rollout(ctx: RenderContext, model: _Model, strategy: dict[str, Any]) -> Manifest:
+def _rollout(ctx: RenderContext, model: _Model, strategy: dict[str, Any],
+             extra_env: Sequence[Mapping[str, str]] = ()) -> Manifest:
     return {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
         "metadata": _meta(ctx, model, model.base, "model-server", model.resolved.version),
@@ -483,7 +488,7 @@ def _rollout(ctx: RenderContext, model: _Model, strategy: dict[str, Any]) -> Man
             "progressDeadlineSeconds": 600,
             "progressDeadlineAbort": True,  # stuck (e.g. crash-looping pods): back to stable
             "selector": {"matchLabels": _selector(ctx, model)},
-            "template": _pod_template(ctx, model, model.resolved),
+            "template": _pod_template(ctx, model, model.resolved, extra_env=extra_env),
             "strategy": strategy,
         },
     }
@@ -617,7 +622,8 @@ def _argo_ab(ctx: RenderContext, model: _Model, strategy: ABTestStrategy,
     # Variant B is the Rollout's canary: its pod template carries version_b, and
     # the stable ReplicaSet keeps running the pinned version A.
     b_model = _Model(model.key, model.base, model.spec, model.pin, model.resolved_b)
-    rollout = _rollout(ctx, b_model, {"canary": canary})
+    sticky = ab_environment(ctx.target, model.base, strategy, model.resolved.version)
+    rollout = _rollout(ctx, b_model, {"canary": canary}, sticky)
     rollout["metadata"]["annotations"]["mlops-actions.io/ab-version-a"] = model.resolved.version
     return [_service(ctx, model, model.base, "stable"),
             _service(ctx, model, f"{model.base}-canary", "canary"),
@@ -627,12 +633,36 @@ def _argo_ab(ctx: RenderContext, model: _Model, strategy: ABTestStrategy,
 # --------------------------------------------------------------------------- Gateway API mode
 
 
+def ab_environment(target: KubernetesTarget, base: str, strategy: ABTestStrategy,
+                   version_a: str) -> list[dict[str, str]]:
+    """The pod environment of both variants of an A/B test: what keeps it sticky.
+
+    The pods (:mod:`mlops_actions.serving.sticky`) assign a request with the
+    ``sticky_header`` to a variant with the local gateway's function and forward the
+    other variant's keys to its Service; a pod knows its variant from its version.
+    Argo mode: A is the stable Service ``<m>``, B the canary Service ``<m>-canary``;
+    gateway-api mode: each version's own Service.
+    """
+    if target.mode == "gateway-api":
+        a, b = f"{base}-{version_slug(version_a)}", f"{base}-{version_slug(strategy.version_b)}"
+    else:
+        a, b = base, f"{base}-canary"
+    weight = round(strategy.traffic_split * 100)
+    return [{"name": "MLOPS_AB_STICKY_HEADER", "value": strategy.sticky_header},
+            {"name": "MLOPS_AB_WEIGHT", "value": str(weight)},
+            {"name": "MLOPS_AB_VERSION_A", "value": version_a},
+            {"name": "MLOPS_AB_VERSION_B", "value": strategy.version_b},
+            {"name": "MLOPS_AB_A_URL", "value": f"http://{a}.{target.namespace}.svc:{SERVICE_PORT}"},
+            {"name": "MLOPS_AB_B_URL", "value": f"http://{b}.{target.namespace}.svc:{SERVICE_PORT}"}]
+
+
 def version_slug(version: str) -> str:
     """``"1.3.0-rc.1"`` -> ``"v1-3-0-rc-1"``: the suffix of a version's Deployment and Service."""
     return "v" + re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")
 
 
-def _deployment(ctx: RenderContext, model: _Model, resolved: ResolvedVersion) -> tuple[Manifest, Manifest]:
+def _deployment(ctx: RenderContext, model: _Model, resolved: ResolvedVersion,
+                extra_env: Sequence[Mapping[str, str]] = ()) -> tuple[Manifest, Manifest]:
     name = f"{model.base}-{version_slug(resolved.version)}"
     selector = {**_selector(ctx, model), "app.kubernetes.io/version": _label_value(resolved.version)}
     deployment = {
@@ -640,7 +670,7 @@ def _deployment(ctx: RenderContext, model: _Model, resolved: ResolvedVersion) ->
         "metadata": _meta(ctx, model, name, "model-server", resolved.version),
         "spec": {"replicas": ctx.target.replicas, "revisionHistoryLimit": 3,
                  "selector": {"matchLabels": selector},
-                 "template": _pod_template(ctx, model, resolved)},
+                 "template": _pod_template(ctx, model, resolved, extra_env=extra_env)},
     }
     service = _service(ctx, model, name, "version", selector)
     service["metadata"]["labels"]["app.kubernetes.io/version"] = _label_value(resolved.version)
@@ -653,13 +683,16 @@ def _gateway_mode(ctx: RenderContext, model: _Model, keys: Sequence[str | int],
         raise ctx.error("mode gateway-api needs target.gateway (the Gateway the HTTPRoute attaches to)",
                         ["target", "mode"], hint="add target.gateway: {name: ..., namespace: ...}")
     strategy = model.pin.strategy
-    new_dep, new_svc = _deployment(ctx, model, model.resolved)
+    sticky: list[dict[str, str]] = []
+    if isinstance(strategy, ABTestStrategy):
+        sticky = ab_environment(ctx.target, model.base, strategy, model.resolved.version)
+    new_dep, new_svc = _deployment(ctx, model, model.resolved, sticky)
     out: list[Manifest] = [new_dep, new_svc]
     new_name = new_svc["metadata"]["name"]
     rules: list[dict[str, Any]]
     if isinstance(strategy, ABTestStrategy):
         assert model.resolved_b is not None
-        b_dep, b_svc = _deployment(ctx, model, model.resolved_b)
+        b_dep, b_svc = _deployment(ctx, model, model.resolved_b, sticky)
         out += [b_dep, b_svc]
         b_name = b_svc["metadata"]["name"]
         weight = _percent(ctx, strategy.traffic_split, [*keys, "traffic_split"])
@@ -729,6 +762,26 @@ def _argo(ctx: RenderContext, model: _Model, keys: Sequence[str | int]) -> list[
 
 
 Resolver = Callable[[str, ModelSpec, str], ResolvedVersion]
+
+
+def check_shared_namespace(env_name: str, env: EnvironmentSpec, others: Mapping[str, EnvironmentSpec],
+                           source: str | None = None) -> None:
+    """Refuse two environments that would render the same objects: same cluster context, same
+    namespace, a model in common (objects are named after the model, ``<m>``)."""
+    if not isinstance(env.target, KubernetesTarget):
+        return
+    for other_name, other in sorted(others.items()):
+        t = other.target
+        if other_name == env_name or not isinstance(t, KubernetesTarget):
+            continue
+        shared = sorted(set(env.models) & set(other.models))
+        if t.namespace == env.target.namespace and t.context == env.target.context and shared:
+            raise ConfigError(
+                f"environments {env_name!r} and {other_name!r} both deploy {', '.join(shared)} into "
+                f"namespace {t.namespace!r}{' of context ' + t.context if t.context else ''}: they would "
+                "overwrite each other's objects (named after the model)",
+                location=locate(source, ["target", "namespace"]),
+                hint="give each environment its own target.namespace")
 
 
 def render_environment(env_name: str, env: EnvironmentSpec, models: Mapping[str, ModelSpec],

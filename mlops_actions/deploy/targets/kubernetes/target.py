@@ -13,6 +13,7 @@ import enum
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mlops_actions.config.specs import (
     ABTestStrategy,
@@ -43,6 +44,7 @@ from mlops_actions.deploy.targets.kubernetes.interface import (
 from mlops_actions.deploy.targets.kubernetes.render import (
     LABEL_ENVIRONMENT,
     Resolver,
+    ab_environment,
     dns_label,
     render_environment,
     selector_for_environment,
@@ -202,8 +204,7 @@ class KubernetesDeployTarget:
         if self.target.mode != "argo-rollouts":
             return
         fresh = {key: pin for key, pin in self.env.models.items()
-                 if isinstance(pin.strategy, ABTestStrategy)
-                 and read_rollout(self.api, self.target.namespace, dns_label(key)) is None}
+                 if isinstance(pin.strategy, ABTestStrategy) and self._needs_version_a(key, pin.strategy)}
         if not fresh:
             return
         full = FullStrategy(type="full")
@@ -214,10 +215,29 @@ class KubernetesDeployTarget:
         wanted = {dns_label(k) for k in fresh}
         objects = [m for m in manifests
                    if m["metadata"]["name"] in wanted and m["kind"] in ("Rollout", "Service")]
+        for m in objects:  # version A's pods take part in the sticky assignment too
+            key = next(k for k in fresh if dns_label(k) == m["metadata"]["name"])
+            if m["kind"] == "Rollout":
+                container = m["spec"]["template"]["spec"]["containers"][0]
+                container["env"] += self._ab_env(key, fresh[key].strategy)
         self.progress(f"A/B test: deploying version A of {', '.join(sorted(fresh))} first")
         apply_all(self.api, objects, environment_label=LABEL_ENVIRONMENT, force=force, progress=self.progress)
         for name in sorted(wanted):
             wait_for_rollout(self.api, self.target.namespace, name, timeout=timeout, progress=self.progress)
+
+    def _ab_env(self, key: str, strategy: Any) -> list[dict[str, str]]:
+        return ab_environment(self.target, dns_label(key), strategy, self.env.models[key].version)
+
+    def _needs_version_a(self, key: str, strategy: ABTestStrategy) -> bool:
+        """Version A must be (re)deployed first: no Rollout yet (Argo would skip the steps and go
+        straight to B), or its pods do not carry this A/B test's sticky environment."""
+        ref = ObjectRef("argoproj.io/v1alpha1", "Rollout", self.target.namespace, dns_label(key))
+        live = self.api.get(ref)
+        if live is None:
+            return True
+        containers = live.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+        env = {e.get("name"): e.get("value") for e in containers[0].get("env") or []}
+        return any(env.get(e["name"]) != e["value"] for e in self._ab_env(key, strategy))
 
     def _wait_deployment(self, ref: ObjectRef, timeout: float) -> RolloutStatus:
         deadline = time.monotonic() + timeout
