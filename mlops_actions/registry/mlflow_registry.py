@@ -543,6 +543,9 @@ class MlflowRegistry:
             raise self._call_error("creating the mlops-actions experiment", exc) from None
         exp = self._call("reading the mlops-actions experiment", self._client.get_experiment_by_name,
                          EXPERIMENT_NAME)
+        if exp is None:
+            raise RegistryError(f"MLflow at {redact(self.tracking_uri)} said experiment {EXPERIMENT_NAME!r} "
+                                "exists, then could not find it", hint="rerun; check the server's log")
         return str(exp.experiment_id)
 
     @contextmanager
