@@ -237,7 +237,14 @@ class FakeGitHub:
             s.files[(branch, params["path"])] = base64.b64decode(body["content"]).decode()
             code, data = example(template, "put", "200" if old is not None else "201")
             return code, data, {}
+        if key == ("GET", "/pulls"):  # filtered by head (owner:branch) and base, as GitHub does
+            head = query.get("head", [""])[0].split(":")[-1]
+            base = query.get("base", [""])[0]
+            return 200, [p for p in s.pulls if (not head or p["head"]["ref"] == head)
+                         and (not base or p["base"]["ref"] == base)], {}
         if key == ("POST", "/pulls"):
+            if any(p["head"]["ref"] == body["head"] and p["base"]["ref"] == body["base"] for p in s.pulls):
+                return 422, {"message": f"A pull request already exists for {body['head']}."}, {}
             code, data = example(template, "post")
             data.update(number=len(s.pulls) + 100, title=body.get("title"), body=body.get("body"))
             data["head"]["ref"] = body["head"]
