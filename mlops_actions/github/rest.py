@@ -22,6 +22,7 @@ import base64
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,6 +180,8 @@ class GitHubClient:
                 self.calls += 1
                 response = self._session.request(method, url, json=json, params=params,
                                                  timeout=self.timeout)
+                if _cut_short(response):
+                    raise requests.ConnectionError("the answer was cut short (its headers end early)")
             except requests.RequestException as exc:
                 last = f"{type(exc).__name__}: {self._scrub(str(exc))}"
                 wait = min(self.max_wait, self.backoff * (2 ** attempt))
@@ -250,7 +253,16 @@ class GitHubClient:
         response = self.request(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        return self._parse(response, f"{method} {self._scrub(self._url(path))}")
+
+    def _parse(self, response: requests.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise GitHubError(f"GitHub API {what}: the answer is not JSON: "
+                              f"{self._scrub(response.text[:100])!r}",
+                              hint="GITHUB_API_URL must point at the REST API (e.g. "
+                                   "https://api.github.com); rerun if it was a network hiccup") from None
 
     def paginate(self, path: str, params: Mapping[str, Any] | None = None,
                  max_pages: int = 50) -> Iterator[Any]:
@@ -262,7 +274,7 @@ class GitHubClient:
                 return
             response = self.request("GET", url, params=query)
             query = {}  # the next link carries the query
-            items = response.json()
+            items = self._parse(response, f"GET {self._scrub(url)}")
             if not isinstance(items, list):
                 raise GitHubError(f"GitHub API GET {self._scrub(url)}: expected a list")
             yield from items
@@ -328,13 +340,24 @@ class GitHubClient:
     def create_deployment(self, ref: str, environment: str, *, description: str = "",
                           payload: Mapping[str, Any] | None = None,
                           production: bool | None = None) -> dict[str, Any]:
+        """A Deployment of ``ref``; its payload carries a random ``mlops_actions_request`` id, by
+        which a resend after a lost answer finds the one it created instead of adding another."""
+        request_id = uuid.uuid4().hex
         body: dict[str, Any] = {"ref": ref, "environment": environment, "auto_merge": False,
-                                "required_contexts": [], "description": description[:140]}
-        if payload is not None:
-            body["payload"] = dict(payload)
+                                "required_contexts": [], "description": description[:140],
+                                "payload": {**(payload or {}), "mlops_actions_request": request_id}}
         if production is not None:
             body["production_environment"] = production
-        return dict(self.json("POST", "deployments", json=body))
+
+        def find() -> dict[str, Any] | None:
+            for d in self.json("GET", "deployments", params={"ref": ref, "environment": environment}):
+                if isinstance(d.get("payload"), Mapping) and \
+                        d["payload"].get("mlops_actions_request") == request_id:
+                    return dict(d)
+            return None
+
+        data, _ = self.create_once("deployments", body, find)
+        return dict(data)
 
     def create_deployment_status(self, deployment_id: int, state: str, *, description: str = "",
                                  environment_url: str | None = None, log_url: str | None = None
@@ -439,6 +462,13 @@ class GitHubClient:
         if labels:
             payload["labels"] = labels
         return dict(self.json("POST", "issues", json=payload))
+
+
+def _cut_short(response: requests.Response) -> bool:
+    """An answer whose header block was cut: http.client takes it for a complete answer with an
+    empty, close-delimited body; the API always says how long its body is (or has none)."""
+    return response.status_code not in (204, 304) and "Content-Length" not in response.headers \
+        and "Transfer-Encoding" not in response.headers
 
 
 def _retry_after(response: requests.Response) -> float:

@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,14 @@ class State:
     next_id: int = 1000
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that drop the connection (the reliability suite's fault proxy) are not errors."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class FakeGitHub:
     """Start with ``with FakeGitHub() as gh:``; ``gh.url`` is the API base URL."""
 
@@ -105,7 +114,7 @@ class FakeGitHub:
                                  {"message": message}, times))
 
     def __enter__(self) -> FakeGitHub:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server = _QuietServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -253,9 +262,14 @@ class FakeGitHub:
             s.pulls.append(data)
             s.comments.setdefault(data["number"], [])
             return code, data, {}
+        if key == ("GET", "/deployments"):  # filtered by ref and environment, newest first
+            ref, env = query.get("ref", [""])[0], query.get("environment", [""])[0]
+            return 200, [d for d in reversed(s.deployments) if (not ref or d["ref"] == ref)
+                         and (not env or d["environment"] == env)], {}
         if key == ("POST", "/deployments"):
             code, data = example(template, "post", "201")
-            data.update(id=self.new_id(), ref=body["ref"], environment=body.get("environment", "production"))
+            data.update(id=self.new_id(), ref=body["ref"], environment=body.get("environment", "production"),
+                        payload=body.get("payload", {}))
             s.deployments.append(data)
             return code, data, {}
         if key == ("POST", "/deployments/{deployment_id}/statuses"):
