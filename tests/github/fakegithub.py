@@ -106,6 +106,7 @@ class FakeGitHub:
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._base = ""  # scheme://host:port of the request being answered
 
     # ------------------------------------------------------------------ control
     def fault(self, method: str, path_regex: str, status: int, *, times: int = 1,
@@ -146,6 +147,8 @@ class FakeGitHub:
         parts = urlsplit(raw_path)
         path, query = parts.path, parse_qs(parts.query)
         with self.lock:
+            # Link headers name the host the client called (a proxy in front, as GitHub's do)
+            self._base = f"http://{headers['Host']}" if headers.get("Host") else self.url
             self.requests.append(Recorded(method, path, query, body, headers))
             for f in self.faults:
                 if f.times > 0 and f.method == method and f.path.search(path):
@@ -180,7 +183,7 @@ class FakeGitHub:
         chunk = items[(page - 1) * per: page * per]
         headers = {}
         if page * per < len(items):
-            headers["Link"] = f'<{self.url}{path}?page={page + 1}&per_page={per}>; rel="next"'
+            headers["Link"] = f'<{self._base}{path}?page={page + 1}&per_page={per}>; rel="next"'
         return 200, chunk, headers
 
     def route(self, method: str, template: str, params: dict[str, str],
