@@ -7,6 +7,11 @@ this process) through the same :class:`DeploymentTarget` port.
 Idempotent: a model whose live route already matches its pin (and has no
 rollout running) is left alone. One apply per environment at a time
 (``.mlops/apply-<env>.lock``, an ``flock``).
+
+When an outside system fails part-way (MLflow, the gateway), the error says
+which steps were already done (aliases moved, rollouts declared or finished), so
+no environment is left half-applied without a record of it; a rerun converges,
+since every step is idempotent.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlops_actions.config.loader import load_environment
 from mlops_actions.config.specs import (
@@ -32,7 +38,7 @@ from mlops_actions.deploy.registry_bridge import DeployRegistry, get_deploy_regi
 from mlops_actions.deploy.targets.interface import DeploymentTarget, Desired
 from mlops_actions.deploy.targets.local import LocalTarget as LocalClient
 from mlops_actions.deploy.targets.local import read_token
-from mlops_actions.errors import ConfigError, TargetError
+from mlops_actions.errors import ConfigError, ExternalError, TargetError
 
 __all__ = ["ApplyResult", "apply_environment", "environment_lock", "load_env", "target_for"]
 
@@ -106,60 +112,106 @@ def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None =
     registry = registry or get_deploy_registry(repo)
     target = target or target_for(repo, spec, env, progress=progress)
     actor = actor or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER", "unknown")
-    results: list[ApplyResult] = []
+    done: list[str] = []  # the steps already taken, for the error of an apply stopped part-way
     with environment_lock(repo, env):
-        declared: dict[str, tuple[str, Rollout | None]] = {}
-        for key, pin in spec.models.items():
-            name = _name(repo, key)
-            mv = registry.get(name, pin.version)
-            strategy = pin.strategy
-            b_uri = None
-            if isinstance(strategy, ABTestStrategy):
-                b_uri = registry.get(name, strategy.version_b).uri
-                registry.set_alias(name, f"{env}-b", strategy.version_b)
-            desired = Desired(model=key, version=pin.version, uri=mv.uri,
-                              strategy=strategy.model_dump(mode="json", by_alias=True), actor=actor,
-                              version_b_uri=b_uri)
-            rec = target.reconcile(desired)
-            if not rec.changed and (rec.rollout is None or rec.rollout.phase is Phase.HEALTHY):
-                registry.set_alias(name, env, pin.version)  # live matches git: so must the alias
-                registry.delete_alias(name, f"{env}-canary")  # no rollout runs
-                progress(f"{key}: {pin.version} already live in {env}: no change")
-                results.append(ApplyResult(key, pin.version, False, Phase.HEALTHY.value, "no change"))
+        try:
+            return _apply_locked(repo, env, spec, target, _Journal(registry, done), wait=wait,
+                                 timeout=timeout, poll=poll, actor=actor, progress=progress, done=done)
+        except ExternalError as exc:
+            if not done:
+                raise
+            raise _stopped_part_way(exc, env, done) from None
+
+
+def _stopped_part_way(exc: ExternalError, env: str, done: list[str]) -> ExternalError:
+    """The same error (same class, same exit code), saying what this apply had already changed."""
+    steps = "; ".join(done)
+    err = type(exc)(f"apply of {env} stopped part-way: {exc.message}",
+                    hint=f"already done: {steps}. Every step is idempotent: rerun "
+                         f"`mlops-actions apply --env {env}` when the outside system is back "
+                         f"and it converges" + (f" ({exc.hint})" if exc.hint else ""))
+    err.exit_code = exc.exit_code
+    return err
+
+
+class _Journal:
+    """The registry, with each alias change it made written down (for :func:`_stopped_part_way`)."""
+
+    def __init__(self, registry: DeployRegistry, done: list[str]) -> None:
+        self._registry = registry
+        self._done = done
+
+    def get(self, name: str, version: str) -> Any:
+        return self._registry.get(name, version)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        self._registry.set_alias(name, alias, version)
+        self._done.append(f"MLflow alias {name}@{alias} -> {version}")
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._registry.delete_alias(name, alias)
+
+
+def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: DeploymentTarget,
+                  registry: DeployRegistry, *, wait: bool, timeout: float, poll: float, actor: str,
+                  progress: Callable[[str], None], done: list[str]) -> list[ApplyResult]:
+    results: list[ApplyResult] = []
+    declared: dict[str, tuple[str, Rollout | None]] = {}
+    for key, pin in spec.models.items():
+        name = _name(repo, key)
+        mv = registry.get(name, pin.version)
+        strategy = pin.strategy
+        b_uri = None
+        if isinstance(strategy, ABTestStrategy):
+            b_uri = registry.get(name, strategy.version_b).uri
+            registry.set_alias(name, f"{env}-b", strategy.version_b)
+        desired = Desired(model=key, version=pin.version, uri=mv.uri,
+                          strategy=strategy.model_dump(mode="json", by_alias=True), actor=actor,
+                          version_b_uri=b_uri)
+        rec = target.reconcile(desired)
+        if rec.changed:
+            done.append(f"{key} {pin.version} declared to the {env} target ({strategy.type})")
+        if not rec.changed and (rec.rollout is None or rec.rollout.phase is Phase.HEALTHY):
+            registry.set_alias(name, env, pin.version)  # live matches git: so must the alias
+            registry.delete_alias(name, f"{env}-canary")  # no rollout runs
+            progress(f"{key}: {pin.version} already live in {env}: no change")
+            results.append(ApplyResult(key, pin.version, False, Phase.HEALTHY.value, "no change"))
+            continue
+        if isinstance(strategy, CanaryStrategy):
+            registry.set_alias(name, f"{env}-canary", pin.version)
+        progress(f"{key}: rolling out {pin.version} with {strategy.type}")
+        declared[key] = (name, rec.rollout)
+    if not wait:
+        for key, (_, r) in declared.items():
+            results.append(ApplyResult(key, spec.models[key].version, True,
+                                       r.phase.value if r else "", "declared; not waiting"))
+        return results
+    deadline = time.monotonic() + timeout
+    last: dict[str, str] = {}
+    pending = dict(declared)
+    while pending:
+        status = target.status()
+        for key in list(pending):
+            r = status.rollouts.get(key)
+            if r is None:
                 continue
-            if isinstance(strategy, CanaryStrategy):
-                registry.set_alias(name, f"{env}-canary", pin.version)
-            progress(f"{key}: rolling out {pin.version} with {strategy.type}")
-            declared[key] = (name, rec.rollout)
-        if not wait:
-            for key, (_, r) in declared.items():
+            line = f"{key}: {r.phase.value} step {r.step} weight {r.weight}% - {r.message}"
+            if last.get(key) != line:
+                progress(line)
+                last[key] = line
+            if r.done:
+                name = pending.pop(key)[0]
+                live = r.to_version if r.phase is Phase.HEALTHY else r.from_version
+                done.append(f"{key} rollout {r.phase.value}: {live} live")
+                _settle_aliases(registry, name, env, r)
+                results.append(ApplyResult(key, r.to_version, True, r.phase.value, r.message))
+        if pending and time.monotonic() > deadline:
+            for key in pending:
                 results.append(ApplyResult(key, spec.models[key].version, True,
-                                           r.phase.value if r else "", "declared; not waiting"))
-            return results
-        deadline = time.monotonic() + timeout
-        last: dict[str, str] = {}
-        pending = dict(declared)
-        while pending:
-            status = target.status()
-            for key in list(pending):
-                r = status.rollouts.get(key)
-                if r is None:
-                    continue
-                line = f"{key}: {r.phase.value} step {r.step} weight {r.weight}% - {r.message}"
-                if last.get(key) != line:
-                    progress(line)
-                    last[key] = line
-                if r.done:
-                    name = pending.pop(key)[0]
-                    _settle_aliases(registry, name, env, r)
-                    results.append(ApplyResult(key, r.to_version, True, r.phase.value, r.message))
-            if pending and time.monotonic() > deadline:
-                for key in pending:
-                    results.append(ApplyResult(key, spec.models[key].version, True,
-                                               "Timeout", f"still running after {timeout:.0f}s"))
-                break
-            if pending:
-                time.sleep(poll)
+                                           "Timeout", f"still running after {timeout:.0f}s"))
+            break
+        if pending:
+            time.sleep(poll)
     return results
 
 

@@ -1,10 +1,15 @@
 """A small GitHub REST client on ``requests``: bounded retries, pagination, masking.
 
-Retries: 5xx and connection errors back off exponentially; secondary rate limits
-(403/429 with ``Retry-After``, or ``x-ratelimit-remaining: 0`` with
-``x-ratelimit-reset``) wait as told, but never longer than ``max_wait`` per try
-and never more than ``max_retries`` tries. The token is sent only in the
-``Authorization`` header and is scrubbed from every message this module raises.
+Retries: 5xx and connection errors back off exponentially (a 5xx's
+``Retry-After`` is honoured); secondary rate limits (403/429 with
+``Retry-After``, or ``x-ratelimit-remaining: 0`` with ``x-ratelimit-reset``)
+wait as told, but never longer than ``max_wait`` per try and never more than
+``max_retries`` tries. The token is sent only in the ``Authorization`` header
+and is scrubbed from every message this module raises.
+
+Writes that must happen once (the sticky comment, a PR, a branch) are not
+resent blindly: a failure after sending (the connection dropped, a 5xx) may hide
+a success, so the client looks the thing up before sending again.
 
 Operations are the few the workflows need: sticky PR comments, commit statuses,
 check runs, Deployments and their statuses, the PR of a merge commit, a branch +
@@ -17,6 +22,7 @@ import base64
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +48,17 @@ _LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 
 class GitHubNotFound(GitHubError):
     """The resource does not exist (or the token cannot see it): HTTP 404."""
+
+
+class GitHubTransient(GitHubError):
+    """The last try failed in a way a later one may not (connection lost, 5xx, rate limit).
+
+    ``wait``: the seconds to wait before trying again (``Retry-After``, or the backoff).
+    """
+
+    def __init__(self, message: str, *, wait: float, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.wait = wait
 
 
 def marker(kind: str, env: str) -> str:
@@ -129,7 +146,8 @@ class GitHubClient:
         """Seconds to wait before retrying, or None when the answer is final."""
         status = response.status_code
         if status in _RETRY_STATUSES:
-            return float(self.backoff * (2 ** attempt))
+            return _retry_after(response) if "Retry-After" in response.headers \
+                else float(self.backoff * (2 ** attempt))
         if status in (403, 429):
             retry_after = response.headers.get("Retry-After")
             if retry_after is not None:
@@ -149,33 +167,40 @@ class GitHubClient:
         return None
 
     def request(self, method: str, path: str, *, json: Any = None,
-                params: Mapping[str, Any] | None = None) -> requests.Response:
-        """One API call with bounded retries; raises GitHubError on a final failure."""
+                params: Mapping[str, Any] | None = None, max_retries: int | None = None
+                ) -> requests.Response:
+        """One API call with bounded retries; raises GitHubError on a final failure
+        (:class:`GitHubTransient` when a later try might succeed)."""
         url = self._url(path)
         what = f"{method} {self._scrub(url)}"
+        retries = self.max_retries if max_retries is None else max_retries
         last = ""
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(retries + 1):
             try:
                 self.calls += 1
                 response = self._session.request(method, url, json=json, params=params,
                                                  timeout=self.timeout)
+                if _cut_short(response):
+                    raise requests.ConnectionError("the answer was cut short (its headers end early)")
             except requests.RequestException as exc:
                 last = f"{type(exc).__name__}: {self._scrub(str(exc))}"
-                if attempt < self.max_retries:
-                    self._sleep(min(self.max_wait, self.backoff * (2 ** attempt)))
+                wait = min(self.max_wait, self.backoff * (2 ** attempt))
+                if attempt < retries:
+                    self._sleep(wait)
                     continue
-                raise GitHubError(f"GitHub API {what} failed after {attempt + 1} tries: {last}",
-                                  hint="check GITHUB_API_URL and the runner's network") from None
+                raise GitHubTransient(f"GitHub API {what} failed after {attempt + 1} tries: {last}",
+                                      wait=wait, hint="check GITHUB_API_URL and the runner's network"
+                                      ) from None
             if response.status_code < 400:
                 return response
             wait = self._wait_for(response, attempt)
             last = f"HTTP {response.status_code}: {self._scrub(_message(response))}"
-            if wait is not None and attempt < self.max_retries:
-                if wait > self.max_wait:
-                    raise GitHubError(
-                        f"GitHub API {what}: rate limited for {wait:.0f}s, more than the "
-                        f"{self.max_wait:.0f}s this client waits ({last})",
-                        hint="retry the job later, or reduce the number of calls") from None
+            if wait is not None and wait > self.max_wait:
+                raise GitHubError(
+                    f"GitHub API {what}: asked to wait {wait:.0f}s (rate limited or unavailable), "
+                    f"more than the {self.max_wait:.0f}s this client waits ({last})",
+                    hint="retry the job later, or reduce the number of calls") from None
+            if wait is not None and attempt < retries:
                 self._sleep(wait)
                 continue
             if response.status_code == 404:
@@ -185,14 +210,59 @@ class GitHubClient:
             if response.status_code in (401, 403):
                 hint = "the token lacks a permission: give this job e.g. `pull-requests: write`"
             tries = f" after {attempt + 1} tries" if attempt else ""
+            if wait is not None:
+                raise GitHubTransient(f"GitHub API {what} failed{tries}: {last}", wait=wait,
+                                      hint=hint) from None
             raise GitHubError(f"GitHub API {what} failed{tries}: {last}", hint=hint) from None
         raise GitHubError(f"GitHub API {what} failed: {last}")  # pragma: no cover
+
+    def create_once(self, path: str, body: Any, find: Callable[[], Any | None]) -> tuple[Any, bool]:
+        """POST something that must exist once (a comment, a PR, a branch): (data, created).
+
+        Each try is sent once; when it fails in a way that may hide a success (the
+        connection dropped after sending, a 5xx, a 422 "already exists"), ``find()`` looks
+        the thing up after the wait, and only when it is absent is the POST sent again:
+        ``max_retries`` resends at most. ``created`` is False when ``find()`` found it.
+        """
+        what = f"POST {self._scrub(self._url(path))}"
+        last: GitHubError | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                found = find()
+                if found is not None:
+                    return found, False
+            try:
+                return self.json("POST", path, json=body, max_retries=0), True
+            except GitHubTransient as exc:
+                last = exc
+                if attempt < self.max_retries:
+                    self._sleep(exc.wait)
+            except GitHubError as exc:
+                if "already exists" not in exc.message.lower():
+                    raise
+                last = exc  # a lost answer's twin request: look it up
+        found = find()
+        if found is not None:
+            return found, False
+        detail = last.message.split(": ", 1)[-1] if last else ""
+        raise GitHubError(f"GitHub API {what} failed after {self.max_retries + 1} tries "
+                          f"(looked up before each resend): {detail}",
+                          hint=last.hint if last else None)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
-        return response.json()
+        return self._parse(response, f"{method} {self._scrub(self._url(path))}")
+
+    def _parse(self, response: requests.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise GitHubError(f"GitHub API {what}: the answer is not JSON: "
+                              f"{self._scrub(response.text[:100])!r}",
+                              hint="GITHUB_API_URL must point at the REST API (e.g. "
+                                   "https://api.github.com); rerun if it was a network hiccup") from None
 
     def paginate(self, path: str, params: Mapping[str, Any] | None = None,
                  max_pages: int = 50) -> Iterator[Any]:
@@ -204,7 +274,7 @@ class GitHubClient:
                 return
             response = self.request("GET", url, params=query)
             query = {}  # the next link carries the query
-            items = response.json()
+            items = self._parse(response, f"GET {self._scrub(url)}")
             if not isinstance(items, list):
                 raise GitHubError(f"GitHub API GET {self._scrub(url)}: expected a list")
             yield from items
@@ -226,7 +296,14 @@ class GitHubClient:
         if existing is not None:
             data = self.json("PATCH", f"issues/comments/{existing['id']}", json={"body": text})
             return StickyComment(id=int(data["id"]), url=str(data.get("html_url", "")), created=False)
-        data = self.json("POST", f"issues/{issue_number}/comments", json={"body": text})
+
+        def find() -> dict[str, Any] | None:  # a lost answer may hide the comment we created
+            found = self.find_comment(issue_number, kind, env)
+            if found is None or found.get("body") == text:
+                return found
+            return dict(self.json("PATCH", f"issues/comments/{found['id']}", json={"body": text}))
+
+        data, _ = self.create_once(f"issues/{issue_number}/comments", {"body": text}, find)
         return StickyComment(id=int(data["id"]), url=str(data.get("html_url", "")), created=True)
 
     # ----------------------------------------------------------------- checks
@@ -263,13 +340,24 @@ class GitHubClient:
     def create_deployment(self, ref: str, environment: str, *, description: str = "",
                           payload: Mapping[str, Any] | None = None,
                           production: bool | None = None) -> dict[str, Any]:
+        """A Deployment of ``ref``; its payload carries a random ``mlops_actions_request`` id, by
+        which a resend after a lost answer finds the one it created instead of adding another."""
+        request_id = uuid.uuid4().hex
         body: dict[str, Any] = {"ref": ref, "environment": environment, "auto_merge": False,
-                                "required_contexts": [], "description": description[:140]}
-        if payload is not None:
-            body["payload"] = dict(payload)
+                                "required_contexts": [], "description": description[:140],
+                                "payload": {**(payload or {}), "mlops_actions_request": request_id}}
         if production is not None:
             body["production_environment"] = production
-        return dict(self.json("POST", "deployments", json=body))
+
+        def find() -> dict[str, Any] | None:
+            for d in self.json("GET", "deployments", params={"ref": ref, "environment": environment}):
+                if isinstance(d.get("payload"), Mapping) and \
+                        d["payload"].get("mlops_actions_request") == request_id:
+                    return dict(d)
+            return None
+
+        data, _ = self.create_once("deployments", body, find)
+        return dict(data)
 
     def create_deployment_status(self, deployment_id: int, state: str, *, description: str = "",
                                  environment_url: str | None = None, log_url: str | None = None
@@ -305,7 +393,20 @@ class GitHubClient:
         return str(data["object"]["sha"])
 
     def create_branch(self, branch: str, sha: str) -> None:
-        self.json("POST", "git/refs", json={"ref": f"refs/heads/{branch}", "sha": sha})
+        """Create ``branch`` at ``sha``; a branch already there at ``sha`` (a rerun, or a lost
+        answer) is fine, at another commit it is an error."""
+
+        def find() -> dict[str, Any] | None:
+            try:
+                current = self.branch_sha(branch)
+            except GitHubNotFound:
+                return None
+            if current != sha:
+                raise GitHubError(f"branch {branch!r} already exists at {current[:12]}, not {sha[:12]}",
+                                  hint="delete that branch, or let the next run pick another name")
+            return {"ref": f"refs/heads/{branch}", "object": {"sha": sha}}
+
+        self.create_once("git/refs", {"ref": f"refs/heads/{branch}", "sha": sha}, find)
 
     def get_file(self, path: str, ref: str) -> tuple[str, str]:
         """(text, blob sha) of a file at ``ref``."""
@@ -321,13 +422,30 @@ class GitHubClient:
                                 "content": base64.b64encode(text.encode("utf-8")).decode("ascii")}
         if sha:
             body["sha"] = sha
-        return dict(self.json("PUT", f"contents/{quote(path)}", json=body))
+        try:
+            return dict(self.json("PUT", f"contents/{quote(path)}", json=body))
+        except GitHubError as exc:
+            # A retry after a lost answer finds the file already changed (409: sha does not match):
+            # done if what is there is what we wrote.
+            if "HTTP 409" not in exc.message or self.get_file(path, branch)[0] != text:
+                raise
+            return {}
 
     def create_pull(self, *, title: str, head: str, base: str, body: str,
                     draft: bool = False) -> dict[str, Any]:
-        return dict(self.json("POST", "pulls", json={
+        """Open a PR from ``head``; an open PR from ``head`` into ``base`` already there (a rerun,
+        or a lost answer) is returned instead of a second one."""
+
+        def find() -> dict[str, Any] | None:
+            owner = self.repository.split("/")[0]
+            pulls = self.json("GET", "pulls", params={"head": f"{owner}:{head}", "base": base,
+                                                      "state": "open"})
+            return dict(pulls[0]) if pulls else None
+
+        data, _ = self.create_once("pulls", {
             "title": title, "head": head, "base": base, "body": truncate_body(body),
-            "draft": draft, "maintainer_can_modify": True}))
+            "draft": draft, "maintainer_can_modify": True}, find)
+        return dict(data)
 
     def propose_change(self, *, path: str, text: str, base: str, branch: str, title: str,
                        body: str, message: str) -> dict[str, Any]:
@@ -344,6 +462,21 @@ class GitHubClient:
         if labels:
             payload["labels"] = labels
         return dict(self.json("POST", "issues", json=payload))
+
+
+def _cut_short(response: requests.Response) -> bool:
+    """An answer whose header block was cut: http.client takes it for a complete answer with an
+    empty, close-delimited body; the API always says how long its body is (or has none)."""
+    return response.status_code not in (204, 304) and "Content-Length" not in response.headers \
+        and "Transfer-Encoding" not in response.headers
+
+
+def _retry_after(response: requests.Response) -> float:
+    """A 5xx's ``Retry-After`` in seconds (a number; an HTTP date is read as 1 s)."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except ValueError:
+        return 1.0
 
 
 def _sleep(seconds: float) -> None:

@@ -22,10 +22,11 @@ import logging
 import os
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from mlops_actions.config.specs import parse_semver
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPERIMENT_NAME",
     "HTTP_DEFAULTS",
+    "REGISTRATION_TAG",
     "SUPPORTED_SCHEMES",
     "MlflowRegistry",
     "bound_http_waits",
@@ -75,11 +77,16 @@ HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "8",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    # urllib3 sleeps whatever a 503's Retry-After says, uncapped (an hour if a proxy says so):
+    # the exponential backoff above keeps the wait bounded instead.
+    "MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER": "false",
 }
+REGISTRATION_TAG = "mlops.registration"  # one random id per register() call: finds our own retries
 SUPPORTED_SCHEMES = ("http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "file")
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 _MAX_SIGNATURE_TAG = 4500  # MLflow caps tag values; bigger signatures are read from the model
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
+_ALREADY_EXISTS_CODES = {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}
 _PAGE = 1000
 _FLUENT_LOCK = threading.RLock()
 
@@ -167,10 +174,10 @@ class MlflowRegistry:
             from mlflow import MlflowClient
 
             try:
-                self._client_obj = MlflowClient(tracking_uri=self.tracking_uri,
-                                                registry_uri=self.registry_uri)
+                client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
             except Exception as exc:
                 raise self._call_error("opening the registry", exc) from None
+            self._client_obj = cast("MlflowClient", _AnswerRetryingClient(client))
         return self._client_obj
 
     def __repr__(self) -> str:
@@ -387,7 +394,7 @@ class MlflowRegistry:
         try:
             self._client.create_registered_model(name)
         except MlflowException as exc:
-            if str(exc.error_code) not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            if str(exc.error_code) not in _ALREADY_EXISTS_CODES:
                 raise self._translate(f"creating registered model {name!r}", exc) from None
         except Exception as exc:
             raise self._call_error(f"creating registered model {name!r}", exc) from None
@@ -402,7 +409,8 @@ class MlflowRegistry:
             version = next_version(semvers, bump=bump, change=change)
         if version in semvers:
             raise duplicate_version(name, version)
-        tags = {SEMVER_TAG: version, **meta_tags(metadata)}
+        registration = uuid.uuid4().hex
+        tags = {SEMVER_TAG: version, REGISTRATION_TAG: registration, **meta_tags(metadata)}
         if signature is not None and len(signature.to_json()) <= _MAX_SIGNATURE_TAG:
             tags[SIGNATURE_TAG] = signature.to_json()
         with self._fluent():  # MLflow resolves models:/m-... sources through the fluent tracking URI
@@ -410,14 +418,30 @@ class MlflowRegistry:
                 f"creating a version of {name}", self._client.create_model_version, name, model_source,
                 run_id=run_id, tags=tags, description=describe(metadata) or None, model_id=model_id,
                 await_creation_for=60)
-        # Two registrations racing for the same semver: the later MLflow version backs off.
         twins = self._search(f"name = '{name}' and tags.`{SEMVER_TAG}` = '{version}'",
                              f"checking {name} {version} is unique")
-        if any(int(t.version) < int(created.version) for t in twins):
-            self._call(f"removing duplicate {name} {version}", self._client.delete_model_version,
-                       name, str(created.version))
+        return self._convert(self._settle_twins(name, version, registration, created, twins), {})
+
+    def _settle_twins(self, name: str, version: str, registration: str, created: MlflowModelVersion,
+                      twins: list[MlflowModelVersion]) -> MlflowModelVersion:
+        """Leave one MLflow version carrying semver ``version``: the earliest.
+
+        Two causes of twins: MLflow's HTTP client retried our create after its answer was
+        lost (every twin carries our ``registration`` id: keep the first, delete the
+        retries' copies), or another registration raced us to the same semver (the earliest
+        twin is theirs: ours back off and the caller hears it as a duplicate).
+        """
+        by_number = {int(t.version): t for t in [*twins, created]}
+        first = by_number[min(by_number)]
+        ours = [t for t in by_number.values() if (t.tags or {}).get(REGISTRATION_TAG) == registration]
+        for extra in ours:
+            if extra is not first:
+                with contextlib.suppress(RegistryNotFound):  # a retried delete finds it gone
+                    self._call(f"removing duplicate {name} {version}", self._client.delete_model_version,
+                               name, str(extra.version))
+        if (first.tags or {}).get(REGISTRATION_TAG) != registration:
             raise duplicate_version(name, version)
-        return self._convert(created, {})
+        return first
 
     def _run_metrics(self, run_id: str | None) -> dict[str, object]:
         """The source run's latest metrics, as default metadata (explicit metadata wins)."""
@@ -499,13 +523,30 @@ class MlflowRegistry:
             exp = self._call("reading the mlops-actions experiment",
                              self._client.get_experiment_by_name, EXPERIMENT_NAME)
             if exp is None:
-                location = Path(self.artifact_location).as_uri() if self.artifact_location else None
-                self._experiment_id = self._call(
-                    "creating the mlops-actions experiment", self._client.create_experiment,
-                    EXPERIMENT_NAME, artifact_location=location)
+                self._experiment_id = self._create_experiment()
             else:
                 self._experiment_id = exp.experiment_id
         return self._experiment_id
+
+    def _create_experiment(self) -> str:
+        """Create the toolkit's experiment; "already exists" (a retried create whose first answer
+        was lost, or another process first) means it is there: read its id."""
+        from mlflow.exceptions import MlflowException
+
+        location = Path(self.artifact_location).as_uri() if self.artifact_location else None
+        try:
+            return str(self._client.create_experiment(EXPERIMENT_NAME, artifact_location=location))
+        except MlflowException as exc:
+            if str(exc.error_code) not in _ALREADY_EXISTS_CODES:
+                raise self._translate("creating the mlops-actions experiment", exc) from None
+        except Exception as exc:
+            raise self._call_error("creating the mlops-actions experiment", exc) from None
+        exp = self._call("reading the mlops-actions experiment", self._client.get_experiment_by_name,
+                         EXPERIMENT_NAME)
+        if exp is None:
+            raise RegistryError(f"MLflow at {redact(self.tracking_uri)} said experiment {EXPERIMENT_NAME!r} "
+                                "exists, then could not find it", hint="rerun; check the server's log")
+        return str(exp.experiment_id)
 
     @contextmanager
     def logging_run(self, run_name: str | None = None) -> Iterator[Any]:
@@ -617,6 +658,47 @@ class MlflowRegistry:
             except Exception as exc:
                 raise self._call_error(f"logging {path}", exc) from None
         return info.model_uri, run.info.run_id, info.model_id, None
+
+
+_BROKEN_ANSWER = ("Connection broken", "IncompleteRead", "Response ended prematurely")
+
+
+def broken_answer(exc: BaseException) -> bool:
+    """Whether ``exc`` is an answer cut mid-body (the request itself may well have been done)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__ == "ChunkedEncodingError" or any(s in text for s in _BROKEN_ANSWER)
+
+
+class _AnswerRetryingClient:
+    """An ``MlflowClient`` whose calls are retried when the answer was cut mid-body.
+
+    MLflow's HTTP retries (urllib3, ``MLFLOW_HTTP_REQUEST_MAX_RETRIES``) cover refused and
+    reset connections and 5xx, but end once the headers have arrived: a body cut short then
+    fails the call at once ("Connection broken: IncompleteRead"). Those calls are retried
+    here, as many times as that variable allows. Retrying a write is safe: every write of
+    the adapter is idempotent or checked afterwards (aliases and tags are set, not added;
+    ``register`` removes its own twin versions; "already exists" is taken as done).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            retries = int(bound_http_waits()["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
+            for attempt in range(retries + 1):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as exc:
+                    if attempt >= retries or not broken_answer(exc):
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return call
 
 
 def _first_line(text: str) -> str:

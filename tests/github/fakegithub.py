@@ -13,6 +13,7 @@ import base64
 import copy
 import json
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,14 @@ class State:
     next_id: int = 1000
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that drop the connection (the reliability suite's fault proxy) are not errors."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class FakeGitHub:
     """Start with ``with FakeGitHub() as gh:``; ``gh.url`` is the API base URL."""
 
@@ -97,6 +106,7 @@ class FakeGitHub:
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._base = ""  # scheme://host:port of the request being answered
 
     # ------------------------------------------------------------------ control
     def fault(self, method: str, path_regex: str, status: int, *, times: int = 1,
@@ -105,7 +115,7 @@ class FakeGitHub:
                                  {"message": message}, times))
 
     def __enter__(self) -> FakeGitHub:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server = _QuietServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -137,6 +147,8 @@ class FakeGitHub:
         parts = urlsplit(raw_path)
         path, query = parts.path, parse_qs(parts.query)
         with self.lock:
+            # Link headers name the host the client called (a proxy in front, as GitHub's do)
+            self._base = f"http://{headers['Host']}" if headers.get("Host") else self.url
             self.requests.append(Recorded(method, path, query, body, headers))
             for f in self.faults:
                 if f.times > 0 and f.method == method and f.path.search(path):
@@ -171,7 +183,7 @@ class FakeGitHub:
         chunk = items[(page - 1) * per: page * per]
         headers = {}
         if page * per < len(items):
-            headers["Link"] = f'<{self.url}{path}?page={page + 1}&per_page={per}>; rel="next"'
+            headers["Link"] = f'<{self._base}{path}?page={page + 1}&per_page={per}>; rel="next"'
         return 200, chunk, headers
 
     def route(self, method: str, template: str, params: dict[str, str],
@@ -237,7 +249,14 @@ class FakeGitHub:
             s.files[(branch, params["path"])] = base64.b64decode(body["content"]).decode()
             code, data = example(template, "put", "200" if old is not None else "201")
             return code, data, {}
+        if key == ("GET", "/pulls"):  # filtered by head (owner:branch) and base, as GitHub does
+            head = query.get("head", [""])[0].split(":")[-1]
+            base = query.get("base", [""])[0]
+            return 200, [p for p in s.pulls if (not head or p["head"]["ref"] == head)
+                         and (not base or p["base"]["ref"] == base)], {}
         if key == ("POST", "/pulls"):
+            if any(p["head"]["ref"] == body["head"] and p["base"]["ref"] == body["base"] for p in s.pulls):
+                return 422, {"message": f"A pull request already exists for {body['head']}."}, {}
             code, data = example(template, "post")
             data.update(number=len(s.pulls) + 100, title=body.get("title"), body=body.get("body"))
             data["head"]["ref"] = body["head"]
@@ -246,9 +265,14 @@ class FakeGitHub:
             s.pulls.append(data)
             s.comments.setdefault(data["number"], [])
             return code, data, {}
+        if key == ("GET", "/deployments"):  # filtered by ref and environment, newest first
+            ref, env = query.get("ref", [""])[0], query.get("environment", [""])[0]
+            return 200, [d for d in reversed(s.deployments) if (not ref or d["ref"] == ref)
+                         and (not env or d["environment"] == env)], {}
         if key == ("POST", "/deployments"):
             code, data = example(template, "post", "201")
-            data.update(id=self.new_id(), ref=body["ref"], environment=body.get("environment", "production"))
+            data.update(id=self.new_id(), ref=body["ref"], environment=body.get("environment", "production"),
+                        payload=body.get("payload", {}))
             s.deployments.append(data)
             return code, data, {}
         if key == ("POST", "/deployments/{deployment_id}/statuses"):

@@ -134,8 +134,9 @@ def test_propose_change_branch_commit_pr(gh: FakeGitHub) -> None:
     assert gh.state.refs["mlops/promote-fraud-1.1.0"] == "f" * 40
     put = gh.calls("PUT")[0]
     assert base64.b64decode(put.body["content"]) == b"new\n" and gh.rejected == []
-    with pytest.raises(GitHubError, match="422"):  # the branch exists now
-        c.create_branch("mlops/promote-fraud-1.1.0", "f" * 40)
+    c.create_branch("mlops/promote-fraud-1.1.0", "f" * 40)  # already there at that commit: a rerun
+    with pytest.raises(GitHubError, match="already exists at ffffffffffff, not eeeeeeeeeeee"):
+        c.create_branch("mlops/promote-fraud-1.1.0", "e" * 40)
 
 
 def test_issue_and_from_env(gh: FakeGitHub) -> None:

@@ -4,16 +4,23 @@ Both speak the same SQL (``ON CONFLICT DO NOTHING``, ``UPDATE ... FROM``); they
 differ in the placeholder, the connection and the bulk insert. Every method
 holds one lock around the connection, so a gateway thread can write while the
 monitor reads through the same store object.
+
+A store whose connection can break (PostgreSQL) reconnects and runs the
+transaction again, ``retries`` times at most: every method is safe to repeat
+(predictions are keyed by request id, labels and baselines are upserts), so a
+transaction that committed just before its answer was lost changes nothing the
+second time.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 
@@ -70,11 +77,28 @@ APPLY_PENDING = [
 ]
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+S = TypeVar("S", bound="SqlStore")
+
+
+def reconnecting(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate[S, P], T]:
+    """Run a store method again on a fresh connection when the connection broke under it."""
+
+    @functools.wraps(method)
+    def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._retrying(method.__name__, lambda: method(self, *args, **kwargs))
+
+    return wrapper
+
+
 class SqlStore:
     """Base of :class:`SQLiteStore` and :class:`PostgresStore`."""
 
     ph = "?"  # DB-API placeholder
     errors: tuple[type[BaseException], ...] = ()
+    retries = 0  # times a transaction is run again after its connection broke (PostgreSQL: 2)
+    retry_wait = 0.5  # seconds before the first reconnect; doubled each time
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -95,20 +119,60 @@ class SqlStore:
         with self._lock:
             if self._closed:
                 raise StoreError(f"the prediction store {self._describe()} is closed")
-            cur = self._conn.cursor()
+            try:
+                cur = self._conn.cursor()
+            except self.errors as exc:  # the connection is already closed
+                raise StoreError(f"prediction store {self._describe()} failed: {self._scrub(str(exc))}",
+                                 hint="check that the database is reachable and writable") from exc
             try:
                 self._begin(cur)
                 yield cur
                 self._conn.commit()
             except self.errors as exc:
                 self._rollback()
-                raise StoreError(f"prediction store {self._describe()} failed: {exc}".strip(),
+                raise StoreError(f"prediction store {self._describe()} failed: {self._scrub(str(exc))}",
                                  hint="check that the database is reachable and writable") from exc
             except BaseException:
                 self._rollback()
                 raise
             finally:
                 cur.close()
+
+    def _lost_connection(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the connection is gone (so a new one may succeed)."""
+        return False
+
+    def _reconnect(self) -> None:
+        raise NotImplementedError
+
+    def _retrying(self, what: str, run: Callable[[], T]) -> T:
+        """``run()``; when its connection broke, reconnect and run it again (``retries`` times)."""
+        attempt = 0
+        reconnect_error = ""  # why the last reconnect failed: the more telling reason at the end
+        while True:
+            try:
+                return run()
+            except StoreError as exc:
+                cause = exc.__cause__
+                if cause is None or not self._lost_connection(cause):
+                    raise
+                if attempt >= self.retries:
+                    tries = f" after {attempt + 1} attempts" if attempt else ""
+                    raise StoreError(
+                        f"prediction store {self._describe()}: connection lost during {what}{tries}: "
+                        f"{reconnect_error or self._scrub(str(cause))}",
+                        hint="check that the database server is up and reachable; the gateway keeps "
+                             "predictions queued and writes them when it is back") from None
+            attempt += 1
+            time.sleep(self.retry_wait * 2 ** (attempt - 1))
+            try:
+                self._reconnect()
+            except StoreError as exc:  # a failed reconnect: the next attempt fails on the closed connection
+                reconnect_error = self._scrub(str(exc.__cause__ or exc.message))
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the connection's password (drivers may echo the DSN)."""
+        return text.strip()
 
     def _begin(self, cur: Any) -> None:  # SQLite starts its transaction explicitly
         return None
@@ -126,6 +190,7 @@ class SqlStore:
                 cur.execute(stmt)
 
     # ------------------------------------------------------------------ the port
+    @reconnecting
     def write(self, records: Sequence[PredictionRecord]) -> int:
         if not records:
             return 0
@@ -142,6 +207,7 @@ class SqlStore:
     def record_actuals(self, actuals: Mapping[str, Any]) -> int:
         return self.attach_actuals(actuals).matched
 
+    @reconnecting
     def attach_actuals(self, actuals: Mapping[str, Any]) -> ActualsResult:
         if not actuals:
             return ActualsResult(0, 0, 0, self.pending_actuals())
@@ -162,11 +228,13 @@ class SqlStore:
         return ActualsResult(received=len(rows), matched=len(rows) - unknown, unknown=unknown,
                              pending=pending)
 
+    @reconnecting
     def pending_actuals(self) -> int:
         with self._tx() as cur:
             cur.execute("SELECT COUNT(*) FROM pending_actuals")
             return int(cur.fetchone()[0])
 
+    @reconnecting
     def query(self, model: str, *, version: str | None = None, environment: str | None = None,
               since: float | None = None, until: float | None = None,
               limit: int | None = None) -> pd.DataFrame:
@@ -189,6 +257,7 @@ class SqlStore:
             return empty_frame()
         return rows_frame(rows)
 
+    @reconnecting
     def count(self, model: str | None = None) -> int:
         with self._tx() as cur:
             if model is None:
@@ -197,11 +266,13 @@ class SqlStore:
                 cur.execute(self._q("SELECT COUNT(*) FROM predictions WHERE model = ?"), (model,))
             return int(cur.fetchone()[0])
 
+    @reconnecting
     def models(self) -> list[str]:
         with self._tx() as cur:
             cur.execute("SELECT DISTINCT model FROM predictions ORDER BY model")
             return [str(r[0]) for r in cur.fetchall()]
 
+    @reconnecting
     def purge(self, older_than: float) -> int:
         with self._tx() as cur:
             cur.execute(self._q("DELETE FROM predictions WHERE timestamp < ?"), (older_than,))
@@ -210,6 +281,7 @@ class SqlStore:
         return deleted
 
     # ------------------------------------------------------------------ baselines
+    @reconnecting
     def set_baseline(self, model: str, values: Mapping[str, Any], *, version: str | None = None,
                      kind: str = "performance") -> None:
         payload = dumps(dict(values))
@@ -219,6 +291,7 @@ class SqlStore:
                 "ON CONFLICT (model, version, kind) DO UPDATE SET payload = excluded.payload, "
                 "updated_at = excluded.updated_at"), (model, version or "", kind, payload, time.time()))
 
+    @reconnecting
     def get_baseline(self, model: str, *, version: str | None = None,
                      kind: str = "performance") -> dict[str, Any] | None:
         """The version's own baseline, else the model-wide one, else None."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlops_actions.monitoring.store._sql import INSERT_COLUMNS, SqlStore
 from mlops_actions.monitoring.store.interface import StoreError
@@ -11,12 +13,24 @@ __all__ = ["PostgresStore"]
 
 
 class PostgresStore(SqlStore):
-    """One psycopg2 connection under a lock; bulk inserts with ``execute_values``."""
+    """One psycopg2 connection under a lock; bulk inserts with ``execute_values``.
+
+    A connection that breaks (server restarted, network reset, answer cut) is
+    replaced and the transaction run again, ``retries`` times after waits of
+    ``retry_wait``, 2 x ``retry_wait``...; then one :class:`StoreError` without
+    the password. A server that accepts and never answers is not bounded here
+    (libpq has no client-side read timeout): the gateway's writer thread waits
+    while requests keep being served and queued (see docs/reliability.md).
+    """
 
     ph = "%s"
 
-    def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
+    def __init__(self, url: str, *, connect_timeout: int = 10, retries: int = 2,
+                 retry_wait: float = 0.5) -> None:
         super().__init__()
+        self.connect_timeout = connect_timeout
+        self.retries = retries
+        self.retry_wait = retry_wait
         try:
             import psycopg2
             import psycopg2.extras
@@ -24,16 +38,37 @@ class PostgresStore(SqlStore):
             raise StoreError("the PostgreSQL prediction store needs psycopg2",
                              hint="pip install 'mlops-actions[postgres]'") from exc
         self._extras = psycopg2.extras
+        self._psycopg2 = psycopg2
         self.errors = (psycopg2.Error,)
         self.url = url
+        self._conn = self._connect()
+        self._init_schema()
+
+    def _connect(self) -> Any:
         try:
-            self._conn = psycopg2.connect(url, connect_timeout=connect_timeout)
-        except psycopg2.Error as exc:
+            return self._psycopg2.connect(self.url, connect_timeout=self.connect_timeout)
+        except self._psycopg2.Error as exc:
             raise StoreError(f"cannot connect to the PostgreSQL prediction store {self._describe()}: "
-                             f"{str(exc).strip()}",
+                             f"{self._scrub(str(exc))}",
                              hint="check host, port, database name and credentials in the URL; "
                                   "the database must exist") from exc
-        self._init_schema()
+
+    def _lost_connection(self, exc: BaseException) -> bool:
+        # psycopg2 marks a connection that broke under a query as closed (2); later calls on it
+        # raise InterfaceError. Other errors (a constraint, a syntax error) are not retried.
+        return isinstance(exc, self._psycopg2.InterfaceError) or \
+            (isinstance(exc, self._psycopg2.OperationalError) and bool(self._conn.closed))
+
+    def _reconnect(self) -> None:
+        with self._lock:
+            with contextlib.suppress(self._psycopg2.Error):
+                self._conn.close()
+            self._conn = self._connect()
+
+    def _scrub(self, text: str) -> str:
+        password = urlsplit(self.url).password
+        text = text.strip()
+        return text.replace(password, "***") if password else text
 
     def _describe(self) -> str:
         # never print a password
