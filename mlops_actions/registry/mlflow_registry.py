@@ -51,6 +51,7 @@ from mlops_actions.registry.semver import (
     semver_key,
     signature_change,
 )
+from mlops_actions.registry.uris import check_model_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -543,6 +544,7 @@ class MlflowRegistry:
                 hint="log the model with mlflow.<flavor>.log_model and pass the model URI it returns",
             )
             raise err
+        check_model_uri(source, what="model source")  # URIs: registry forms only (no file:, no ..)
         if source.startswith("runs:/"):
             return self._resolve_runs_uri(source)
         m = re.fullmatch(r"models:/(m-[0-9a-f]+)", source)
