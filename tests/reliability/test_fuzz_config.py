@@ -194,7 +194,8 @@ def test_hostile_yaml_gives_a_spec_or_a_located_config_error(tmp_path: Path) -> 
 def test_the_oracle_accepts_valid_files_and_locates_errors(tmp_path: Path) -> None:
     """The property is not vacuous: valid files load both ways where they should, bad ones are located."""
     target = tmp_path / "x.yaml"
-    model, env = VALID[0], next(d for p, d in zip(VALID_FILES, VALID, strict=True) if "environments" in str(p))
+    model = VALID[0]
+    env = next(d for p, d in zip(VALID_FILES, VALID, strict=True) if "environments" in str(p))
     assert check(model, target) >= 1  # a model.yaml is not an environment file: located errors
     assert check(env, target) >= 1
     with pytest.raises(AssertionError, match="without file:line:col"):
@@ -260,7 +261,8 @@ def test_hostile_files_through_the_cli(tmp_path: Path) -> None:
     shutil.copytree(ASSETS / "valid", repo)
     marker = tmp_path / "pwned"
     files = {
-        "models/evil/model.yaml": f"name: evil\nx: !!python/object/apply:os.system [{MARKER_CMD.format(marker=marker)!r}]\n",
+        "models/evil/model.yaml":
+            f"name: evil\nx: !!python/object/apply:os.system [{MARKER_CMD.format(marker=marker)!r}]\n",
         "models/bomb/model.yaml": 'a: &a ["lol"]\nb: [*a, *a]\n',
         "models/deep/model.yaml": "[" * 10_000 + "]" * 10_000 + "\n",
         "environments/binary.yaml": "\x00\x01\x02",
