@@ -59,7 +59,8 @@ def _recorder(bin_dir: Path, log: Path, names: list[str]) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         path = bin_dir / name
-        path.write_text(f"#!/bin/bash\n{{ printf '%s\\036' \"${{0##*/}}\" \"$@\"; printf '\\037'; }} >> {log}\n")
+        record_argv = f"{{ printf '%s\\036' \"${{0##*/}}\" \"$@\"; printf '\\037'; }} >> {log}"
+        path.write_text(f"#!/bin/bash\n{record_argv}\n")
         path.chmod(path.stat().st_mode | stat.S_IXUSR)
 
 
@@ -107,7 +108,8 @@ def test_workflow_scripts_pass_payloads_as_data(tmp_path: Path) -> None:
                    "GITHUB_OUTPUT": str(output), **values}
             log.write_text("")
             proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-                                  cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+                                  cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                                  check=False)
             runs += 1
             if marker.exists():
                 problems.append(f"{where}: {payload!r} executed")
@@ -124,12 +126,14 @@ def test_workflow_scripts_pass_payloads_as_data(tmp_path: Path) -> None:
                     intact += 1
                 elif "\n" not in payload and "\r" not in payload:  # read/mapfile split lines on purpose
                     problems.append(f"{where}: {payload!r} did not reach the program intact: {calls}")
-            bad_outputs = [line for line in output.read_text().splitlines() if not line.startswith("exit-code=")]
+            bad_outputs = [line for line in output.read_text().splitlines()
+                           if not line.startswith("exit-code=")]
             if bad_outputs:
                 problems.append(f"{where}: {payload!r} wrote step outputs {bad_outputs}")
     record("injection-workflow-scripts", "hostile-input",
            f"workflow scripts: {len(PAYLOADS)} injection payloads x {len(steps)} run: steps fed by untrusted "
-           f"values = {runs} bash runs -> 0 executed, 0 workflow commands, {intact} passed intact as one argument",
+           f"values = {runs} bash runs -> 0 executed, 0 workflow commands, {intact} passed intact as one "
+           "argument",
            payloads=len(PAYLOADS), steps=len(steps), runs=runs, intact=intact, problems=len(problems))
     assert not problems, "\n".join(problems[:20])
     assert len(steps) >= 8 and intact >= len(steps)
@@ -139,15 +143,18 @@ def test_workflow_scripts_pass_payloads_as_data(tmp_path: Path) -> None:
 
 STAGING = 'promotion:\n  required_approvals: 0\nmodels:\n  fraud:\n    version: "1.2.0"\n'
 PRODUCTION = ('promotion:\n  from: staging\n  required_approvals: 1\n  freeze:\n'
-              '    - start: "2020-01-01T00:00:00Z"\n      end: "2999-01-01T00:00:00Z"\n      reason: {reason}\n'
+              '    - start: "2020-01-01T00:00:00Z"\n      end: "2999-01-01T00:00:00Z"\n'
+              '      reason: {reason}\n'
               'models:\n  fraud:\n    version: "{version}"\n')
+
+
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.invalid",
+                "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
 
 
 def _git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
-                          env={**os.environ, "GIT_AUTHOR_NAME": "ci", "GIT_AUTHOR_EMAIL": "ci@example.invalid",
-                               "GIT_COMMITTER_NAME": "ci", "GIT_COMMITTER_EMAIL": "ci@example.invalid"}
-                          ).stdout.strip()
+                          env={**os.environ, **GIT_IDENTITY}).stdout.strip()
 
 
 def _repo(tmp: Path, poison: list[str]) -> Path:
@@ -159,7 +166,8 @@ def _repo(tmp: Path, poison: list[str]) -> Path:
     reason = json.dumps(" ".join(poison))  # a double-quoted YAML scalar: \n escapes become newlines
     (repo / "environments" / "staging.yaml").write_text(STAGING)
     for i, version in enumerate(["1.0.0", "1.1.0", "1.2.0"]):
-        (repo / "environments" / "production.yaml").write_text(PRODUCTION.format(reason=reason, version=version))
+        text = PRODUCTION.format(reason=reason, version=version)
+        (repo / "environments" / "production.yaml").write_text(text)
         _git(repo, "add", "-A")
         _git(repo, "commit", "-q", "-m", f"promote fraud {version} {poison[i % len(poison)]}")
     return repo
@@ -194,15 +202,18 @@ def test_toolkit_steps_neither_execute_nor_emit_nor_render_payloads(tmp_path: Pa
         gh.state.refs["main"] = _git(repo, "rev-parse", "main")
         gh.state.files[("main", "environments/production.yaml")] = \
             (repo / "environments" / "production.yaml").read_text()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "pull_request",
-               "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": "octo/repo", "GITHUB_API_URL": gh.url,
-               "GITHUB_TOKEN": TOKEN, "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(tmp_path / "sum"),
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_ACTIONS": "true",
+               "GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event),
+               "GITHUB_REPOSITORY": "octo/repo", "GITHUB_API_URL": gh.url,
+               "GITHUB_TOKEN": TOKEN, "GITHUB_OUTPUT": str(output),
+               "GITHUB_STEP_SUMMARY": str(tmp_path / "sum"),
                "GITHUB_REF_NAME": "main", "MLOPS_ACTIONS_HTTP_BACKOFF": "0.01"}
         env.pop("MLFLOW_TRACKING_URI", None)
 
         def step(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "mlops_actions", "-C", str(repo), *args], cwd=tmp_path,
-                                  env=env, capture_output=True, text=True, timeout=120, check=False)
+            return subprocess.run([sys.executable, "-m", "mlops_actions", "-C", str(repo), *args],
+                                  cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                                  check=False)
 
         runs = {
             "policy": step("policy", "--no-live", "--markdown", str(tmp_path / "policy.md")),
@@ -212,7 +223,8 @@ def test_toolkit_steps_neither_execute_nor_emit_nor_render_payloads(tmp_path: Pa
             "rollback-pr": step("rollback-pr", "--model", "fraud", "--env", "production",
                                 "--reason", "\n".join(poison), "--base", "main"),
             "rollback-pr bad model": step("rollback-pr", "--model", poison[5], "--env", "production"),
-            "promote bad model": step("promote", "--model", poison[5], "--from", "staging", "--to", "production"),
+            "promote bad model": step("promote", "--model", poison[5], "--from", "staging",
+                                      "--to", "production"),
             "validate bad model": step("validate", poison[6], "--version", "1.0.0"),
         }
         bodies = [c["body"] for c in gh.state.comments[1]] + [p["body"] for p in gh.state.pulls]
@@ -235,14 +247,15 @@ def test_toolkit_steps_neither_execute_nor_emit_nor_render_payloads(tmp_path: Pa
                      for m in RAW_HTML.finditer(body)]
     assert "&lt;img src=x" in bodies[0] and "&lt;script&gt;" in bodies[1]  # shown, as text
     for line in output.read_text().splitlines():
-        if not re.match(r"^(result|pr-number|pr-url|version|comment-url|changed|environments|environments-json"
-                        r"|changes|has-changes|models)=", line):
+        if not re.match(r"^(result|pr-number|pr-url|version|comment-url|changed|environments"
+                        r"|environments-json|changes|has-changes|models)=", line):
             problems.append(f"$GITHUB_OUTPUT line not written by the toolkit: {line!r}")
     if marker.exists() or (tmp_path / "pwned").exists():
         problems.append("a payload executed")
     record("injection-toolkit-steps", "hostile-input",
-           f"toolkit as a workflow step: {len(PAYLOADS)} payloads in PR title, branch, labels, commit subjects, "
-           f"freeze reason and dispatch inputs through {len(runs)} commands -> 0 executed, 0 injected "
+           f"toolkit as a workflow step: {len(PAYLOADS)} payloads in PR title, branch, labels, commit "
+           f"subjects, freeze reason and dispatch inputs through {len(runs)} commands -> 0 executed, "
+           "0 injected "
            f"workflow commands, {len(bodies)} comment/PR bodies escaped",
            payloads=len(PAYLOADS), commands=len(runs), bodies=len(bodies), own_commands=emitted,
            problems=len(problems))
@@ -261,6 +274,6 @@ def test_the_guard_and_the_escaping(capsys: Any, monkeypatch: Any) -> None:
         print("::warning::", end="")
         print("tail")
     out = capsys.readouterr().out.splitlines()
-    assert out == ["model x", ": :set-output name=a::b", "   : :add-mask::c", "::error title=t::real%0A::error::fake",
-                   ": :warning::tail"]
+    assert out == ["model x", ": :set-output name=a::b", "   : :add-mask::c",
+                   "::error title=t::real%0A::error::fake", ": :warning::tail"]
     assert inert("<b>x</b> [a](b) @team `c`\nd") == r"&lt;b&gt;x&lt;/b&gt; \[a\]\(b\) &#64;team \`c\` d"
