@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from mlops_actions.config.specs import parse_semver
-from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError
+from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError, scrub_credentials
 from mlops_actions.registry.interface import (
     ARCHIVED_TAG,
     SEMVER_TAG,
@@ -622,6 +622,8 @@ class MlflowRegistry:
 
 
 def _first_line(text: str) -> str:
+    """The first line of an MLflow error, passwords of URLs in it scrubbed (MLflow echoes them)."""
+    text = scrub_credentials(text)
     line = text.strip().splitlines()[0] if text.strip() else text
     return line if len(line) <= 300 else line[:297] + "..."
 
