@@ -238,9 +238,10 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, pg_database: tuple[str, str]) 
         scan(f"the {sent_to} request body", seen.body, ("PAGERDUTY",) if sent_to == "pagerduty" else ())
         scan(f"the {sent_to} request path and headers", seen.path + json.dumps(seen.headers), allowed)
     kinds = {sink(s) for s in rx.seen}
+    failing = sum("down" in name for name in results)
     record("secret-canary", "secrets",
            f"{len(tokens)} secrets set to canary tokens, {len(results)} commands run as workflow steps "
-           f"({sum('down' in name for name in results)} with outside systems failing on purpose), {len(files)} files, {len(github_bodies)} GitHub "
+           f"({failing} with outside systems failing on purpose), {len(files)} files, {len(github_bodies)} GitHub "
            f"bodies and {len(rx.seen)} alert deliveries scanned -> {len(leaks)} leaks",
            secrets=len(tokens), commands=len(results), files=len(files), github_bodies=len(github_bodies),
            alert_deliveries=len(rx.seen), leaks=len(leaks))
