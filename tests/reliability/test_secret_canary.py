@@ -242,7 +242,8 @@ def test_no_secret_leaks_anywhere(tmp_path: Path, pg_database: tuple[str, str]) 
     record("secret-canary", "secrets",
            f"{len(tokens)} secrets set to canary tokens, {len(results)} commands run as workflow steps "
            f"({failing} with outside systems failing on purpose), {len(files)} files, "
-           f"{len(github_bodies)} GitHub bodies and {len(rx.seen)} alert deliveries scanned -> {len(leaks)} leaks",
+           f"{len(github_bodies)} GitHub bodies and {len(rx.seen)} alert deliveries scanned -> "
+           f"{len(leaks)} leaks",
            secrets=len(tokens), commands=len(results), files=len(files), github_bodies=len(github_bodies),
            alert_deliveries=len(rx.seen), leaks=len(leaks))
     assert not leaks, "\n".join(leaks[:15])
