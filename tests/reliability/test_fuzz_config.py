@@ -221,7 +221,7 @@ def test_atheris_harness_finds_no_crash(tmp_path: Path) -> None:
     for path in [*VALID_FILES, *sorted((ASSETS / "broken").glob("*.y*ml"))]:
         (corpus / f"{path.parent.name}-{path.name}").write_bytes(path.read_bytes())
     seeds = len(os.listdir(corpus))  # libFuzzer adds what it finds to this directory
-    runs = int(os.environ.get("MLOPS_FUZZ_RUNS", "40000"))
+    runs = int(os.environ.get("MLOPS_FUZZ_RUNS", "25000"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FUZZ_CONFIG_FILE": str(tmp_path / "input.yaml")}
     proc = subprocess.run(
         [sys.executable, str(HARNESS), f"-runs={runs}", "-max_len=8192", "-max_total_time=90",
