@@ -22,6 +22,7 @@ from mlops_actions.errors import (
     EXIT_BAD_INPUT,
     ConfigError,
     MlopsActionsError,
+    scrub_credentials,
 )
 from mlops_actions.github import actions
 
@@ -66,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 def report_error(err: MlopsActionsError) -> None:
     """Print an error for people (stderr) and, inside Actions, as annotations."""
     errors: list[MlopsActionsError] = list(err.errors) if isinstance(err, ConfigError) else [err]
-    for e in errors:
-        print(f"error: {MlopsActionsError.__str__(e)}", file=sys.stderr)
+    for e in errors:  # the last line of defence: no URL password reaches the log
+        print(f"error: {scrub_credentials(MlopsActionsError.__str__(e))}", file=sys.stderr)
         if actions.in_actions():
-            actions.annotate("error", e.message, location=e.location, title=type(e).__name__)
+            actions.annotate("error", scrub_credentials(e.message), location=e.location,
+                             title=type(e).__name__)
     if len(errors) > 1:
         print(f"{len(errors)} errors", file=sys.stderr)
 
@@ -80,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help exits 0, usage errors exit 2
         return int(exc.code or 0)
+    with actions.command_guard():  # in Actions: printed text never starts a workflow command
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except MlopsActionsError as err:

@@ -14,6 +14,7 @@ Exit codes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -36,7 +37,18 @@ __all__ = [
     "RegistryError",
     "TargetError",
     "ValidationError",
+    "scrub_credentials",
 ]
+
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@]*):(?P<password>[^@\s/]+)@")
+
+
+def scrub_credentials(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``
+    (``http://user:s3cret@host`` -> ``http://user:***@host``): outside systems echo the URL
+    they were given in their errors (MLflow's "API request to http://user:pass@..."), and a
+    message must never print a secret."""
+    return _URL_PASSWORD.sub(r"\g<head>:***@", text)
 
 
 @dataclass(frozen=True)

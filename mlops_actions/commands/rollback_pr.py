@@ -10,6 +10,7 @@ from mlops_actions.errors import EXIT_OK, ConfigError
 from mlops_actions.github import actions
 from mlops_actions.gitops.pins import env_path, last_good_version, pinned_version
 from mlops_actions.gitops.propose import PinChange
+from mlops_actions.report.markdown import inert
 
 ORDER = 66
 OUTPUTS = frozenset({"pr-number", "pr-url", "version"})  # step outputs written to $GITHUB_OUTPUT
@@ -43,13 +44,13 @@ def run(args: argparse.Namespace) -> int:
         target, origin = args.to_version, "requested"
     else:
         entry = last_good_version(repo, args.env, args.model)
-        target, origin = str(entry.version), f"pinned by {entry.commit[:7]} ({entry.subject})"
+        target, origin = str(entry.version), f"pinned by {entry.commit[:7]} ({inert(entry.subject)})"
     change = PinChange(
         env=args.env, model=args.model, version=target,
         branch=branch_name("rollback", args.model, target, args.env),
         title=f"Roll back {args.model} in {args.env} to {target}",
         body=(f"Rolls `{args.model}` back in `{args.env}`: **{current} -> {target}** ({origin})."
-              + (f"\n\nReason: {args.reason}" if args.reason else "")
+              + (f"\n\nReason: {inert(args.reason)}" if args.reason else "")
               + "\n\nOpened by `mlops-actions rollback-pr`. The `rollback` label lets the semver and "
               "freeze rules allow going down."))
     print(f"last good version of {args.model} in {args.env}: {target} ({origin})")

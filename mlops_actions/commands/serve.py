@@ -38,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from mlops_actions.serving.server import run as run_server
 
     if args.model_uri is not None:
+        from mlops_actions.registry.uris import check_model_uri
+
+        check_model_uri(args.model_uri, what="--model-uri")  # before anything starts: exit 2
         gateway = build_single_model_gateway(args.model_uri, model=args.model, version=args.model_version,
                                              environment=args.environment, store_url=args.store,
                                              state_dir=args.state_dir, tick_seconds=args.tick)

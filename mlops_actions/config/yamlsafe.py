@@ -82,6 +82,8 @@ _OCT = re.compile(r"[-+]?0o[0-7_]+")
 _BIN = re.compile(r"[-+]?0b[01_]+")
 _UNDERSCORED = re.compile(r"[-+]?[0-9][0-9_]*_[0-9_]*(?:\.[0-9_]*)?")
 _BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
+_MAX_INT_DIGITS = 1000
+"""Longer unquoted integers are refused (found by fuzzing: Python's int() raises past 4300 digits)."""
 _DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9].*)?")
 
 
@@ -347,6 +349,9 @@ def _plain(text: str) -> Any:
                          "to others",
                          f"write {meaning} for a boolean, or {_quote_hint(text)}")
     if _INT.fullmatch(text):
+        if len(text) > _MAX_INT_DIGITS:  # int() refuses past sys.get_int_max_str_digits() anyway
+            return _Surprise(f"unquoted integer of {len(text)} digits is too long to be a setting",
+                             f"no field takes a number this long; {_quote_hint(text[:20] + '...')}")
         return int(text)
     if _LEADING_ZERO.fullmatch(text):
         return _Surprise(f"unquoted `{text}` has a leading zero: YAML 1.1 reads it as an octal number, "

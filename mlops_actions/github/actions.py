@@ -6,10 +6,13 @@ https://docs.github.com/actions/reference/workflow-commands-for-github-actions
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
 import sys
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal, TextIO
 
 from mlops_actions.errors import Location
 
@@ -21,6 +24,8 @@ __all__ = [
     "annotate_limited",
     "annotations_dropped",
     "append_summary",
+    "command_guard",
+    "defuse",
     "escape_data",
     "escape_property",
     "in_actions",
@@ -43,6 +48,72 @@ def escape_property(value: str) -> str:
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
+_COMMAND_START = re.compile(r"^([ \t]*):(?=:)", re.M)
+_emitting = [False]  # True while this module prints a workflow command of its own
+
+
+def defuse(text: str) -> str:
+    """``text`` with every line that would start a workflow command made inert (``::`` -> ``: :``).
+
+    The runner reads ``::name::value`` at the start of any stdout or stderr line (leading
+    blanks ignored), so a PR title, branch name, commit message, freeze reason or dispatch
+    input printed by a command could otherwise emit ``::add-mask::``, ``::stop-commands::``
+    or ``::error`` of its own.
+    """
+    return _COMMAND_START.sub(r"\1: ", text)
+
+
+class _Guard:
+    """A text stream that defuses workflow commands it did not get from this module."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._at_line_start = True
+
+    def write(self, text: str) -> int:
+        if not _emitting[0]:
+            shown = text
+            if not self._at_line_start and "\n" in text:  # only the part after a newline starts lines
+                head, _, tail = text.partition("\n")
+                shown = head + "\n" + defuse(tail)
+            elif self._at_line_start:
+                shown = defuse(text)
+            text = shown
+        if text:
+            self._at_line_start = text.endswith("\n")
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def command_guard() -> Iterator[None]:
+    """Inside Actions, route stdout and stderr through :func:`defuse` (what this module prints
+    on purpose, annotations and masks, passes); outside Actions, do nothing."""
+    if not in_actions():
+        yield
+        return
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Guard(sys.stdout), _Guard(sys.stderr)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        sys.stdout, sys.stderr = saved
+
+
+def _emit(line: str) -> None:
+    """Print one workflow command of ours, past the guard."""
+    _emitting[0] = True
+    try:
+        print(line, file=sys.stdout, flush=True)
+    finally:
+        _emitting[0] = False
+
+
 def annotate(level: Level, message: str, *, location: Location | None = None,
              title: str | None = None) -> None:
     """Print one ``::error file=...,line=...,col=...::message`` workflow command."""
@@ -56,7 +127,7 @@ def annotate(level: Level, message: str, *, location: Location | None = None,
     if title:
         props.append(f"title={escape_property(title)}")
     head = f"::{level} {','.join(props)}" if props else f"::{level}"
-    print(f"{head}::{escape_data(message)}", file=sys.stdout, flush=True)
+    _emit(f"{head}::{escape_data(message)}")
 
 
 # --------------------------------------------------------------------------- limits
@@ -102,7 +173,7 @@ def add_mask(value: str) -> None:
     if value and in_actions():
         for line in value.splitlines() or [value]:
             if line.strip():
-                print(f"::add-mask::{escape_data(line)}", file=sys.stdout, flush=True)
+                _emit(f"::add-mask::{escape_data(line)}")
 
 
 def set_output(name: str, value: str) -> None:

@@ -30,6 +30,7 @@ from mlops_actions.errors import Location
 from mlops_actions.gitops.live import LiveRegistry
 from mlops_actions.gitops.plan import ChangeKind, ModelPlan, compute_plan
 from mlops_actions.gitops.sources import EnvSource, key_location, pin_location
+from mlops_actions.report.markdown import inert
 
 __all__ = [
     "PASSED_TAG_PREFIX",
@@ -239,7 +240,7 @@ def render_markdown(results: list[RuleResult]) -> str:
     out += ["| | rule | where | reason |", "|---|---|---|---|"]
     for r in results:
         what = f"`{r.env}/{r.model}`" if r.model else f"`{r.env}`"
-        reason = r.reason.replace("|", "\\|")
+        reason = inert(r.reason, keep_code=True)  # freeze reasons and times come from the PR
         out.append(f"| {_ICON[r.outcome]} {r.outcome.value} | {r.rule} | {what} | {reason} |")
     return "\n".join(out) + "\n"
 

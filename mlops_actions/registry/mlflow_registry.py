@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from mlops_actions.config.specs import parse_semver
-from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError
+from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError, scrub_credentials
 from mlops_actions.registry.interface import (
     ARCHIVED_TAG,
     SEMVER_TAG,
@@ -52,6 +52,7 @@ from mlops_actions.registry.semver import (
     semver_key,
     signature_change,
 )
+from mlops_actions.registry.uris import check_model_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -584,6 +585,7 @@ class MlflowRegistry:
                 hint="log the model with mlflow.<flavor>.log_model and pass the model URI it returns",
             )
             raise err
+        check_model_uri(source, what="model source")  # URIs: registry forms only (no file:, no ..)
         if source.startswith("runs:/"):
             return self._resolve_runs_uri(source)
         m = re.fullmatch(r"models:/(m-[0-9a-f]+)", source)
@@ -702,6 +704,8 @@ class _AnswerRetryingClient:
 
 
 def _first_line(text: str) -> str:
+    """The first line of an MLflow error, passwords of URLs in it scrubbed (MLflow echoes them)."""
+    text = scrub_credentials(text)
     line = text.strip().splitlines()[0] if text.strip() else text
     return line if len(line) <= 300 else line[:297] + "..."
 

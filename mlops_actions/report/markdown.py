@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["GITHUB_COMMENT_LIMIT", "cell", "fit", "table"]
+__all__ = ["GITHUB_COMMENT_LIMIT", "cell", "fit", "inert", "table"]
 
 #: GitHub rejects issue/PR comments longer than this many characters
 GITHUB_COMMENT_LIMIT = 65_536
@@ -14,6 +14,24 @@ def cell(value: object) -> str:
     """Text safe inside a table cell: pipes escaped, newlines folded."""
     text = "" if value is None else str(value)
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", "<br>")
+
+
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]()!#~|"})
+_LINK_SPECIAL = str.maketrans({c: "\\" + c for c in "[]|"})
+
+
+def inert(value: object, *, keep_code: bool = False) -> str:
+    """Text from outside (a commit subject, a dispatch input, a freeze reason from a PR) made
+    inert in a comment: no HTML, links, images, mentions or table breaks, one line.
+
+    HTML becomes entities, ``@`` becomes ``&#64;`` (no one gets pinged), newlines become
+    spaces and Markdown punctuation is backslash-escaped; ``keep_code`` escapes only what
+    makes links, images and table cells (``[``, ``]``, ``|``), for messages of our own that
+    quote names in backticks around an outside value.
+    """
+    table = _LINK_SPECIAL if keep_code else _MARKDOWN_SPECIAL
+    text = " ".join(("" if value is None else str(value)).splitlines()).translate(table)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "&#64;")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]],

@@ -33,15 +33,18 @@ from mlops_actions.config.specs import FullStrategy, duration_seconds
 from mlops_actions.deploy import controller
 from mlops_actions.deploy.interface import Phase, Rollout, Route
 from mlops_actions.deploy.state import StateDB
+from mlops_actions.errors import ConfigError
 from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
 from mlops_actions.monitoring.metrics import RouteMetrics, gateway_metrics
 from mlops_actions.monitoring.store import new_request_id
+from mlops_actions.registry.uris import check_model_uri
 from mlops_actions.serving.auth import check_bearer
 from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import Backend, BackendLoader
 from mlops_actions.serving.metrics import TrafficStats
+from mlops_actions.serving.openapi import api_routes
 from mlops_actions.serving.predlog import PredictionLogger
-from mlops_actions.serving.protocol import BadRequest, ParsedInput, parse_request
+from mlops_actions.serving.protocol import BadRequest, ParsedInput, input_mismatch, parse_request
 from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
 from mlops_actions.serving.routing import WeightedCounter, choose
 from mlops_actions.serving.sticky import StickyForwarder
@@ -257,6 +260,7 @@ class Gateway:
         extra = {"version_b_uri": str(body["version_b_uri"])} if body.get("version_b_uri") else {}
         if strategy.type == "ab_test" and not extra:
             raise _HttpError(400, "BAD_REQUEST", "an ab_test rollout needs version_b_uri")
+        self._check_uris(uri, *extra.values())
         current = self.routes.get(model)
         active = self.rollouts.get(model)
         if active is not None and not active.done:
@@ -279,6 +283,17 @@ class Gateway:
         self.db.add_history(self.environment, model, version, "declared", actor, f"strategy {strategy.type}")
         self._save_rollout(r)
         return 201, {"changed": True, "rollout": r.to_dict()}
+
+    def _check_uris(self, *uris: str) -> None:
+        """Registry URIs only (no paths, ``file:``, ``..``): what MLflow loads runs code. Other
+        loaders (in-memory fakes) give URIs their own meaning."""
+        if self.config.loader is not load_pyfunc:
+            return
+        for uri in uris:
+            try:
+                check_model_uri(uri)
+            except ConfigError as exc:
+                raise _HttpError(400, "BAD_REQUEST", str(exc)) from None
 
     def _active(self, model: str) -> Rollout:
         r = self.rollouts.get(model)
@@ -385,6 +400,9 @@ class Gateway:
             outputs = await batcher.submit(parsed)
             payload = _dumps({"predictions": outputs})
         except Exception as exc:
+            if (mismatch := input_mismatch(exc)) is not None:
+                return _error(400, "BAD_REQUEST", f"the input does not match the model's signature: "
+                              f"{mismatch}", extra)
             status, outputs = 500, None
             payload = json.dumps({"error_code": "MODEL_ERROR",
                                   "message": f"the model raised {type(exc).__name__}: {exc}"}).encode()
@@ -569,7 +587,7 @@ class Gateway:
             HttpRoute("/admin/rollouts/{model}/abort", admin(abort), methods=["POST"]),
             HttpRoute("/admin/rollouts/{model}/measurements", admin(measurements)),
             HttpRoute("/admin/rollback/{model}", admin(rollback), methods=["POST"]),
-            HttpRoute("/admin/history", admin(history)),
+            HttpRoute("/admin/history", admin(history)), *api_routes(gw),
         ], lifespan=lifespan)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-__all__ = ["FORMATS", "BadRequest", "ParsedInput", "parse_request", "to_row_outputs"]
+__all__ = ["FORMATS", "BadRequest", "ParsedInput", "input_mismatch", "parse_request", "to_row_outputs"]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -149,6 +149,18 @@ def parse_request(body: bytes, content_type: str) -> ParsedInput:
     if key == "dataframe_records":
         return _records(payload[key], key)
     return _tensor_like(payload[key], key)
+
+
+def input_mismatch(exc: BaseException) -> str | None:
+    """Why the input does not fit the model's signature, when ``exc`` says so (MLflow's schema
+    enforcement: HTTP 400, the client's fault), else None (the model itself failed: 500).
+
+    Found by schemathesis: ``{"inputs": [null, null]}`` was answered 500 MODEL_ERROR.
+    """
+    if type(exc).__name__ == "MlflowException" and \
+            getattr(exc, "error_code", None) in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+        return str(getattr(exc, "message", exc)).split(". Error: ", 1)[-1]
+    return None
 
 
 def _jsonable(value: Any) -> Any:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from mlops_actions.registry.uris import check_artifact_tree, check_model_uri
 from mlops_actions.serving.interface import Backend, ServingError
 
 if TYPE_CHECKING:
@@ -32,10 +35,39 @@ class PyfuncBackend:
         return self._model.predict(frame)
 
 
+def local_artifacts(uri: str) -> Path | None:
+    """The local directory a registry URI resolves to (a file artifact store), else None."""
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
+    from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    if uri.startswith("models:/"):
+        underlying = ModelsArtifactRepository.get_underlying_uri(uri)
+    else:
+        underlying = RunsArtifactRepository.get_underlying_uri(uri)
+    if urlsplit(underlying).scheme not in ("", "file"):
+        return None
+    return Path(local_file_uri_to_path(underlying))
+
+
 def load_pyfunc(uri: str) -> Backend:
-    """Load ``uri`` (``models:/name/3``, ``runs:/...``, a path) with ``mlflow.pyfunc``."""
+    """Load a registry URI (``models:/name/3``, ``models:/name@alias``, ``runs:/...``) with ``mlflow.pyfunc``.
+
+    Loading runs the model's code (pickles), so the URI must pass
+    :func:`~mlops_actions.registry.uris.check_model_uri` (never a path or ``file:``), and a
+    local artifact directory must hold no symlink leading out of it.
+    """
     import mlflow.pyfunc
 
+    check_model_uri(uri)
+    try:
+        local = local_artifacts(uri)
+    except Exception as exc:
+        raise ServingError(f"could not resolve model {uri}: {type(exc).__name__}: {exc}",
+                           hint="check the registry (MLFLOW_TRACKING_URI) and that the version exists") \
+            from None
+    if local is not None and local.exists():
+        check_artifact_tree(local, uri=uri)
     try:
         return PyfuncBackend(uri, mlflow.pyfunc.load_model(uri))
     except Exception as exc:

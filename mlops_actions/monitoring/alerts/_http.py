@@ -34,7 +34,8 @@ def redact_url(url: str) -> str:
     """``https://hooks.slack.com/services/T/B/secret`` -> ``https://hooks.slack.com/...``:
     webhook URLs are secrets, so errors name only the scheme and host."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/..." if parts.netloc else "<url>"
+    host = parts.netloc.rpartition("@")[2]  # never the user:password of https://user:pw@host/
+    return f"{parts.scheme}://{host}/..." if host else "<url>"
 
 
 def request_json(method: str, url: str, body: Any = None, *, what: str,
