@@ -40,7 +40,7 @@ from mlops_actions.serving.auth import check_bearer
 from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import Backend, BackendLoader
 from mlops_actions.serving.metrics import TrafficStats
-from mlops_actions.serving.predlog import PredictionLogger
+from mlops_actions.serving.predlog import PredictionLogger, StoreUnavailable
 from mlops_actions.serving.protocol import BadRequest, ParsedInput, parse_request
 from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
 from mlops_actions.serving.routing import WeightedCounter, choose
@@ -68,6 +68,11 @@ class GatewayConfig:
     pin_routes: bool = False
     max_body_bytes: int = 1 << 20
     max_log_queue: int = 50_000
+    #: scoring requests in progress at once; more are refused with 503 + Retry-After, so memory
+    #: stays bounded under overload instead of queueing without limit
+    max_inflight: int = 512
+    #: seconds a request waits for its prediction to be committed before answering 503
+    log_timeout: float = 10.0
     tick_seconds: float = 0.1
     max_batch: int = 128
     predict_threads: int = 2
@@ -96,7 +101,11 @@ class Gateway:
         self.cache = BackendCache(config.loader)
         self.executor = ThreadPoolExecutor(max_workers=config.predict_threads, thread_name_prefix="predict")
         self.logger = PredictionLogger(config.store, max_queue=config.max_log_queue,
-                                       on_written=self._count_written) if config.store is not None else None
+                                       on_written=self._count_written, on_failure=self._count_store_failure
+                                       ) if config.store is not None else None
+        self._inflight = 0
+        if self.logger is not None:
+            self.metrics.prediction_store_up.labels(self.environment).set(1)
         self.routes: dict[str, Route] = {}
         self.rollouts: dict[str, Rollout] = {}
         self._batchers: dict[str, MicroBatcher] = {}
@@ -132,6 +141,18 @@ class Gateway:
             counts[key] = counts.get(key, 0) + 1
         for key, n in counts.items():
             self.metrics.predictions_logged_total.labels(*key).inc(n)
+
+    def _count_store_failure(self, reason: str) -> None:
+        self.metrics.prediction_store_failures_total.labels(self.environment).inc()
+        self.metrics.prediction_store_up.labels(self.environment).set(0)
+
+    def not_ready_reason(self) -> str | None:
+        """Why this gateway must not get traffic now (``/readyz``), or None."""
+        if not self.ready:
+            return "the gateway is starting or stopping"
+        if self.logger is not None and self.logger.degraded is not None:
+            return self.logger.degraded
+        return None
 
     async def ensure_loaded(self, uri: str) -> None:
         if uri in self._batchers:
@@ -318,7 +339,9 @@ class Gateway:
                 "rollouts": {m: r.to_dict() for m, r in self.rollouts.items()},
                 "prediction_log": {"queued": self.logger.depth if self.logger else 0,
                                    "written": self.logger.written if self.logger else 0,
-                                   "rejected": self.logger.rejected if self.logger else 0}}
+                                   "rejected": self.logger.rejected if self.logger else 0,
+                                   "write_failures": self.logger.write_failures if self.logger else 0,
+                                   "degraded": self.logger.degraded if self.logger else None}}
 
     # ------------------------------------------------------------------ scoring
     def _resolve_model(self, path: str, headers: dict[str, str]) -> str:
@@ -354,6 +377,30 @@ class Gateway:
             model = self._resolve_model(path, headers)
         except _HttpError as exc:
             return _error(exc.status, exc.code, exc.message, extra)
+        refused = self._refuse(model)
+        if refused is not None:
+            return _error(503, refused[0], refused[1], [*extra, RETRY_AFTER])
+        self._inflight += 1
+        try:
+            return await self._score(model, rid, started, headers, body, extra)
+        finally:
+            self._inflight -= 1
+
+    def _refuse(self, model: str) -> tuple[str, str] | None:
+        """Overloaded or unable to log: refuse before doing any work (503, counted)."""
+        why: tuple[str, str] | None = None
+        if self._inflight >= self.config.max_inflight:
+            why = ("OVERLOADED", f"{self._inflight} requests in progress (limit "
+                   f"{self.config.max_inflight}); retry with back-off")
+        elif self.logger is not None and self.logger.degraded is not None:
+            why = ("STORE_UNAVAILABLE", f"{self.logger.degraded}; predictions are served only when they "
+                   "can be logged; retry with back-off")
+        if why is not None:
+            self.metrics.predictions_rejected_total.labels(model, self.environment).inc()
+        return why
+
+    async def _score(self, model: str, rid: str, started: float, headers: dict[str, str], body: bytes,
+                     extra: list[tuple[bytes, bytes]]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         route = self.routes[model]
         counter = self._counters.setdefault(model, WeightedCounter())
         choice = choose(route, headers, counter,
@@ -389,11 +436,29 @@ class Gateway:
                 features=parsed.first_features(),
                 output=outputs[0] if outputs and len(outputs) == 1 else outputs,
                 latency_ms=latency_ms, status=status, environment=self.environment, variant=choice.variant)
-            if not self.logger.offer(record):
+            if status != 200:  # nothing acknowledged: log it if we can, don't wait for it
+                self.logger.offer(record)
+                return status, payload, extra
+            refused = await self._log_durably(record)
+            if refused is not None:
                 self.metrics.predictions_rejected_total.labels(model, self.environment).inc()
-                return _error(503, "OVERLOADED", "the prediction log queue is full; retry with back-off",
-                              extra)
+                return _error(503, refused[0], refused[1], [*extra, RETRY_AFTER])
         return status, payload, extra
+
+    async def _log_durably(self, record: PredictionRecord) -> tuple[str, str] | None:
+        """Wait until the record is committed (group commit); the reason to refuse, or None."""
+        assert self.logger is not None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not self.logger.submit(record, done):
+            return "OVERLOADED", "the prediction log queue is full; retry with back-off"
+        try:
+            await asyncio.wait_for(done, self.config.log_timeout)
+        except StoreUnavailable as exc:
+            return "STORE_UNAVAILABLE", f"{exc}; the prediction was not logged, so it is not served"
+        except TimeoutError:
+            return "STORE_UNAVAILABLE", (f"the prediction store did not commit within "
+                                         f"{self.config.log_timeout:g} s; retry with back-off")
+        return None
 
     def _observe(self, model: str, version: str, variant: str, status: int, latency_ms: float) -> None:
         self.stats.record(model, version, latency_ms, status >= 500)
@@ -465,11 +530,16 @@ class Gateway:
             return JSONResponse({"status": "ok"})
 
         async def readyz(request: Request) -> Response:
-            return JSONResponse({"ready": gw.ready}, status_code=200 if gw.ready else 503)
+            reason = gw.not_ready_reason()
+            if reason is None:
+                return JSONResponse({"ready": True})
+            return JSONResponse({"ready": False, "reason": reason,
+                                 "degraded": gw.ready}, status_code=503)
 
         async def metrics(request: Request) -> Response:
             if gw.logger is not None:
                 gw.metrics.prediction_queue_depth.set(gw.logger.depth)
+                gw.metrics.prediction_store_up.labels(gw.environment).set(gw.logger.degraded is None)
             return Response(generate_latest(gw.registry), media_type=CONTENT_TYPE_LATEST)
 
         async def feedback(request: Request) -> Response:
@@ -564,6 +634,10 @@ class Gateway:
             HttpRoute("/admin/rollback/{model}", admin(rollback), methods=["POST"]),
             HttpRoute("/admin/history", admin(history)),
         ], lifespan=lifespan)
+
+
+#: sent with every 503 refusal: the condition is transient (overload, store failing)
+RETRY_AFTER = (b"retry-after", b"1")
 
 
 def _dumps(value: Any) -> bytes:
