@@ -168,9 +168,10 @@ class Gateway:
         self.routes = self.db.routes(self.environment)
         for model, route in self.config.initial_routes.items():
             if model not in self.routes or (self.config.pin_routes and self.routes[model] != route):
-                self.set_route(route)
-                self.db.add_history(self.environment, model, route.stable, "deployed", "serve",
-                                    "initial version from the environment file")
+                with self.db.atomic():
+                    self.set_route(route)
+                    self.db.add_history(self.environment, model, route.stable, "deployed", "serve",
+                                        "initial version from the environment file")
         for route in self.routes.values():
             await self.ensure_loaded(route.stable_uri)
         now = time.time()
@@ -212,13 +213,25 @@ class Gateway:
         for model, r in list(self.rollouts.items()):
             if r.done:
                 continue
+            await self._preload(r)
             try:
-                new = await controller.reconcile(self, r)
+                with self.db.atomic():  # route, history and rollout of one step: one commit
+                    new = await controller.reconcile(self, r)
+                    if new != r:
+                        self._save_rollout(new)
             except Exception:
                 log.exception("rollout %s of %s: reconcile failed; retrying next tick", r.id, model)
                 continue
-            if new != r:
-                self._save_rollout(new)
+
+    async def _preload(self, r: Rollout) -> None:
+        """Load the rollout's versions before its step's transaction, so the step itself does not
+        wait on a model load (a version that cannot load is rolled back by the step)."""
+        for uri in (r.to_uri, str(r.strategy.get("version_b_uri") or "")):
+            if uri and uri not in self._batchers:
+                try:
+                    await self.ensure_loaded(uri)
+                except Exception as exc:
+                    log.error("could not load %s for rollout %s: %s", uri, r.id, exc)
 
     def _save_rollout(self, r: Rollout) -> None:
         self.db.save_rollout(r)
@@ -294,8 +307,10 @@ class Gateway:
                     wanted_b is None or current.mode == "ab_test"):
                 return 200, {"changed": False, "route": current.to_dict()}
             r = controller.new_rollout(self.environment, model, current, version, uri, strategy, actor, extra)
-        self.db.add_history(self.environment, model, version, "declared", actor, f"strategy {strategy.type}")
-        self._save_rollout(r)
+        with self.db.atomic():
+            self.db.add_history(self.environment, model, version, "declared", actor,
+                                f"strategy {strategy.type}")
+            self._save_rollout(r)
         return 201, {"changed": True, "rollout": r.to_dict()}
 
     def _active(self, model: str) -> Rollout:
@@ -305,13 +320,15 @@ class Gateway:
         return r
 
     def promote(self, model: str, full: bool) -> Rollout:
-        r = controller.promote(self, self._active(model), full)
-        self._save_rollout(r)
+        with self.db.atomic():
+            r = controller.promote(self, self._active(model), full)
+            self._save_rollout(r)
         return r
 
     def abort(self, model: str, reason: str) -> Rollout:
-        r = controller.abort(self, self._active(model), reason)
-        self._save_rollout(r)
+        with self.db.atomic():
+            r = controller.abort(self, self._active(model), reason)
+            self._save_rollout(r)
         return r
 
     def rollback(self, model: str, actor: str) -> dict[str, Any]:
@@ -328,9 +345,10 @@ class Gateway:
                              f"(stable is {route.stable})")
         r = controller.new_rollout(self.environment, model, route, active.from_version, active.from_uri,
                                    FullStrategy(type="full"), actor)
-        self.db.add_history(self.environment, model, active.from_version, "rollback", actor,
-                            f"back from {route.stable}")
-        self._save_rollout(r)
+        with self.db.atomic():
+            self.db.add_history(self.environment, model, active.from_version, "rollback", actor,
+                                f"back from {route.stable}")
+            self._save_rollout(r)
         return {"rollout": r.to_dict()}
 
     def status(self) -> dict[str, Any]:
