@@ -466,16 +466,20 @@ class Gateway:
     async def _log_durably(self, record: PredictionRecord) -> tuple[str, str] | None:
         """Wait until the record is committed (group commit); the reason to refuse, or None."""
         assert self.logger is not None
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         if not self.logger.submit(record, done):
             return "OVERLOADED", "the prediction log queue is full; retry with back-off"
+        timer = loop.call_later(self.config.log_timeout, _expire, done)  # cheaper than wait_for
         try:
-            await asyncio.wait_for(done, self.config.log_timeout)
+            await done
         except StoreUnavailable as exc:
             return "STORE_UNAVAILABLE", f"{exc}; the prediction was not logged, so it is not served"
         except TimeoutError:
             return "STORE_UNAVAILABLE", (f"the prediction store did not commit within "
                                          f"{self.config.log_timeout:g} s; retry with back-off")
+        finally:
+            timer.cancel()
         return None
 
     def _observe(self, model: str, version: str, variant: str, status: int, latency_ms: float) -> None:
@@ -656,6 +660,11 @@ class Gateway:
 
 #: sent with every 503 refusal: the condition is transient (overload, store failing)
 RETRY_AFTER = (b"retry-after", b"1")
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError())
 
 
 def _dumps(value: Any) -> bytes:
