@@ -17,9 +17,10 @@ from typing import Any
 
 import requests
 
-from tests.serving._support import ROOT, TOKEN, GatewayProcess, stop
+from tests.serving._support import ROOT, TOKEN, GatewayProcess, Registry, gateway_env, stop
 
-__all__ = ["Poller", "kill9", "persisted_state", "rss_kib", "start_fast_gateway", "wait_ready"]
+__all__ = ["OutputLines", "Poller", "kill9", "persisted_state", "rss_kib", "start_apply",
+           "start_fast_gateway", "wait_ready"]
 
 
 def wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, wait: float = 120.0) -> None:
@@ -115,3 +116,36 @@ class Poller:
         self._stop.set()
         for t in self._threads:
             t.join(10)
+
+
+def start_apply(repo: Path, registry: Registry, *extra: str, env: str = "prod") -> subprocess.Popen[str]:
+    """``mlops-actions apply --env ENV`` as a subprocess, its output unbuffered (read it live)."""
+    return subprocess.Popen([sys.executable, "-m", "mlops_actions", "-C", str(repo), "apply", "--env", env,
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                            env={**gateway_env(registry), "PYTHONUNBUFFERED": "1"})
+
+
+class OutputLines:
+    """The output lines of a running process, read as they come (to act at a chosen stage)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in list(self.lines)):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def join(self) -> str:
+        self._thread.join(30)
+        return "\n".join(self.lines)

@@ -14,9 +14,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,13 +23,17 @@ import pytest
 import requests
 
 from tests.conftest import free_port
-from tests.reliability._procs import Poller, kill9, persisted_state, start_fast_gateway
+from tests.reliability._procs import (
+    OutputLines,
+    Poller,
+    kill9,
+    persisted_state,
+    start_apply,
+    start_fast_gateway,
+)
 from tests.reliability.figures import record
 from tests.serving._support import (
-    ROOT,
     TOKEN,
-    Registry,
-    gateway_env,
     shared_registry,
     stop,
     wait_for,
@@ -132,36 +133,12 @@ def test_sigkill_at_random_points_of_canaries_resumes_and_converges(tmp_path: Pa
 # --------------------------------------------------------------------------- apply
 
 
-def _apply(repo: Path, registry: Registry, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "mlops_actions", "-C", str(repo), "apply", "--env", "prod",
-                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                            env={**gateway_env(registry), "PYTHONUNBUFFERED": "1"})
-
-
 APPLY_CANARY = """
 type: canary
 steps:
   - set_weight: 50
   - pause: {duration: 0.3s}
 """
-
-
-class _Lines:
-    """The output lines of a running apply, read as they come (to kill it at a chosen stage)."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
-        self._thread.start()
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def join(self) -> str:
-        self._thread.join(30)
-        return "\n".join(self.lines)
 
 
 def _stage(lines: list[str]) -> str:
@@ -200,8 +177,8 @@ def test_sigkill_of_apply_at_random_points_then_rerun_converges(
             # n-th line the apply printed (declared, each phase change, Healthy)
             after_lines = rng.randint(0, 3)
             delay = rng.uniform(0.2, 2.0) if after_lines == 0 else rng.uniform(0.0, 0.3)
-            proc = _apply(repo, registry, "--wait", "--timeout", "60")
-            out = _Lines(proc)
+            proc = start_apply(repo, registry, "--wait", "--timeout", "60")
+            out = OutputLines(proc)
             deadline = time.monotonic() + 60
             while len(out.lines) < after_lines and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.01)
