@@ -386,7 +386,7 @@ class Gateway:
             rid = new_request_id()
         extra = [(b"x-request-id", rid.encode())]
         if not self.ready:
-            return _error(503, "NOT_READY", "the gateway is starting or stopping", extra)
+            return _error(503, "NOT_READY", "the gateway is starting or stopping", [*extra, RETRY_AFTER])
         if len(body) > self.config.max_body_bytes:
             return _error(413, "PAYLOAD_TOO_LARGE",
                           f"body of {len(body)} bytes exceeds the limit of "

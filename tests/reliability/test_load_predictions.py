@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("wrk") is None,
                                                    reason="wrk is not installed (apt-get install wrk)")]
 
 SEED = 20260902
-KILLS = 6
+KILLS = 5
 
 ACK_LUA = """
 wrk.method = "POST"
