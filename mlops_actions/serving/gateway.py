@@ -178,7 +178,11 @@ class Gateway:
         for model, r in self.db.latest_rollouts(self.environment).items():
             if not r.done:  # the traffic windows died with the old process: measure afresh
                 r = replace(r, analysis_started_at=now, bg_started_at=now, message=f"resumed: {r.message}")
-                self.db.save_rollout(r)
+                with self.db.atomic():
+                    self.db.save_rollout(r)
+                    self.db.add_history(self.environment, model, r.to_version, "resumed", "serve",
+                                        f"after a restart, at step {r.step} ({r.phase.value}, weight "
+                                        f"{r.weight}%)")
             self.rollouts[model] = r
         for route in list(self.routes.values()):
             if route.candidate_uri:
