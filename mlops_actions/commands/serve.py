@@ -24,6 +24,8 @@ def add_parser(sub: Any) -> None:
                    help="prediction store URL (default: sqlite:///<repo>/.mlops/predictions.db; "
                    "memory://, postgresql://...)")
     p.add_argument("--tick", type=float, default=0.1, help="rollout controller tick in seconds")
+    p.add_argument("--max-inflight", type=int, default=512,
+                   help="scoring requests in progress at once; more get 503 with Retry-After (default 512)")
     p.add_argument("--model", help="--model-uri: model name for headers and metrics (default: "
                    "$MLOPS_MODEL or the name in the URI)")
     p.add_argument("--model-version", help="--model-uri: version label (default: $MLOPS_MODEL_VERSION)")
@@ -43,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
         check_model_uri(args.model_uri, what="--model-uri")  # before anything starts: exit 2
         gateway = build_single_model_gateway(args.model_uri, model=args.model, version=args.model_version,
                                              environment=args.environment, store_url=args.store,
-                                             state_dir=args.state_dir, tick_seconds=args.tick)
+                                             state_dir=args.state_dir, tick_seconds=args.tick,
+                                             max_inflight=args.max_inflight)
     else:
-        gateway = build_gateway(Path(args.repo), args.env, args.store, args.tick)
+        gateway = build_gateway(Path(args.repo), args.env, args.store, args.tick,
+                                max_inflight=args.max_inflight)
     run_server(gateway, args.host, args.port)
     return 0

@@ -6,7 +6,9 @@ this process) through the same :class:`DeploymentTarget` port.
 
 Idempotent: a model whose live route already matches its pin (and has no
 rollout running) is left alone. One apply per environment at a time
-(``.mlops/apply-<env>.lock``, an ``flock``).
+(``.mlops/apply-<env>.lock``, an ``flock``); the environment file is read again
+once the lock is held, so a run that waited behind another never applies the
+older file it started with (it is superseded by the file now on disk, and says so).
 
 When an outside system fails part-way (MLflow, the gateway), the error says
 which steps were already done (aliases moved, rollouts declared or finished), so
@@ -78,17 +80,22 @@ def target_for(repo: Path, spec: EnvironmentSpec, env: str | None = None, *,
 
 
 @contextlib.contextmanager
-def environment_lock(repo: Path, env: str, timeout: float = 600.0) -> Iterator[None]:
+def environment_lock(repo: Path, env: str, timeout: float = 600.0,
+                     on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     path = repo / ".mlops" / f"apply-{env}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + timeout
+    told = False
     try:
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if on_wait is not None and not told:
+                    on_wait(f"another apply of {env} holds {path}: waiting up to {timeout:.0f} s")
+                    told = True
                 if time.monotonic() > deadline:
                     raise TargetError(f"another apply holds the lock for {env} ({path})",
                                       hint="wait for it to finish") from None
@@ -108,12 +115,17 @@ def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None =
                       registry: DeployRegistry | None = None, wait: bool = True, timeout: float = 1800.0,
                       poll: float = 0.5, actor: str = "", progress: Callable[[str], None] = print
                       ) -> list[ApplyResult]:
-    spec = load_env(repo, env)
+    spec = load_env(repo, env)  # bad input fails before waiting for the lock
     registry = registry or get_deploy_registry(repo)
-    target = target or target_for(repo, spec, env, progress=progress)
     actor = actor or os.environ.get("GITHUB_ACTOR") or os.environ.get("USER", "unknown")
     done: list[str] = []  # the steps already taken, for the error of an apply stopped part-way
-    with environment_lock(repo, env):
+    with environment_lock(repo, env, on_wait=progress):
+        current = load_env(repo, env)
+        if current != spec:
+            progress(f"superseded: environments/{env}.yaml changed while this apply waited for the lock; "
+                     "applying the file now on disk")
+            spec = current
+        target = target or target_for(repo, spec, env, progress=progress)
         try:
             return _apply_locked(repo, env, spec, target, _Journal(registry, done), wait=wait,
                                  timeout=timeout, poll=poll, actor=actor, progress=progress, done=done)

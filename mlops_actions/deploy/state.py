@@ -2,15 +2,20 @@
 
 Plain SQLite in WAL mode; every write commits at once, so a SIGKILL loses at
 most the step being taken, which the controller redoes (its steps are
-idempotent).
+idempotent). The writes of one step (route, history entry, rollout) are grouped
+into one commit with :meth:`StateDB.atomic`: a SIGKILL between them would
+otherwise leave a history entry whose step is redone after the restart, and the
+history would record it twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +41,8 @@ class StateDB:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._group = 0  # > 0 inside atomic(): writes wait for its single commit
         try:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -49,8 +55,26 @@ class StateDB:
     def _exec(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
-            self._db.commit()
+            if not self._group:
+                self._db.commit()
             return rows
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Commit every write made inside as one transaction (nested: the outermost commits).
+
+        Meant for synchronous sections (one controller step, one admin call): other threads
+        wait on the lock meanwhile. It commits even when the body raises, as single writes
+        would have, so memory and database never disagree about what was done.
+        """
+        with self._lock:
+            self._group += 1
+            try:
+                yield
+            finally:
+                self._group -= 1
+                if not self._group:
+                    self._db.commit()
 
     # routes
     def save_route(self, environment: str, route: Route) -> None:

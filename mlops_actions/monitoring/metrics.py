@@ -126,6 +126,8 @@ class GatewayMetrics:
     predictions_logged_total: Counter
     predictions_rejected_total: Counter
     prediction_queue_depth: Gauge
+    prediction_store_failures_total: Counter
+    prediction_store_up: Gauge
     deployment_info: Gauge
     traffic_weight: Gauge
     rollout_phase: Gauge
@@ -208,11 +210,19 @@ def gateway_metrics(registry: CollectorRegistry) -> GatewayMetrics:
             _MV, registry=registry),
         predictions_rejected_total=Counter(
             "mlops_predictions_rejected_total",
-            "Requests refused with 503 because the prediction log queue was full.",
+            "Requests refused with 503: overloaded (concurrency limit, full log queue) or the "
+            "prediction store failing.",
             ("model", "environment"), registry=registry),
         prediction_queue_depth=Gauge(
             "mlops_prediction_queue_depth", "Predictions waiting in the log queue.",
             registry=registry),
+        prediction_store_failures_total=Counter(
+            "mlops_prediction_store_failures_total",
+            "Prediction store writes that failed (disk full, I/O error, database down).",
+            ("environment",), registry=registry),
+        prediction_store_up=Gauge(
+            "mlops_prediction_store_up", "1 while prediction store writes work, 0 while they fail.",
+            ("environment",), registry=registry),
         deployment_info=Gauge(
             "mlops_deployment_info", "1 for the version live in an environment, its strategy and phase.",
             ("model", "version", "environment", "strategy", "phase"), registry=registry),

@@ -43,7 +43,7 @@ from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import Backend, BackendLoader
 from mlops_actions.serving.metrics import TrafficStats
 from mlops_actions.serving.openapi import api_routes
-from mlops_actions.serving.predlog import PredictionLogger
+from mlops_actions.serving.predlog import PredictionLogger, StoreUnavailable
 from mlops_actions.serving.protocol import BadRequest, ParsedInput, input_mismatch, parse_request
 from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
 from mlops_actions.serving.routing import WeightedCounter, choose
@@ -72,6 +72,11 @@ class GatewayConfig:
     pin_routes: bool = False
     max_body_bytes: int = 1 << 20
     max_log_queue: int = 50_000
+    #: scoring requests in progress at once; more are refused with 503 + Retry-After, so memory
+    #: stays bounded under overload instead of queueing without limit
+    max_inflight: int = 512
+    #: seconds a request waits for its prediction to be committed before answering 503
+    log_timeout: float = 10.0
     tick_seconds: float = 0.1
     max_batch: int = 128
     predict_threads: int = 2
@@ -102,7 +107,11 @@ class Gateway:
         self.cache = BackendCache(config.loader)
         self.executor = ThreadPoolExecutor(max_workers=config.predict_threads, thread_name_prefix="predict")
         self.logger = PredictionLogger(config.store, max_queue=config.max_log_queue,
-                                       on_written=self._count_written) if config.store is not None else None
+                                       on_written=self._count_written, on_failure=self._count_store_failure
+                                       ) if config.store is not None else None
+        self._inflight = 0
+        if self.logger is not None:
+            self.metrics.prediction_store_up.labels(self.environment).set(1)
         self.routes: dict[str, Route] = {}
         self.rollouts: dict[str, Rollout] = {}
         self._batchers: dict[str, MicroBatcher] = {}
@@ -139,6 +148,18 @@ class Gateway:
         for key, n in counts.items():
             self.metrics.predictions_logged_total.labels(*key).inc(n)
 
+    def _count_store_failure(self, reason: str) -> None:
+        self.metrics.prediction_store_failures_total.labels(self.environment).inc()
+        self.metrics.prediction_store_up.labels(self.environment).set(0)
+
+    def not_ready_reason(self) -> str | None:
+        """Why this gateway must not get traffic now (``/readyz``), or None."""
+        if not self.ready:
+            return "the gateway is starting or stopping"
+        if self.logger is not None and self.logger.degraded is not None:
+            return self.logger.degraded
+        return None
+
     async def ensure_loaded(self, uri: str) -> None:
         if uri in self._batchers:
             return
@@ -153,16 +174,21 @@ class Gateway:
         self.routes = self.db.routes(self.environment)
         for model, route in self.config.initial_routes.items():
             if model not in self.routes or (self.config.pin_routes and self.routes[model] != route):
-                self.set_route(route)
-                self.db.add_history(self.environment, model, route.stable, "deployed", "serve",
-                                    "initial version from the environment file")
+                with self.db.atomic():
+                    self.set_route(route)
+                    self.db.add_history(self.environment, model, route.stable, "deployed", "serve",
+                                        "initial version from the environment file")
         for route in self.routes.values():
             await self.ensure_loaded(route.stable_uri)
         now = time.time()
         for model, r in self.db.latest_rollouts(self.environment).items():
             if not r.done:  # the traffic windows died with the old process: measure afresh
                 r = replace(r, analysis_started_at=now, bg_started_at=now, message=f"resumed: {r.message}")
-                self.db.save_rollout(r)
+                with self.db.atomic():
+                    self.db.save_rollout(r)
+                    self.db.add_history(self.environment, model, r.to_version, "resumed", "serve",
+                                        f"after a restart, at step {r.step} ({r.phase.value}, weight "
+                                        f"{r.weight}%)")
             self.rollouts[model] = r
         for route in list(self.routes.values()):
             if route.candidate_uri:
@@ -197,13 +223,25 @@ class Gateway:
         for model, r in list(self.rollouts.items()):
             if r.done:
                 continue
+            await self._preload(r)
             try:
-                new = await controller.reconcile(self, r)
+                with self.db.atomic():  # route, history and rollout of one step: one commit
+                    new = await controller.reconcile(self, r)
+                    if new != r:
+                        self._save_rollout(new)
             except Exception:
                 log.exception("rollout %s of %s: reconcile failed; retrying next tick", r.id, model)
                 continue
-            if new != r:
-                self._save_rollout(new)
+
+    async def _preload(self, r: Rollout) -> None:
+        """Load the rollout's versions before its step's transaction, so the step itself does not
+        wait on a model load (a version that cannot load is rolled back by the step)."""
+        for uri in (r.to_uri, str(r.strategy.get("version_b_uri") or "")):
+            if uri and uri not in self._batchers:
+                try:
+                    await self.ensure_loaded(uri)
+                except Exception as exc:
+                    log.error("could not load %s for rollout %s: %s", uri, r.id, exc)
 
     def _save_rollout(self, r: Rollout) -> None:
         self.db.save_rollout(r)
@@ -280,8 +318,10 @@ class Gateway:
                     wanted_b is None or current.mode == "ab_test"):
                 return 200, {"changed": False, "route": current.to_dict()}
             r = controller.new_rollout(self.environment, model, current, version, uri, strategy, actor, extra)
-        self.db.add_history(self.environment, model, version, "declared", actor, f"strategy {strategy.type}")
-        self._save_rollout(r)
+        with self.db.atomic():
+            self.db.add_history(self.environment, model, version, "declared", actor,
+                                f"strategy {strategy.type}")
+            self._save_rollout(r)
         return 201, {"changed": True, "rollout": r.to_dict()}
 
     def _check_uris(self, *uris: str) -> None:
@@ -302,13 +342,15 @@ class Gateway:
         return r
 
     def promote(self, model: str, full: bool) -> Rollout:
-        r = controller.promote(self, self._active(model), full)
-        self._save_rollout(r)
+        with self.db.atomic():
+            r = controller.promote(self, self._active(model), full)
+            self._save_rollout(r)
         return r
 
     def abort(self, model: str, reason: str) -> Rollout:
-        r = controller.abort(self, self._active(model), reason)
-        self._save_rollout(r)
+        with self.db.atomic():
+            r = controller.abort(self, self._active(model), reason)
+            self._save_rollout(r)
         return r
 
     def rollback(self, model: str, actor: str) -> dict[str, Any]:
@@ -325,9 +367,10 @@ class Gateway:
                              f"(stable is {route.stable})")
         r = controller.new_rollout(self.environment, model, route, active.from_version, active.from_uri,
                                    FullStrategy(type="full"), actor)
-        self.db.add_history(self.environment, model, active.from_version, "rollback", actor,
-                            f"back from {route.stable}")
-        self._save_rollout(r)
+        with self.db.atomic():
+            self.db.add_history(self.environment, model, active.from_version, "rollback", actor,
+                                f"back from {route.stable}")
+            self._save_rollout(r)
         return {"rollout": r.to_dict()}
 
     def status(self) -> dict[str, Any]:
@@ -336,7 +379,9 @@ class Gateway:
                 "rollouts": {m: r.to_dict() for m, r in self.rollouts.items()},
                 "prediction_log": {"queued": self.logger.depth if self.logger else 0,
                                    "written": self.logger.written if self.logger else 0,
-                                   "rejected": self.logger.rejected if self.logger else 0}}
+                                   "rejected": self.logger.rejected if self.logger else 0,
+                                   "write_failures": self.logger.write_failures if self.logger else 0,
+                                   "degraded": self.logger.degraded if self.logger else None}}
 
     # ------------------------------------------------------------------ scoring
     def _resolve_model(self, path: str, headers: dict[str, str]) -> str:
@@ -363,7 +408,7 @@ class Gateway:
             rid = new_request_id()
         extra = [(b"x-request-id", rid.encode())]
         if not self.ready:
-            return _error(503, "NOT_READY", "the gateway is starting or stopping", extra)
+            return _error(503, "NOT_READY", "the gateway is starting or stopping", [*extra, RETRY_AFTER])
         if len(body) > self.config.max_body_bytes:
             return _error(413, "PAYLOAD_TOO_LARGE",
                           f"body of {len(body)} bytes exceeds the limit of "
@@ -376,6 +421,30 @@ class Gateway:
             model = self._resolve_model(path, headers)
         except _HttpError as exc:
             return _error(exc.status, exc.code, exc.message, extra)
+        refused = self._refuse(model)
+        if refused is not None:
+            return _error(503, refused[0], refused[1], [*extra, RETRY_AFTER])
+        self._inflight += 1
+        try:
+            return await self._score(model, rid, started, headers, body, extra)
+        finally:
+            self._inflight -= 1
+
+    def _refuse(self, model: str) -> tuple[str, str] | None:
+        """Overloaded or unable to log: refuse before doing any work (503, counted)."""
+        why: tuple[str, str] | None = None
+        if self._inflight >= self.config.max_inflight:
+            why = ("OVERLOADED", f"{self._inflight} requests in progress (limit "
+                   f"{self.config.max_inflight}); retry with back-off")
+        elif self.logger is not None and self.logger.degraded is not None:
+            why = ("STORE_UNAVAILABLE", f"{self.logger.degraded}; predictions are served only when they "
+                   "can be logged; retry with back-off")
+        if why is not None:
+            self.metrics.predictions_rejected_total.labels(model, self.environment).inc()
+        return why
+
+    async def _score(self, model: str, rid: str, started: float, headers: dict[str, str], body: bytes,
+                     extra: list[tuple[bytes, bytes]]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         route = self.routes[model]
         counter = self._counters.setdefault(model, WeightedCounter())
         choice = choose(route, headers, counter,
@@ -414,11 +483,33 @@ class Gateway:
                 features=parsed.first_features(),
                 output=outputs[0] if outputs and len(outputs) == 1 else outputs,
                 latency_ms=latency_ms, status=status, environment=self.environment, variant=choice.variant)
-            if not self.logger.offer(record):
+            if status != 200:  # nothing acknowledged: log it if we can, don't wait for it
+                self.logger.offer(record)
+                return status, payload, extra
+            refused = await self._log_durably(record)
+            if refused is not None:
                 self.metrics.predictions_rejected_total.labels(model, self.environment).inc()
-                return _error(503, "OVERLOADED", "the prediction log queue is full; retry with back-off",
-                              extra)
+                return _error(503, refused[0], refused[1], [*extra, RETRY_AFTER])
         return status, payload, extra
+
+    async def _log_durably(self, record: PredictionRecord) -> tuple[str, str] | None:
+        """Wait until the record is committed (group commit); the reason to refuse, or None."""
+        assert self.logger is not None
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self.logger.submit(record, done):
+            return "OVERLOADED", "the prediction log queue is full; retry with back-off"
+        timer = loop.call_later(self.config.log_timeout, _expire, done)  # cheaper than wait_for
+        try:
+            await done
+        except StoreUnavailable as exc:
+            return "STORE_UNAVAILABLE", f"{exc}; the prediction was not logged, so it is not served"
+        except TimeoutError:
+            return "STORE_UNAVAILABLE", (f"the prediction store did not commit within "
+                                         f"{self.config.log_timeout:g} s; retry with back-off")
+        finally:
+            timer.cancel()
+        return None
 
     def _observe(self, model: str, version: str, variant: str, status: int, latency_ms: float) -> None:
         self.stats.record(model, version, latency_ms, status >= 500)
@@ -490,11 +581,16 @@ class Gateway:
             return JSONResponse({"status": "ok"})
 
         async def readyz(request: Request) -> Response:
-            return JSONResponse({"ready": gw.ready}, status_code=200 if gw.ready else 503)
+            reason = gw.not_ready_reason()
+            if reason is None:
+                return JSONResponse({"ready": True})
+            return JSONResponse({"ready": False, "reason": reason,
+                                 "degraded": gw.ready}, status_code=503)
 
         async def metrics(request: Request) -> Response:
             if gw.logger is not None:
                 gw.metrics.prediction_queue_depth.set(gw.logger.depth)
+                gw.metrics.prediction_store_up.labels(gw.environment).set(gw.logger.degraded is None)
             return Response(generate_latest(gw.registry), media_type=CONTENT_TYPE_LATEST)
 
         async def feedback(request: Request) -> Response:
@@ -589,6 +685,15 @@ class Gateway:
             HttpRoute("/admin/rollback/{model}", admin(rollback), methods=["POST"]),
             HttpRoute("/admin/history", admin(history)), *api_routes(gw),
         ], lifespan=lifespan)
+
+
+#: sent with every 503 refusal: the condition is transient (overload, store failing)
+RETRY_AFTER = (b"retry-after", b"1")
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_exception(TimeoutError())
 
 
 def _dumps(value: Any) -> bytes:

@@ -1,14 +1,29 @@
-"""Prediction logging off the response path: bounded queue, batched writes.
+"""Prediction logging off the event loop, with group commit: a 200 means the row is stored.
 
-``offer`` never blocks: when the queue is full it returns False and the gateway
-answers 503 (counted), so no acknowledged prediction is silently dropped. A
-background thread writes batches to the PredictionStore; ``close`` drains the
-queue and writes what is left (graceful shutdown). A failed write is retried
-with back-off; the rows stay in memory meanwhile.
+Why group commit: a gateway that answers 200 before the prediction is written
+loses every queued prediction when it is killed (SIGKILL, OOM, a power cut of
+the container), and monitoring then silently misses them. Here a request hands
+its record to the writer thread with :meth:`PredictionLogger.submit` and waits;
+the thread writes everything queued meanwhile in ONE transaction and wakes all
+of those requests when it commits. Under load a commit carries hundreds of rows,
+so durability costs one commit per batch, not per request.
+
+- ``submit`` never blocks: when the queue is full it returns False and the
+  gateway answers 503 (counted), so no acknowledged prediction is dropped.
+- A failed write fails the requests of that batch (they answer 503, nothing
+  was acknowledged) and marks the logger *degraded* with the reason; the
+  gateway then answers 503 at once and ``/readyz`` says why. The thread probes
+  the store every ``probe_interval`` seconds and clears the state by itself
+  when a write works again (disk space back, database reachable).
+- ``offer`` is fire-and-forget for rows nobody was promised (shadow traffic,
+  requests that failed anyway); they are written when the store works.
+- ``close`` writes what is still queued (graceful shutdown, SIGTERM).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -17,42 +32,62 @@ from collections.abc import Callable
 
 from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
 
-__all__ = ["PredictionLogger"]
+__all__ = ["PredictionLogger", "StoreUnavailable"]
 
 log = logging.getLogger(__name__)
+
+_Item = tuple[PredictionRecord, "asyncio.Future[None] | None"]
+
+
+class StoreUnavailable(Exception):
+    """The prediction store refused a write (disk full, I/O error, database down)."""
 
 
 class PredictionLogger:
     def __init__(self, store: PredictionStore, *, max_queue: int = 50_000, batch_size: int = 1000,
-                 flush_interval: float = 0.05,
-                 on_written: Callable[[list[PredictionRecord]], None] | None = None) -> None:
+                 flush_interval: float = 0.05, probe_interval: float = 0.5,
+                 on_written: Callable[[list[PredictionRecord]], None] | None = None,
+                 on_failure: Callable[[str], None] | None = None) -> None:
         self.store = store
-        self._queue: queue.Queue[PredictionRecord] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queue)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
+        self._probe_interval = probe_interval
         self._on_written = on_written
+        self._on_failure = on_failure
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-logger", daemon=True)
         self.written = 0
         self.rejected = 0
         self.write_failures = 0
+        self.lost_unacknowledged = 0
+        #: why the last write failed; None while the store works
+        self.degraded: str | None = None
         self._thread.start()
 
     @property
     def depth(self) -> int:
         return self._queue.qsize()
 
+    def submit(self, record: PredictionRecord, done: asyncio.Future[None]) -> bool:
+        """Queue a record whose ``done`` resolves once it is committed (or fails with
+        :class:`StoreUnavailable`); False when the queue is full (answer 503)."""
+        return self._put((record, done))
+
     def offer(self, record: PredictionRecord) -> bool:
-        """Queue a record; False when the queue is full (answer 503)."""
+        """Queue a record nobody waits for; False when the queue is full."""
+        return self._put((record, None))
+
+    def _put(self, item: _Item) -> bool:
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(item)
         except queue.Full:
             self.rejected += 1
             return False
         return True
 
-    def _take(self, timeout: float) -> list[PredictionRecord]:
-        batch: list[PredictionRecord] = []
+    def _take(self, timeout: float) -> list[_Item]:
+        batch: list[_Item] = []
         try:
             batch.append(self._queue.get(timeout=timeout))
         except queue.Empty:
@@ -64,29 +99,52 @@ class PredictionLogger:
                 break
         return batch
 
-    def _write(self, batch: list[PredictionRecord]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                self.store.write(batch)
-                self.written += len(batch)
-                if self._on_written is not None:
-                    self._on_written(batch)
-                return
-            except Exception as exc:
-                self.write_failures += 1
-                log.warning("prediction store write of %d rows failed (%s); retrying", len(batch), exc)
-                if self._stop.is_set() and delay > 1.0:
-                    log.error("giving up on %d prediction rows at shutdown", len(batch))
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+    def _write(self, batch: list[_Item]) -> None:
+        records = [rec for rec, _ in batch]
+        try:
+            self.store.write(records)
+        except Exception as exc:
+            self.write_failures += 1
+            reason = f"prediction store write failed: {exc}"
+            if self.degraded is None:
+                log.error("%s; answering 503 until it works again", reason)
+            self.degraded = reason
+            self.lost_unacknowledged += sum(1 for _, fut in batch if fut is None)
+            if self._on_failure is not None:
+                self._on_failure(reason)
+            _resolve(batch, StoreUnavailable(reason))
+            return
+        if self.degraded is not None:
+            log.warning("prediction store writes work again (was: %s)", self.degraded)
+            self.degraded = None
+        self.written += len(records)
+        _resolve(batch, None)
+        if self._on_written is not None:
+            self._on_written(records)
+
+    def _probe(self) -> None:
+        """While degraded: does a write work again? (disk space back, database up)"""
+        probe = getattr(self.store, "probe", None)
+        if probe is None:  # a store without a probe recovers on the next real write
+            self.degraded = None
+            return
+        try:
+            probe()
+        except Exception as exc:
+            self.degraded = f"prediction store write failed: {exc}"
+            return
+        log.warning("prediction store writes work again (was: %s)", self.degraded)
+        self.degraded = None
 
     def _run(self) -> None:
+        last_probe = 0.0
         while not self._stop.is_set():
             batch = self._take(self._flush_interval)
             if batch:
                 self._write(batch)
+            elif self.degraded is not None and time.monotonic() - last_probe >= self._probe_interval:
+                last_probe = time.monotonic()
+                self._probe()
         while True:  # drain at shutdown
             batch = self._take(0.0)
             if not batch:
@@ -103,3 +161,24 @@ class PredictionLogger:
     def close(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
+
+
+def _resolve(batch: list[_Item], error: BaseException | None) -> None:
+    """Wake the waiting requests: one thread-safe call per event loop, not one per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for _, fut in batch:
+        if fut is not None:
+            by_loop.setdefault(fut.get_loop(), []).append(fut)
+    for loop, futures in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, futures, error)
+
+
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in futures:
+        if fut.done():  # the request gave up (timeout, client gone)
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)

@@ -42,7 +42,7 @@ def initial_routes(repo: Path, env: EnvironmentSpec, registry: DeployRegistry) -
 
 
 def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_seconds: float = 0.1,
-                  registry: DeployRegistry | None = None) -> Gateway:
+                  registry: DeployRegistry | None = None, max_inflight: int = 512) -> Gateway:
     env_path = repo / "environments" / f"{env_name}.yaml"
     if not env_path.exists():
         known = sorted(p.stem for p in (repo / "environments").glob("*.yaml"))
@@ -58,7 +58,7 @@ def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_
     store = open_store(store_url, repo_root=repo)  # default: <repo>/.mlops/predictions.db
     routes = initial_routes(repo, env, registry or get_deploy_registry(repo))
     return Gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
-                                 initial_routes=routes, tick_seconds=tick_seconds))
+                                 initial_routes=routes, tick_seconds=tick_seconds, max_inflight=max_inflight))
 
 
 def model_key_from_uri(uri: str) -> str:
@@ -71,7 +71,8 @@ def model_key_from_uri(uri: str) -> str:
 
 def build_single_model_gateway(model_uri: str, *, model: str | None = None, version: str | None = None,
                                environment: str | None = None, store_url: str | None = None,
-                               state_dir: Path | None = None, tick_seconds: float = 0.1) -> Gateway:
+                               state_dir: Path | None = None, tick_seconds: float = 0.1,
+                               max_inflight: int = 512) -> Gateway:
     """One model version per process (a Kubernetes pod): ``serve --model-uri``.
 
     Names for headers, logs and metric labels come from the flags or from
@@ -93,7 +94,7 @@ def build_single_model_gateway(model_uri: str, *, model: str | None = None, vers
     sticky = sticky_from_env(version=ver)  # MLOPS_AB_*: this pod is one variant of an A/B test
     return Gateway(GatewayConfig(environment=env_name, state_dir=state, token=token, store=store,
                                  initial_routes={key: Route(model=key, stable=ver, stable_uri=model_uri)},
-                                 tick_seconds=tick_seconds, pin_routes=True,
+                                 tick_seconds=tick_seconds, pin_routes=True, max_inflight=max_inflight,
                                  sticky=StickyForwarder(sticky) if sticky is not None else None))
 
 

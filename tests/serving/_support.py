@@ -113,12 +113,13 @@ def gateway_env(registry: Registry) -> dict[str, str]:
 
 
 def start_gateway(repo: Path, env: str, port: int, registry: Registry, *, store: str | None = None,
-                  tick: float = 0.05, wait: float = 180.0) -> GatewayProcess:
+                  tick: float = 0.05, wait: float = 180.0, args: tuple[str, ...] = ()) -> GatewayProcess:
     log = repo / f"gateway-{port}-{time.time_ns()}.log"
     cmd = [sys.executable, "-m", "mlops_actions", "-C", str(repo), "serve", "--env", env,
            "--port", str(port), "--tick", str(tick)]
     if store:
         cmd += ["--store", store]
+    cmd += list(args)
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=gateway_env(registry), cwd=ROOT)
     gw = GatewayProcess(proc, f"http://127.0.0.1:{port}", log)

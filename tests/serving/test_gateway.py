@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,17 +100,88 @@ def test_admin_needs_the_token(h: Harness) -> None:
     assert status == 200 and body["routes"]["m"]["stable"] == "1.0.0"
 
 
-def test_a_full_queue_answers_503_and_counts(tmp_path: Path) -> None:
-    harness = Harness(tmp_path, {"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")})
+def test_a_full_queue_or_too_many_requests_answer_503_with_retry_after_and_count(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, {"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")},
+                      max_inflight=2, log_timeout=0.5)
     assert harness.gw.logger is not None
     harness.gw.logger._queue.maxsize = 1
-    harness.gw.logger._stop.set()  # the writer stops taking: the queue fills
+    harness.gw.logger._stop.set()  # the writer stops taking: the queue fills, nothing commits
     harness.gw.logger._thread.join(5)
-    codes = [harness.call("POST", "/invocations", split([[1, 2]]))[0] for _ in range(3)]
-    assert codes == [200, 503, 503]
+    body = json.dumps(split([[1, 2]])).encode()
+
+    async def burst() -> list[tuple[int, dict[str, str], bytes]]:
+        first = asyncio.ensure_future(asgi_call(harness.gw, "POST", "/invocations", body))
+        await asyncio.sleep(0.05)  # queued, waiting for its commit
+        second = await asgi_call(harness.gw, "POST", "/invocations", body)  # queue full
+        third = asyncio.ensure_future(asgi_call(harness.gw, "POST", "/invocations", body))
+        await asyncio.sleep(0.05)
+        fourth = await asgi_call(harness.gw, "POST", "/invocations", body)  # 2 in flight: over the limit
+        return [await first, second, await third, fourth]
+
+    results = harness.loop.run_until_complete(burst())
+    codes = [(status, json.loads(out)["error_code"]) for status, _, out in results]
+    # never acknowledged without a commit: the first waits for it and gives up after log_timeout
+    assert codes == [(503, "STORE_UNAVAILABLE"), (503, "OVERLOADED"), (503, "OVERLOADED"),
+                     (503, "OVERLOADED")]
+    assert all(hdrs["retry-after"] == "1" for _, hdrs, _ in results)
     metrics = harness.call("GET", "/metrics")[2]
-    assert 'mlops_predictions_rejected_total{environment="prod",model="m"} 2.0' in metrics
+    assert 'mlops_predictions_rejected_total{environment="prod",model="m"} 4.0' in metrics
+    assert harness.store.count() == 0
     harness.close()
+
+
+class FlakyStore(MemoryStore):
+    """A memory store whose writes fail while ``broken`` (a disk that is full)."""
+
+    broken = False
+
+    def write(self, records: Any) -> int:
+        if self.broken:
+            raise OSError("database or disk is full")
+        return super().write(records)
+
+    def probe(self) -> None:
+        if self.broken:
+            raise OSError("database or disk is full")
+
+
+def test_a_failing_store_answers_503_degrades_readyz_and_recovers_by_itself(tmp_path: Path) -> None:
+    store = FlakyStore()
+    loop = asyncio.new_event_loop()
+    gw = Gateway(GatewayConfig(environment="prod", state_dir=tmp_path / ".mlops", token=TOKEN, store=store,
+                               initial_routes={"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")},
+                               loader=FakeLoader()))
+    loop.run_until_complete(gw.start())
+    assert gw.logger is not None
+    gw.logger._probe_interval = 0.05
+    body = json.dumps(split([[1, 2]])).encode()
+
+    def call(path: str = "/invocations", method: str = "POST") -> tuple[int, dict[str, str], Any]:
+        status, hdrs, out = loop.run_until_complete(
+            asgi_call(gw, method, path, body if method == "POST" else b""))
+        return status, hdrs, json.loads(out)
+
+    assert call()[0] == 200 and store.count() == 1
+    store.broken = True
+    status, hdrs, out = call()
+    assert (status, out["error_code"], hdrs["retry-after"]) == (503, "STORE_UNAVAILABLE", "1")
+    assert "disk is full" in out["message"]
+    status, _, ready = call("/readyz", "GET")
+    assert status == 503 and ready["degraded"] and "disk is full" in ready["reason"]
+    assert call()[0] == 503  # refused at once while degraded
+    assert store.count() == 1  # nothing unacknowledged was stored, nothing acknowledged was lost
+    metrics = loop.run_until_complete(asgi_call(gw, "GET", "/metrics"))[2].decode()
+    assert 'mlops_prediction_store_up{environment="prod"} 0.0' in metrics
+    assert 'mlops_prediction_store_failures_total{environment="prod"} 1.0' in metrics
+    assert 'mlops_predictions_rejected_total{environment="prod",model="m"} 2.0' in metrics
+    store.broken = False  # space is back: the probe notices without any traffic
+    deadline = time.monotonic() + 5
+    while call("/readyz", "GET")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert call("/readyz", "GET")[0] == 200
+    assert call()[0] == 200 and store.count() == 2
+    loop.run_until_complete(gw.stop())
+    loop.close()
 
 
 def test_concurrent_requests_are_micro_batched_with_identical_predictions(h: Harness) -> None:

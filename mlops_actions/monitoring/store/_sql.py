@@ -64,6 +64,8 @@ SCHEMA = [
         payload TEXT NOT NULL,
         updated_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (model, version, kind))""",
+    # one row rewritten by probe(): does a write reach the disk again after a failure?
+    "CREATE TABLE IF NOT EXISTS store_health (id INTEGER PRIMARY KEY, probed_at DOUBLE PRECISION)",
 ]
 
 INSERT_COLUMNS = ("request_id, model, version, timestamp, features, output, latency_ms, status, "
@@ -203,6 +205,13 @@ class SqlStore:
                 for stmt in APPLY_PENDING:
                     cur.execute(stmt)
         return new
+
+    def probe(self) -> None:
+        """Commit one tiny write; raises :class:`StoreError` while writes fail (disk full, I/O
+        error, database down). The gateway calls it to notice by itself that writes work again."""
+        with self._tx() as cur:
+            cur.execute(self._q("INSERT INTO store_health (id, probed_at) VALUES (1, ?) ON CONFLICT (id) "
+                                "DO UPDATE SET probed_at = excluded.probed_at"), (time.time(),))
 
     def record_actuals(self, actuals: Mapping[str, Any]) -> int:
         return self.attach_actuals(actuals).matched
