@@ -7,24 +7,30 @@ import os
 import secrets
 from pathlib import Path
 
+from mlops_actions.github import actions
+
 __all__ = ["TOKEN_ENV", "check_bearer", "load_or_create_token"]
 
 TOKEN_ENV = "MLOPS_GATEWAY_TOKEN"  # noqa: S105 - the variable name, not a secret
 
 
 def load_or_create_token(state_dir: Path, env_var: str = TOKEN_ENV) -> str:
-    """``$MLOPS_GATEWAY_TOKEN`` when set, else ``state_dir/gateway.token`` (created 0600 if missing)."""
+    """``$MLOPS_GATEWAY_TOKEN`` when set, else ``state_dir/gateway.token`` (created 0600 if missing).
+
+    Inside GitHub Actions the token is masked in the job's log: GitHub masks the secrets it
+    passes in, but not a token this process generated or read from a file."""
     token = os.environ.get(env_var, "").strip()
-    if token:
-        return token
-    path = state_dir / "gateway.token"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(token + "\n")
+    if not token:
+        path = state_dir / "gateway.token"
+        if path.exists():
+            token = path.read_text(encoding="utf-8").strip()
+        else:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            token = secrets.token_urlsafe(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(token + "\n")
+    actions.add_mask(token)
     return token
 
 

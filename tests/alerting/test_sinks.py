@@ -262,6 +262,32 @@ def test_github_issue_found_by_marker_when_state_is_lost(receiver: Receiver) -> 
     assert sink.send(ALERT.resolved()) is None  # nothing open: nothing to do
 
 
+def test_github_issue_create_whose_answer_was_lost_opens_one_issue(receiver: Receiver) -> None:
+    """The first create is written but answered 502 (a proxy lost the answer): the sink looks
+    the issue up before resending instead of opening a second one."""
+    gh = FakeGitHub()
+    posts: list[int] = []
+
+    def losing_first_answer(req: Request) -> tuple[int, Any]:
+        status, body = gh(req)
+        if req.method == "POST" and req.path == "/repos/octo/models/issues":
+            posts.append(status)
+            if len(posts) == 1:
+                return 502, {"message": "Bad Gateway"}
+        return status, body
+
+    receiver.handler = losing_first_answer
+    sink = GitHubIssueSink("octo/models", "ghs_token", api_url=receiver.url, **FAST)
+    assert sink.send(ALERT) == "1"
+    assert len(gh.issues) == 1 and posts == [201]  # found again, never resent
+    # a create that never lands is resent, within the bound, then a clear error
+    receiver.handler = lambda req: (503, {"message": "unavailable"}) if req.method == "POST" else gh(req)
+    other = Alert(key="other/key", severity=Severity.WARNING, summary="other")
+    with pytest.raises(AlertError, match="HTTP 503"):
+        sink.send(other)
+    assert len(gh.issues) == 1
+
+
 def test_github_bad_token_and_bad_repository(receiver: Receiver) -> None:
     receiver.handler = FakeGitHub()
     with pytest.raises(AlertError, match="HTTP 401"):
@@ -292,7 +318,8 @@ class MiniClient:
     def __init__(self, base: str, token: str) -> None:
         self.base, self.token, self.calls = base, token, 0
 
-    def json(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
+    def json(self, method: str, path: str, *, json: Any = None, params: Any = None,
+             max_retries: int | None = None) -> Any:
         import requests
         self.calls += 1
         r = requests.request(method, f"{self.base}/repos/octo/models/{path}", json=json, params=params,

@@ -122,3 +122,21 @@ def test_bad_payload_is_a_config_error(tmp_path: Path) -> None:
     bad.write_text(json.dumps([1]))
     with pytest.raises(ConfigError):
         load_event({"GITHUB_EVENT_PATH": str(bad)})
+
+
+def test_a_generated_or_file_gateway_token_is_masked_in_actions(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """GitHub masks the secrets it passes in; a token the gateway generated into .mlops/ (or
+    that apply reads from there) must be masked by us, or the next log line could show it."""
+    from mlops_actions.deploy.targets.local import read_token
+    from mlops_actions.serving.auth import load_or_create_token
+
+    monkeypatch.delenv("MLOPS_GATEWAY_TOKEN", raising=False)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    token = load_or_create_token(tmp_path)
+    assert capsys.readouterr().out == f"::add-mask::{token}\n"
+    assert read_token("MLOPS_GATEWAY_TOKEN", tmp_path) == token
+    assert capsys.readouterr().out == f"::add-mask::{token}\n"
+    monkeypatch.delenv("GITHUB_ACTIONS")
+    assert load_or_create_token(tmp_path) == token and capsys.readouterr().out == ""  # outside Actions

@@ -10,6 +10,7 @@ import requests
 from mlops_actions.deploy.interface import Rollout, Route
 from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
 from mlops_actions.errors import TargetError
+from mlops_actions.github import actions
 
 __all__ = ["LocalTarget", "read_token"]
 
@@ -21,7 +22,9 @@ def read_token(env_var: str, state_dir: str | os.PathLike[str]) -> str:
     path = os.path.join(state_dir, "gateway.token")
     try:
         with open(path, encoding="utf-8") as fh:
-            return fh.read().strip()
+            token = fh.read().strip()
+        actions.add_mask(token)  # read from a file: GitHub does not know to mask it
+        return token
     except OSError:
         raise TargetError(f"no admin token: ${env_var} is unset and {path} cannot be read",
                           hint=f"export {env_var}=<the gateway's token>") from None

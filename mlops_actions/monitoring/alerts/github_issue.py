@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -26,9 +27,9 @@ _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 class IssueApi(Protocol):
-    """What the sink needs of a GitHub REST client: ``json(method, path, json=, params=)``
-    with ``path`` relative to ``/repos/{owner}/{repo}/`` (the ``gitops`` branch's
-    ``mlops_actions.github.rest.GitHubClient`` has exactly this)."""
+    """What the sink needs of a GitHub REST client: ``json(method, path, json=, params=,
+    max_retries=)`` with ``path`` relative to ``/repos/{owner}/{repo}/``
+    (``mlops_actions.github.rest.GitHubClient`` has exactly this)."""
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any: ...
 
@@ -91,10 +92,11 @@ class GitHubIssueSink:
         return f"GitHubIssueSink(repository={self._repo!r}, token=***)"
 
     def _call(self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None,
-              ok: tuple[int, ...] = (200, 201)) -> Any:
+              ok: tuple[int, ...] = (200, 201), retries: int | None = None) -> Any:
         if self._client is not None:
             try:
-                return self._client.json(method, path.lstrip("/"), json=body, params=params)
+                extra = {} if retries is None else {"max_retries": retries}
+                return self._client.json(method, path.lstrip("/"), json=body, params=params, **extra)
             except AlertError:
                 raise
             except Exception as exc:  # the client's own error type
@@ -105,7 +107,8 @@ class GitHubIssueSink:
             headers={"Authorization": f"Bearer {self._token}", "Accept": "application/vnd.github+json",
                      "X-GitHub-Api-Version": "2022-11-28"},
             data=b"" if body is None else None,
-            timeout=self._timeout, retries=self._retries, backoff=self._backoff, secrets=(self._token,))
+            timeout=self._timeout, retries=self._retries if retries is None else retries,
+            backoff=self._backoff, secrets=(self._token,))
         return resp.json() if resp.content else None
 
     def find_open_issue(self, key: str) -> int | None:
@@ -122,6 +125,24 @@ class GitHubIssueSink:
                 break
         return None
 
+    def _open_issue(self, alert: Alert) -> int:
+        """POST the issue once per try and look it up before each resend: a create whose answer
+        was lost (cut connection, 5xx after the write) must not open a second issue."""
+        title = f"[mlops alert] {alert.summary}"[:256]
+        body = {"title": title, "body": issue_body(alert), "labels": self._labels}
+        for attempt in range(self._retries + 1):
+            if attempt:
+                time.sleep(min(self._backoff * 2 ** (attempt - 1), 5.0))
+                found = self.find_open_issue(alert.key)
+                if found is not None:
+                    return found
+            try:
+                return int(self._call("POST", "/issues", body, retries=0)["number"])
+            except AlertError:
+                if attempt == self._retries:
+                    raise
+        raise AssertionError("unreachable")
+
     def send(self, alert: Alert, ref: str | None = None) -> str | None:
         number = int(ref) if ref and ref.isdigit() else self.find_open_issue(alert.key)
         if alert.status is AlertStatus.RESOLVED:
@@ -132,10 +153,7 @@ class GitHubIssueSink:
             self._call("PATCH", f"/issues/{number}", {"state": "closed", "state_reason": "completed"})
             return str(number)
         if number is None:
-            title = f"[mlops alert] {alert.summary}"[:256]
-            created = self._call("POST", "/issues",
-                                 {"title": title, "body": issue_body(alert), "labels": self._labels})
-            return str(created["number"])
+            return str(self._open_issue(alert))
         self._call("POST", f"/issues/{number}/comments",
                    {"body": f"{marker(alert.key)}\nStill firing, updated:\n\n{issue_body(alert)}"})
         return str(number)
