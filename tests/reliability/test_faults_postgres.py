@@ -175,3 +175,28 @@ def test_latency_only_slows_writes(proxy: FaultProxy, database: str) -> None:
     record("postgres-latency", "faults",
            f"PostgreSQL store through +0.2 s per connection and +20 ms per chunk: a {BATCH}-row batch "
            f"written in {slow:.2f} s, no error, no duplicate", seconds=round(slow, 2), rows=BATCH)
+
+
+def test_a_server_that_never_answers_is_bounded(proxy: FaultProxy, database: str) -> None:
+    """libpq has no read timeout: without the store's watchdog this write would hang forever."""
+    store = PostgresStore(url(proxy, database), retry_wait=0.05, connect_timeout=1, op_timeout=1.0)
+    model = f"m_{uuid.uuid4().hex[:8]}"
+    proxy.inject("blackhole", times=10_000)  # every query and every reconnect swallowed
+    started = time.monotonic()
+    with pytest.raises(StoreError) as err:
+        store.write([rec(model, i) for i in range(10)])
+    elapsed = time.monotonic() - started
+    message = str(err.value)
+    assert err.value.exit_code == EXIT_EXTERNAL and PASSWORD not in message
+    assert "connection lost during write after 3 attempts" in message
+    # one write (1 s deadline), two reconnects (1 s connect timeout each), the waits between
+    assert elapsed < 15, elapsed
+    proxy.clear()
+    proxy.drop_connections()
+    assert store.write([rec(model, i) for i in range(10)]) == 10  # and it recovers by itself
+    assert stored(database, model) == (10, 10)
+    store.close()
+    record("postgres-hung-server-bounded", "faults",
+           f"PostgreSQL server that accepts and never answers (queries and reconnects swallowed): "
+           f"StoreError after 3 attempts in {elapsed:.1f} s (1 s per-transaction deadline, 1 s connect "
+           "timeout), then writes again once it answers", seconds=round(elapsed, 2))

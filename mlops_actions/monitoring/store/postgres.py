@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,17 +22,19 @@ class PostgresStore(SqlStore):
     A connection that breaks (server restarted, network reset, answer cut) is
     replaced and the transaction run again, ``retries`` times after waits of
     ``retry_wait``, 2 x ``retry_wait``...; then one :class:`StoreError` without
-    the password. A server that accepts and never answers is not bounded here
-    (libpq has no client-side read timeout): the gateway's writer thread waits
-    while requests keep being served and queued (see docs/reliability.md).
+    the password. A server that accepts and never answers is bounded too: libpq has
+    no client-side read timeout, so a watchdog shuts the connection's socket down
+    when a transaction outlives ``op_timeout`` seconds; libpq's wait then fails, and
+    the broken connection is replaced like any other.
     """
 
     ph = "%s"
 
     def __init__(self, url: str, *, connect_timeout: int = 10, retries: int = 2,
-                 retry_wait: float = 0.5) -> None:
+                 retry_wait: float = 0.5, op_timeout: float = 60.0) -> None:
         super().__init__()
         self.connect_timeout = connect_timeout
+        self.op_timeout = op_timeout
         self.retries = retries
         self.retry_wait = retry_wait
         try:
@@ -52,6 +58,38 @@ class PostgresStore(SqlStore):
                              f"{self._scrub(str(exc))}",
                              hint="check host, port, database name and credentials in the URL; "
                                   "the database must exist") from exc
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Any]:
+        """The base transaction, under a deadline of ``op_timeout`` seconds."""
+        with self._lock:
+            fired = threading.Event()
+            timer = threading.Timer(self.op_timeout, self._cut, args=(self._conn, fired))
+            timer.daemon = True
+            timer.start()
+            try:
+                with super()._tx() as cur:
+                    yield cur
+            except StoreError as exc:
+                if not fired.is_set():
+                    raise
+                raise StoreError(f"prediction store {self._describe()}: no answer within "
+                                 f"{self.op_timeout:g} s", hint="check that the database server is up "
+                                 "and not blocked") from exc.__cause__
+            finally:
+                timer.cancel()
+
+    @staticmethod
+    def _cut(conn: Any, fired: threading.Event) -> None:
+        """Shut the socket under ``conn`` down (on a duplicate of its descriptor): libpq's wait
+        for an answer returns with an error, and psycopg2 marks the connection broken."""
+        fired.set()
+        with contextlib.suppress(Exception):
+            sock = socket.socket(fileno=os.dup(conn.fileno()))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            finally:
+                sock.close()
 
     def _lost_connection(self, exc: BaseException) -> bool:
         # psycopg2 marks a connection that broke under a query as closed (2); later calls on it
