@@ -331,7 +331,7 @@ def test_apply_that_loses_mlflow_part_way_says_so_and_a_rerun_converges(
     # the CLI prints it as one error with the record, exit 3, no traceback
     from mlops_actions.cli import main
 
-    monkeypatch.setattr("mlops_actions.deploy.apply.target_for", lambda repo, spec: target)
+    monkeypatch.setattr("mlops_actions.deploy.apply.target_for", lambda *_a, **_k: target)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", proxy.url)
     env_file(tmp_path, name, "1.0.0", CANARY)
     assert main(["-C", str(tmp_path), "apply", "--env", "prod", "--wait"]) == EXIT_EXTERNAL
