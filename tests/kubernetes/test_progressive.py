@@ -66,6 +66,36 @@ def test_blue_green_previews_analyses_then_switches() -> None:
     assert drive.phase is Phase.HEALTHY and route.history == [None] and route.old is None
 
 
+def test_blue_green_post_promotion_analysis_keeps_the_old_version_until_it_passes() -> None:
+    route = Route("1.0.0", None)
+    strategy = {"type": "blue_green", "post_promotion_analysis": ANALYSIS}
+    analysis = Measured(0.0)
+    drive = run(controller(strategy, route, analysis), route)
+    # switched to 100% with 1.0.0 kept, analysed twice (count 2), then 1.0.0 dropped
+    assert drive.phase is Phase.HEALTHY and route.history == [100, None] and analysis.calls == 2
+
+
+def test_blue_green_post_promotion_failure_switches_back_and_a_rerun_stays_back() -> None:
+    route = Route("1.0.0", None)
+    strategy = {"type": "blue_green", "post_promotion_analysis": {**ANALYSIS, "failure_limit": 0}}
+    drive = run(controller(strategy, route, Measured(0.5)), route)
+    assert drive.phase is Phase.ROLLED_BACK and route.history == [100, 0] and route.old == "1.0.0"
+    # a new apply process reads the route: rolled back earlier, it does not switch again
+    again = controller(strategy, route, Measured(0.0)).start("m", now=0.0)
+    assert again.phase is Phase.ROLLED_BACK
+
+
+def test_blue_green_restarted_during_post_promotion_analysis_resumes_it() -> None:
+    route = Route("1.0.0", 100)  # switched, old kept: the previous apply died mid-analysis
+    strategy = {"type": "blue_green", "pre_promotion_analysis": ANALYSIS,
+                "post_promotion_analysis": ANALYSIS}
+    analysis = Measured(0.0)
+    ctl = controller(strategy, route, analysis)
+    assert ctl.start("m", now=0.0).step == 2
+    drive = run(ctl, route)
+    assert drive.phase is Phase.HEALTHY and route.history == [None] and analysis.calls == 2  # post only
+
+
 def test_blue_green_without_auto_promote_pauses_until_promoted() -> None:
     route = Route("1.0.0", None)
     drive = run(controller({"type": "blue_green", "auto_promote": False}, route, Measured(0.0)), route, 5)

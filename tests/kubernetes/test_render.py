@@ -206,6 +206,29 @@ def test_gateway_api_mode_weights() -> None:
                                                  {"name": "churn-v1-3-0", "port": 80, "weight": 20}]}]
 
 
+def test_gateway_api_blue_green_switch_and_rollback_keep_both_versions() -> None:
+    """Weight 100: switched, the old version kept at 0 for the post-promotion analysis; weight 0:
+    rolled back, the new version kept at 0 so a rerun reads "rolled back"; both validate."""
+    repo = load_repo(REPO)
+    data = env_data({"type": "blue_green", "post_promotion_analysis": {
+        "interval": "1m", "metrics": [{"name": "error_rate", "max": 0.05}]}}, mode="gateway-api")
+    previous = {"churn": fake_resolve("churn", repo.models["churn"], "0.9.0")}
+    rules = {}
+    for weight in (None, 100, 0):
+        manifests = render("edge", data, previous=previous,
+                           weights={} if weight is None else {"churn": weight})
+        for m in manifests:
+            assert schema_errors(m) == [], (m["kind"], schema_errors(m))
+        (route,) = by_kind(manifests, "HTTPRoute")
+        rules[weight] = route["spec"]["rules"]
+    new, old = "churn-v1-0-0", "churn-v0-9-0"
+    assert rules[None][-1]["backendRefs"] == [{"name": old, "port": 80, "weight": 1}]  # preview only
+    assert rules[100] == [{"backendRefs": [{"name": new, "port": 80, "weight": 100},
+                                           {"name": old, "port": 80, "weight": 0}]}]
+    assert rules[0][-1]["backendRefs"] == [{"name": old, "port": 80, "weight": 100},
+                                           {"name": new, "port": 80, "weight": 0}]
+
+
 def test_kubernetes_labels_and_selectors() -> None:
     for m in render("staging"):
         labels = m["metadata"]["labels"]

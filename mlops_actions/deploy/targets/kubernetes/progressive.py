@@ -169,6 +169,8 @@ class GatewayApiController:
                 "`mlops-actions k8s promote` retries it, or revert the pin in git"))
         strategy = pin.strategy
         step = resume_step(list(strategy.steps), weight or 0) if isinstance(strategy, CanaryStrategy) else 0
+        if isinstance(strategy, BlueGreenStrategy) and weight == 100:
+            step = 2  # switched, the old version kept: the post-promotion analysis was running
         if step > 1:  # step 1 follows the first set_weight, which reconcile has just applied
             self.progress(f"{model}: resuming at step {step} from the live weight {weight}%")
         return replace(drive, step=step, weight=weight or 0, message=f"{weight}% to {pin.version}")
@@ -223,11 +225,27 @@ class GatewayApiController:
         raise AssertionError("a canary step has exactly one of set_weight, pause, analysis")
 
     def _blue_green(self, d: Drive, strategy: BlueGreenStrategy, now: float) -> Drive:
-        """Preview (by header) of the pinned version, pre-promotion analysis, then the switch."""
+        """Preview (by header) of the pinned version, pre-promotion analysis, the switch, then
+        the post-promotion analysis with the old version still deployed at weight 0 (what
+        Argo's ``scaleDownDelaySeconds`` keeps): a failure switches straight back to it.
+
+        Steps: 0 pre-promotion analysis, 1 pause or switch, 2 post-promotion analysis,
+        3 the old version dropped."""
         if d.step == 0 and strategy.pre_promotion_analysis is not None:
             return self._analysis(d, strategy.pre_promotion_analysis, now)
         if d.step <= 1 and not strategy.auto_promote:
             return self._pause(replace(d, step=1), None, now)
+        post = strategy.post_promotion_analysis
+        if post is None:
+            return self._promote(d)
+        if d.step <= 1:
+            self.set_weight(d.model, 100)
+            self.progress(f"{d.model}: all traffic to {d.version}; the old version stays deployed "
+                          "until the post-promotion analysis passes")
+            return replace(self._next(replace(d, step=1), now, "switched; post-promotion analysis"),
+                           weight=100)
+        if d.step == 2:
+            return self._analysis(d, post, now)
         return self._promote(d)
 
     # -- small steps

@@ -706,10 +706,15 @@ def _gateway_mode(ctx: RenderContext, model: _Model, keys: Sequence[str | int],
         out += [old_dep, old_svc]
         old_name = old_svc["metadata"]["name"]
         if isinstance(strategy, BlueGreenStrategy):
-            rules = [{"matches": [{"headers": [{"type": "Exact", "name": strategy.preview_header,
-                                                "value": "true"}]}],
-                      "backendRefs": [_backend(new_name, 1)]},
-                     {"backendRefs": [_backend(old_name, 1)]}]
+            preview = {"matches": [{"headers": [{"type": "Exact", "name": strategy.preview_header,
+                                                 "value": "true"}]}],
+                       "backendRefs": [_backend(new_name, 1)]}
+            if canary_weight == 100:  # switched; the old version kept for the post-promotion analysis
+                rules = [{"backendRefs": [_backend(new_name, 100), _backend(old_name, 0)]}]
+            elif canary_weight == 0:  # rolled back: the new version kept at 0 so a rerun knows
+                rules = [preview, {"backendRefs": [_backend(old_name, 100), _backend(new_name, 0)]}]
+            else:
+                rules = [preview, {"backendRefs": [_backend(old_name, 1)]}]
         else:
             if canary_weight is None:
                 weights = [s.set_weight for s in getattr(strategy, "steps", []) if s.set_weight is not None]
