@@ -6,10 +6,12 @@ fail, so no test can depend on the network.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +82,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+PG_ADMIN = os.environ.get("MLOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A database of its own on the test PostgreSQL server (its name), dropped afterwards even
+    with connections still open; skips the test when the server is not reachable."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlops_actions.monitoring.store import MonitoringStore, open_store
-
-PG_ADMIN = os.environ.get("MLOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.conftest import PG_ADMIN, postgres_database
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A database of its own for this test session, dropped at the end."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"mlops_monitoring_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with postgres_database("mlops_monitoring") as name:
+        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
 
 
 def _fresh_pg(url: str) -> None:

@@ -20,12 +20,12 @@ import pytest
 from mlops_actions.errors import EXIT_EXTERNAL
 from mlops_actions.monitoring.store import BatchWriter, PredictionRecord, StoreError
 from mlops_actions.monitoring.store.postgres import PostgresStore
+from tests.conftest import postgres_database
 from tests.reliability.faultproxy import FaultKind, FaultProxy
 from tests.reliability.figures import record
 
 pytestmark = pytest.mark.postgres
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "s3cret-Pw-never-printed"  # trust auth ignores it; it must still never be printed
 BATCH = 2500  # rows per flush: 3 INSERT pages of 1000 (execute_values' page size)
 ROUND_TRIPS_PER_WRITE = 6  # BEGIN, 3 INSERT pages, the pending-labels probe, COMMIT
@@ -33,19 +33,8 @@ ROUND_TRIPS_PER_WRITE = 6  # BEGIN, 3 INSERT pages, the pending-labels probe, CO
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"mlops_faults_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    yield name
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with postgres_database("mlops_faults") as name:
+        yield name
 
 
 @pytest.fixture

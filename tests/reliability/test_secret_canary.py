@@ -34,13 +34,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, postgres_database
 from tests.github.fakegithub import FakeGitHub
 from tests.reliability.figures import record
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSET_REPO = ROOT / "tests" / "assets" / "monitoring" / "repo"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def canary(name: str) -> str:
@@ -93,21 +92,8 @@ class Receivers:
 @pytest.fixture
 def pg_database() -> Iterator[tuple[str, str]]:
     """(host:port/db of a fresh database, its name); trust auth accepts any password."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    name = f"mlops_canary_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with postgres_database("mlops_canary") as name:
         yield f"127.0.0.1:5432/{name}", name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def _log_traffic(store_url: str, repo: Path) -> None:
