@@ -208,7 +208,7 @@ def test_sigkill_of_apply_at_random_points_then_rerun_converges(
     finally:
         stop(gw)
     record("apply-sigkill", "crash",
-           f"{APPLY_KILLS} SIGKILLs of `mlops-actions apply --wait` at random points "
+           f"{APPLY_KILLS} SIGKILLs of `mlops-actions apply --env prod --wait` at random points "
            f"({', '.join(f'{n} {p}' for p, n in sorted(stages.items()))}): {APPLY_KILLS}/{APPLY_KILLS} "
            "reruns converged to the environment file (route, rollout Healthy, MLflow aliases)",
            kills=APPLY_KILLS, stages=dict(stages), seed=SEED + 1, load_average=os.getloadavg()[0])
