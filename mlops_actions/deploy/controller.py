@@ -142,7 +142,8 @@ def reconcile_pause(r: Rollout, duration: str | None, now: float) -> Rollout:
     if duration is not None and now >= r.step_started_at + duration_seconds(duration):
         return _next_step(r, "pause over")
     if r.phase is not Phase.PAUSED:
-        why = f"paused for {duration}" if duration else "paused until promoted (mlops-actions promote/apply)"
+        why = f"paused for {duration}" if duration else \
+            "paused until resumed (mlops-actions resume MODEL --env ENV)"
         return _touch(r, phase=Phase.PAUSED, message=why)
     return r
 

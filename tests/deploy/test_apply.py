@@ -83,3 +83,39 @@ def test_lock_is_per_environment(tmp_path: Path) -> None:
             pytest.raises(TargetError, match="another apply"), \
             environment_lock(tmp_path, "prod", timeout=0.2):
         pass
+
+
+def test_resume_moves_a_paused_rollout_on_and_refuses_what_is_not_paused(
+        tmp_path: Path, target: TickingTarget, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`mlops-actions resume` is Argo's `promote` of a live rollout: past a pause without duration."""
+    from mlops_actions.cli import main
+
+    monkeypatch.setattr("mlops_actions.deploy.apply.target_for", lambda *_a, **_k: target)
+    registry = FakeRegistry()
+    env_file(tmp_path, "1.0.0")
+    apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
+    resume = ["-C", str(tmp_path), "resume", "m", "--env", "prod"]
+    assert main(resume) == 2  # nothing runs
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main(["-C", str(tmp_path), "resume", "nope", "--env", "prod"]) == 2
+    assert "not pinned" in capsys.readouterr().err
+
+    env_file(tmp_path, "1.1.0", "    strategy:\n      type: canary\n      steps:\n        - set_weight: 30\n"
+                                "        - pause: {}\n        - set_weight: 60\n        - pause: {}\n")
+    apply_environment(tmp_path, "prod", target=target, registry=registry, wait=False, progress=lambda _: None)
+    for _ in range(20):
+        r = target.status().rollouts["m"]
+    assert (r.phase.value, r.weight) == ("Paused", 30)
+    assert "mlops-actions resume MODEL --env ENV" in r.message  # the message names the way on
+    assert main(resume) == 0
+    assert "resumed by" in capsys.readouterr().out
+    for _ in range(20):
+        r = target.status().rollouts["m"]
+    assert (r.phase.value, r.weight) == ("Paused", 60)  # one step on, paused again
+    assert main([*resume, "--full"]) == 0
+    for _ in range(5):
+        r = target.status().rollouts["m"]
+    assert r.phase.value == "Healthy" and target.status().routes["m"].stable == "1.1.0"
+    assert main(resume) == 2  # done: nothing to resume
+    target.close()

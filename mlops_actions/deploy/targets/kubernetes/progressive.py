@@ -259,7 +259,7 @@ class GatewayApiController:
             return self._next(d, now, "pause over")
         if d.phase is not Phase.PAUSED:
             why = f"paused for {duration}" if duration else \
-                "paused until promoted (mlops-actions k8s promote)"
+                "paused until resumed (mlops-actions resume MODEL --env ENV)"
             self.progress(f"{d.model}: {why}")
             return replace(d, phase=Phase.PAUSED, message=why)
         return d
