@@ -303,7 +303,7 @@ class GatewayApiController:
                                      f"{spec.consecutive_error_limit}): {summary}")
         if outcome is GateResult.INCONCLUSIVE:
             return replace(d, phase=Phase.PAUSED,
-                           message=f"analysis inconclusive, paused until promoted or aborted: {summary}")
+                           message=f"analysis inconclusive, paused until resumed or rolled back: {summary}")
         if outcome is GateResult.PASSED:
             return self._next(d, now, f"analysis passed: {summary}")
         return d
