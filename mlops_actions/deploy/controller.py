@@ -178,8 +178,8 @@ def reconcile_analysis(plane: RoutingPlane, r: Rollout, spec: AnalysisSpec, now:
                                   f"analysis errors ({counts.consecutive_errors} consecutive > "
                                   f"{spec.consecutive_error_limit}): {summary}")
     if outcome is GateResult.INCONCLUSIVE:
-        return _touch(r, phase=Phase.PAUSED, message=f"analysis inconclusive, paused until resumed or "
-                                                    f"rolled back (mlops-actions resume / rollback): {summary}")
+        why = "analysis inconclusive, paused until resumed or rolled back (mlops-actions resume / rollback)"
+        return _touch(r, phase=Phase.PAUSED, message=f"{why}: {summary}")
     if outcome is GateResult.PASSED:
         return _next_step(r, f"analysis passed: {summary}")
     return r
