@@ -33,16 +33,14 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlops_actions.deploy.apply import load_env, target_for
-    from mlops_actions.deploy.interface import Phase
+    from mlops_actions.deploy.interface import ACTIVE_PHASES, Phase
 
     repo = Path(args.repo)
     spec = load_env(repo, args.env)
-    if args.model not in spec.models:
-        raise ConfigError(f"model {args.model!r} is not pinned in environment {args.env!r}",
-                          hint=f"pinned models: {', '.join(sorted(spec.models)) or 'none'}")
+    spec.pin(args.model, args.env)
     target = target_for(repo, spec, args.env)
     before = target.status().rollouts.get(args.model)
-    if before is None or before.phase not in (Phase.PROGRESSING, Phase.PAUSED, Phase.ANALYZING):
+    if before is None or before.phase not in ACTIVE_PHASES:
         state = "no rollout" if before is None else f"its last rollout is {before.phase.value}"
         raise ConfigError(f"{args.model} has nothing to resume in {args.env}: {state}",
                           hint=f"a new version goes out through a pin change and `mlops-actions apply --env "

@@ -52,13 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _kubernetes(target: Any, args: argparse.Namespace) -> int:
     """Abort what runs; otherwise say the GitOps way back, and undo only when asked."""
-    from mlops_actions.deploy.interface import Phase
+    from mlops_actions.deploy.interface import ACTIVE_PHASES
 
-    if args.model not in target.env.models:
-        raise ConfigError(f"model {args.model!r} is not pinned in environment {args.env!r}",
-                          hint=f"pinned models: {', '.join(sorted(target.env.models)) or 'none'}")
+    pin = target.env.pin(args.model, args.env)
     record = target.status().rollouts.get(args.model)
-    running = record is not None and record.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.ANALYZING)
+    running = record is not None and record.phase in ACTIVE_PHASES
     if running and not args.undo:
         r = target.abort(args.model)
         print(f"{args.model}: {r.phase.value} - aborted in the cluster: traffic back to the stable "
@@ -74,6 +72,6 @@ def _kubernetes(target: Any, args: argparse.Namespace) -> int:
                  "undo); Argo CD self-heal or the next apply reverts it unless the pin is reverted too")
     restored, r = target.undo(args.model)
     print(f"{args.model}: undo: the Rollout runs {restored} again ({r.phase.value}); the pin in git still "
-          f"says {target.env.models[args.model].version}: {gitops}, or the next apply (or Argo CD self-heal) "
+          f"says {pin.version}: {gitops}, or the next apply (or Argo CD self-heal) "
           "puts it back")
     return EXIT_OK

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from mlops_actions.errors import ConfigError
+
 __all__ = [
     "ABTestStrategy",
     "AlertSpec",
@@ -429,3 +431,10 @@ class EnvironmentSpec(_Spec):
     target: Target = Field(default_factory=lambda: LocalTarget(type="local"))
     promotion: PromotionRules = Field(default_factory=PromotionRules)
     models: dict[str, ModelPin] = Field(default_factory=dict)
+
+    def pin(self, model: str, env_name: str) -> ModelPin:
+        """``models[model]``, or the error that names the pinned models (commands and targets)."""
+        if model not in self.models:
+            raise ConfigError(f"model {model!r} is not pinned in environment {env_name!r}",
+                              hint=f"pinned models: {', '.join(sorted(self.models)) or 'none'}")
+        return self.models[model]

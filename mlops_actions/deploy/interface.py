@@ -36,6 +36,8 @@ class Phase(enum.StrEnum):
 
 
 TERMINAL_PHASES = frozenset({Phase.HEALTHY, Phase.ROLLED_BACK, Phase.ABORTED})
+#: a rollout a person can resume or abort (``mlops-actions resume`` / ``rollback``)
+ACTIVE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.ANALYZING})
 
 
 class GateResult(enum.StrEnum):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from mlops_actions.config.specs import parse_semver
 from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError, scrub_credentials
@@ -109,11 +109,7 @@ def embedded_tracking_uri(repo_root: str | Path = ".") -> str:
 
 def redact(uri: str) -> str:
     """A URI fit for messages: the password, if any, replaced by ``***``."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return scrub_credentials(uri)
 
 
 def _scheme(uri: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlops_actions.errors import scrub_credentials
 from mlops_actions.monitoring.store._sql import INSERT_COLUMNS, SqlStore
 from mlops_actions.monitoring.store.interface import StoreError
 
@@ -109,12 +110,7 @@ class PostgresStore(SqlStore):
         return text.replace(password, "***") if password else text
 
     def _describe(self) -> str:
-        # never print a password
-        head, sep, tail = self.url.partition("@")
-        if sep and ":" in head.split("//", 1)[-1]:
-            scheme, _, userinfo = head.partition("//")
-            return f"{scheme}//{userinfo.split(':', 1)[0]}:***@{tail}"
-        return self.url
+        return scrub_credentials(self.url)  # never print a password
 
     def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> int:
         new = self._extras.execute_values(

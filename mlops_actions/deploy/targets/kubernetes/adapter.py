@@ -293,10 +293,7 @@ class ArgoRolloutsTarget:
         the pinned versions' MLflow URIs read back from their live Deployments (``MODEL_URI``)."""
         if model in self._declared:
             return self._one(model, *self._declared[model])
-        if model not in self.env.models:
-            raise ConfigError(f"model {model!r} is not pinned in environment {self.env_name!r}",
-                              hint=f"pinned models: {', '.join(sorted(self.env.models)) or 'none'}")
-        pin = self.env.models[model]
+        pin = self.env.pin(model, self.env_name)
         versions = [pin.version]
         if isinstance(pin.strategy, ABTestStrategy):
             versions.append(pin.strategy.version_b)

@@ -152,9 +152,7 @@ class KubernetesDeployTarget:
         return old, weight
 
     def _name(self, model_key: str) -> str:
-        if model_key not in self.env.models:
-            raise ConfigError(f"model {model_key!r} is not pinned in environment {self.env_name!r}",
-                              hint=f"pinned models: {', '.join(sorted(self.env.models)) or 'none'}")
+        self.env.pin(model_key, self.env_name)  # a clear error for a model the file does not pin
         return dns_label(model_key)
 
     # -- the port
