@@ -20,7 +20,8 @@ from mlops_actions.deploy.interface import GateResult, Measurement
 from mlops_actions.monitoring.interface import PredictionStore
 from mlops_actions.serving.metrics import WindowStats
 
-__all__ = ["AnalysisCounts", "StatsSource", "check", "combine", "inconclusive", "measure", "verdict"]
+__all__ = ["AnalysisCounts", "StatsSource", "background_tally", "check", "combine", "inconclusive", "measure",
+           "verdict"]
 
 
 class StatsSource(Protocol):
@@ -159,3 +160,15 @@ def verdict(spec: AnalysisSpec, counts: AnalysisCounts) -> GateResult | None:
     if counts.taken >= spec.count:
         return GateResult.PASSED
     return None
+
+
+def background_tally(spec: AnalysisSpec, failures: int, consecutive_errors: int, result: GateResult
+                     ) -> tuple[int, int, str | None]:
+    """One background-analysis measurement counted the Argo way (failures add up, errors
+    count only in a row): the new counts, and why to roll back (``"failed"`` / ``"errors"``)
+    or None. Shared by the gateway's controller and gateway-api mode's."""
+    failures += result is GateResult.FAILED
+    consecutive_errors = consecutive_errors + 1 if result is GateResult.ERROR else 0
+    why = "failed" if failures > spec.failure_limit else \
+        "errors" if consecutive_errors > spec.consecutive_error_limit else None
+    return failures, consecutive_errors, why

@@ -25,7 +25,14 @@ from mlops_actions.config.specs import (
     Strategy,
     duration_seconds,
 )
-from mlops_actions.deploy.analysis import AnalysisCounts, StatsSource, combine, measure, verdict
+from mlops_actions.deploy.analysis import (
+    AnalysisCounts,
+    StatsSource,
+    background_tally,
+    combine,
+    measure,
+    verdict,
+)
 from mlops_actions.deploy.interface import GateResult, Phase, Rollout, Route
 from mlops_actions.deploy.state import StateDB
 from mlops_actions.monitoring.interface import PredictionStore
@@ -191,18 +198,14 @@ def reconcile_background(plane: RoutingPlane, r: Rollout, spec: AnalysisSpec, no
         return r
     ms = measure(spec, model=r.model, version=r.to_version, stable_version=r.from_version, stats=plane.stats,
                  store=plane.store, since=r.bg_started_at, until=now, labels_since=r.created_at)
-    result = combine(ms)
     for m in ms:
         plane.db.add_measurement(r.id, -1, m)
-    failures = r.bg_failures + (result is GateResult.FAILED)
-    errors = r.bg_consecutive_errors + 1 if result is GateResult.ERROR else 0
+    failures, errors, why = background_tally(spec, r.bg_failures, r.bg_consecutive_errors, combine(ms))
     r = _touch(r, bg_started_at=now, bg_failures=failures, bg_consecutive_errors=errors,
                measurements=(*r.measurements, *ms)[-50:])
-    summary = "; ".join(m.message for m in ms)
-    if failures > spec.failure_limit:
-        return reconcile_rollback(plane, r, Phase.ROLLED_BACK, f"background analysis failed: {summary}")
-    if errors > spec.consecutive_error_limit:
-        return reconcile_rollback(plane, r, Phase.ROLLED_BACK, f"background analysis errors: {summary}")
+    if why is not None:
+        summary = "; ".join(m.message for m in ms)
+        return reconcile_rollback(plane, r, Phase.ROLLED_BACK, f"background analysis {why}: {summary}")
     return r
 
 

@@ -38,7 +38,7 @@ from mlops_actions.config.specs import (
     ModelPin,
     duration_seconds,
 )
-from mlops_actions.deploy.analysis import AnalysisCounts, check, combine, verdict
+from mlops_actions.deploy.analysis import AnalysisCounts, background_tally, check, combine, verdict
 from mlops_actions.deploy.interface import GateResult, Measurement, Phase
 from mlops_actions.deploy.targets.kubernetes.render import analysis_query
 
@@ -312,15 +312,10 @@ class GatewayApiController:
         if now < d.bg_started_at + duration_seconds(spec.interval):
             return d
         ms = self._measure(spec, d, now)
-        result = combine(ms)
-        failures = d.bg_failures + (result is GateResult.FAILED)
-        errors = d.bg_consecutive_errors + 1 if result is GateResult.ERROR else 0
+        failures, errors, why = background_tally(spec, d.bg_failures, d.bg_consecutive_errors, combine(ms))
         d = replace(d, bg_started_at=now, bg_failures=failures, bg_consecutive_errors=errors,
                     measurements=(*d.measurements, *ms)[-50:])
-        summary = "; ".join(m.message for m in ms)
-        if failures > spec.failure_limit:
-            return self._rollback(d, f"background analysis failed: {summary}")
-        if errors > spec.consecutive_error_limit:
-            return self._rollback(d, f"background analysis errors: {summary}")
+        if why is not None:
+            return self._rollback(d, f"background analysis {why}: {'; '.join(m.message for m in ms)}")
         return d
 
