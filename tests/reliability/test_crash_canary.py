@@ -127,7 +127,9 @@ def test_sigkill_at_random_points_of_canaries_resumes_and_converges(tmp_path: Pa
            f"{GATEWAY_KILLS} restarts resumed the same rollout at the persisted step or later, all "
            f"{len(declared)} finished Healthy on the declared version; {unhealthy} of {answered:,} "
            f"answers while up were not a 200 from a live version; history: every declare, resume and "
-           "promotion recorded exactly once",
+           "promotion recorded exactly once (stand-in models, so 30 restarts fit in CI; the load test "
+           "kills a gateway serving real MLflow models); the gateway refuses connections while it "
+           "restarts",
            kills=GATEWAY_KILLS, rollouts=len(declared), kill_points=dict(kill_points),
            restart_median_s=round(statistics.median(restarts), 2), answers=answered,
            unhealthy_answers=unhealthy, refused_while_down=poller.down, history_events=dict(events),
