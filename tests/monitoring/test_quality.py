@@ -53,3 +53,20 @@ def test_mixed_types_are_a_type_error_and_empty_is_inconclusive() -> None:
     assert report.findings[0].check == "type" and report.verdict is Verdict.ERROR
     empty = check_quality(detect_drift(ref, pd.DataFrame({"x": pd.Series(dtype=float)})), ["x"])
     assert empty.verdict is Verdict.INCONCLUSIVE
+
+
+def test_outlier_increase_accounts_for_the_references_own_sample() -> None:
+    """3 outliers in 398 reference rows vs 6 in 143 current rows: within what two samples of the
+    same data show (the demo's healthy test split hit this); 20 in 143 is a real increase."""
+    rng = np.random.default_rng(3)
+
+    def column(n: int, outliers: int) -> np.ndarray:
+        x = rng.uniform(-1.0, 1.0, n)
+        x[:outliers] = 50.0
+        return x
+
+    ref = pd.DataFrame({"x": column(398, 3)})
+    healthy = check_quality(detect_drift(ref, pd.DataFrame({"x": column(143, 6)})), ["x"])
+    assert healthy.verdict is Verdict.PASSED, healthy.findings
+    shifted = check_quality(detect_drift(ref, pd.DataFrame({"x": column(143, 20)})), ["x"])
+    assert any(f.check == "outliers" and f.verdict is Verdict.FAILED for f in shifted.findings)
