@@ -80,7 +80,11 @@ def submit(change: PinChange, current_text: str, args: argparse.Namespace) -> No
         print(preview(current_text, change), end="")
         return
     base = args.base or os.environ.get("GITHUB_REF_NAME") or "main"
-    pr = open_pin_pr(GitHubClient.from_env(), change, base)
-    print(f"opened #{pr['number']}: {change.title} {pr.get('html_url', '')}")
+    pr, created = open_pin_pr(GitHubClient.from_env(), change, base)
+    if created:
+        print(f"opened #{pr['number']}: {change.title} {pr.get('html_url', '')}")
+    else:
+        print(f"#{pr['number']} is already open for this change (branch {change.branch}, up to date): "
+              f"{pr.get('html_url', '')}")
     actions.set_output("pr-number", str(pr["number"]))
     actions.set_output("pr-url", str(pr.get("html_url", "")))

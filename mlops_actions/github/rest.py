@@ -392,14 +392,20 @@ class GitHubClient:
         data = self.json("GET", f"git/ref/heads/{quote(branch, safe='/')}")
         return str(data["object"]["sha"])
 
+    def find_branch(self, branch: str) -> str | None:
+        """The commit ``branch`` points at, or None when there is no such branch."""
+        try:
+            return self.branch_sha(branch)
+        except GitHubNotFound:
+            return None
+
     def create_branch(self, branch: str, sha: str) -> None:
         """Create ``branch`` at ``sha``; a branch already there at ``sha`` (a rerun, or a lost
         answer) is fine, at another commit it is an error."""
 
         def find() -> dict[str, Any] | None:
-            try:
-                current = self.branch_sha(branch)
-            except GitHubNotFound:
+            current = self.find_branch(branch)
+            if current is None:
                 return None
             if current != sha:
                 raise GitHubError(f"branch {branch!r} already exists at {current[:12]}, not {sha[:12]}",
@@ -407,6 +413,10 @@ class GitHubClient:
             return {"ref": f"refs/heads/{branch}", "object": {"sha": sha}}
 
         self.create_once("git/refs", {"ref": f"refs/heads/{branch}", "sha": sha}, find)
+
+    def reset_branch(self, branch: str, sha: str) -> None:
+        """Point ``branch`` at ``sha``, forced (the bot's own branch, rebuilt from the base)."""
+        self.json("PATCH", f"git/refs/heads/{quote(branch, safe='/')}", json={"sha": sha, "force": True})
 
     def get_file(self, path: str, ref: str) -> tuple[str, str]:
         """(text, blob sha) of a file at ``ref``."""
@@ -431,30 +441,63 @@ class GitHubClient:
                 raise
             return {}
 
+    def open_pull(self, head: str, base: str) -> dict[str, Any] | None:
+        """The open PR from ``head`` into ``base``, if there is one."""
+        owner = self.repository.split("/")[0]
+        pulls = self.json("GET", "pulls", params={"head": f"{owner}:{head}", "base": base,
+                                                  "state": "open"})
+        return dict(pulls[0]) if pulls else None
+
     def create_pull(self, *, title: str, head: str, base: str, body: str,
-                    draft: bool = False) -> dict[str, Any]:
-        """Open a PR from ``head``; an open PR from ``head`` into ``base`` already there (a rerun,
-        or a lost answer) is returned instead of a second one."""
-
-        def find() -> dict[str, Any] | None:
-            owner = self.repository.split("/")[0]
-            pulls = self.json("GET", "pulls", params={"head": f"{owner}:{head}", "base": base,
-                                                      "state": "open"})
-            return dict(pulls[0]) if pulls else None
-
-        data, _ = self.create_once("pulls", {
-            "title": title, "head": head, "base": base, "body": truncate_body(body),
-            "draft": draft, "maintainer_can_modify": True}, find)
-        return dict(data)
+                    draft: bool = False) -> tuple[dict[str, Any], bool]:
+        """Open a PR from ``head``: (the PR, created). An open PR from ``head`` into ``base``
+        already there (a second click, or a lost answer) is updated to ``title`` and ``body``
+        and returned instead of a second one."""
+        body = truncate_body(body)
+        existing = self.open_pull(head, base)
+        if existing is None:
+            data, created = self.create_once("pulls", {
+                "title": title, "head": head, "base": base, "body": body,
+                "draft": draft, "maintainer_can_modify": True}, lambda: self.open_pull(head, base))
+            if created:
+                return dict(data), True
+            existing = dict(data)
+        if existing.get("title") != title or existing.get("body") != body:
+            existing = dict(self.json("PATCH", f"pulls/{existing['number']}",
+                                      json={"title": title, "body": body}))
+        return existing, False
 
     def propose_change(self, *, path: str, text: str, base: str, branch: str, title: str,
-                       body: str, message: str) -> dict[str, Any]:
-        """Branch off ``base``, commit ``text`` to ``path`` there, open a PR; returns the PR."""
+                       body: str, message: str) -> tuple[dict[str, Any], bool]:
+        """``path`` set to ``text`` on ``branch`` off ``base``, and the PR from it: (PR, created).
+
+        Idempotent, like a button clicked twice: the branch is created at ``base``, or, when
+        it exists from an earlier run, kept if it already holds ``text`` and otherwise reset
+        to ``base`` before the commit (it is the bot's own branch); the open PR is reused."""
         sha = self.branch_sha(base)
+        current = self.find_branch(branch)
+        if current is None:
+            self.create_branch(branch, sha)
+        elif self._file_or_none(path, branch) != text:
+            self.reset_branch(branch, sha)
+        else:
+            return self.create_pull(title=title, head=branch, base=base, body=body)
         _, blob = self.get_file(path, base)
-        self.create_branch(branch, sha)
         self.put_file(path, text, message=message, branch=branch, sha=blob)
         return self.create_pull(title=title, head=branch, base=base, body=body)
+
+    def _file_or_none(self, path: str, ref: str) -> str | None:
+        try:
+            return self.get_file(path, ref)[0]
+        except GitHubNotFound:
+            return None
+
+    # ----------------------------------------------------------------- labels
+    def add_labels(self, issue_number: int, labels: list[str]) -> list[str]:
+        """Add ``labels`` to an issue or PR (GitHub creates a label the repository lacks);
+        returns the labels it carries now."""
+        data = self.json("POST", f"issues/{issue_number}/labels", json={"labels": labels})
+        return [str(label["name"]) for label in data or ()]
 
     # ----------------------------------------------------------------- issues
     def create_issue(self, title: str, body: str, labels: list[str] | None = None) -> dict[str, Any]:
@@ -484,10 +527,23 @@ def _sleep(seconds: float) -> None:
 
 
 def _message(response: requests.Response) -> str:
+    """GitHub's error text: the top-level ``message`` and, for a 422, what each item of
+    ``errors`` says (a ``custom`` error carries the reason, e.g. "A pull request already
+    exists for octo:branch.", only there; the others name the resource, field and code)."""
     try:
         data = response.json()
     except ValueError:
         return response.text[:200]
-    if isinstance(data, Mapping):
-        return str(data.get("message", ""))[:300]
-    return ""
+    if not isinstance(data, Mapping):
+        return ""
+    text = str(data.get("message", ""))
+    details = []
+    for item in data.get("errors") or ():
+        if isinstance(item, Mapping):
+            details.append(str(item.get("message") or " ".join(
+                str(item[k]) for k in ("resource", "field", "code") if item.get(k))))
+        elif isinstance(item, str):
+            details.append(item)
+    if details:
+        text = f"{text}: {'; '.join(details)}"
+    return text[:300]

