@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_EXTERNAL
+from mlops_actions.github import actions
 
 ORDER = 40
+OUTPUTS = frozenset({"summary"})  # one line for a Deployment status: what each model ended as
 
 
 def add_parser(sub: Any) -> None:
@@ -30,10 +32,19 @@ def run(args: argparse.Namespace) -> int:
 
     results = apply_environment(Path(args.repo), args.env, wait=args.wait, timeout=args.timeout)
     code = 0
+    parts = []
     for r in results:
         print(f"{r.model} {r.version}: {r.phase}{' (changed)' if r.changed else ''}")
         if r.phase in ("RolledBack", "Aborted"):
             code = max(code, EXIT_CHECK_FAILED)
         elif r.phase == "Timeout":
             code = max(code, EXIT_EXTERNAL)
+        if r.changed or r.phase != "Healthy":
+            parts.append(f"{r.model} {r.version} {_PHASE_WORDS.get(r.phase, r.phase)}"
+                         + (f": {r.message}" if r.phase != "Healthy" and r.message else ""))
+    actions.set_output("summary", "; ".join(parts) or f"{args.env}: nothing to change")
     return code
+
+
+_PHASE_WORDS = {"RolledBack": "rolled back", "Aborted": "aborted", "Healthy": "healthy",
+                "Timeout": "did not finish in time"}

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pandas and scipy load only when the command runs, not on ev
     from mlops_actions.monitoring.profile import ReferenceProfile
 
 ORDER = 60
+OUTPUTS = frozenset({"rollback-models"})  # step outputs written to $GITHUB_OUTPUT
 
 __all__ = ["ALERT_HOOKS", "AlertContext", "AlertHook", "add_parser", "dispatch_findings",
            "register_alert_hook", "run", "run_monitor"]
@@ -212,6 +213,14 @@ def run(args: argparse.Namespace) -> int:
                "models": [h.to_dict() for h in healths]}
     findings = [f for h in healths for f in h.findings()]
     dispatch_findings(findings, AlertContext(args.env, repo, tuple(healths), markdown))
+    from mlops_actions.github import actions
+
+    # a failing performance check (accuracy, error rate, ...) is the version's fault: the monitor
+    # workflow can open its rollback PR; drift alone is not (the previous version sees it too)
+    keys = {spec.name: key for key, spec in repo.models.items()}
+    failing = sorted({keys.get(f.model, f.model) for f in findings
+                      if f.kind == "performance" and f.verdict is Verdict.FAILED})
+    actions.set_output("rollback-models", " ".join(failing))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

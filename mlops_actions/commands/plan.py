@@ -63,9 +63,11 @@ def run(args: argparse.Namespace) -> int:
     markdown = render_markdown(plan)
     if args.markdown:
         Path(args.markdown).write_text(markdown, encoding="utf-8")
-    actions.set_output("changed", "true" if plan.changed else "false")
-    actions.set_output("environments", " ".join(plan.changed_envs))
-    actions.set_output("environments-json", json.dumps(plan.changed_envs))
+    # what the PR changes in git, in promotion order: the environments its checks cover and a
+    # push applies (live differences alone are reported above, not checked here)
+    actions.set_output("changed", "true" if plan.git_changed_envs else "false")
+    actions.set_output("environments", " ".join(plan.git_changed_envs))
+    actions.set_output("environments-json", json.dumps(plan.git_changed_envs))
     actions.set_output("changes", "\n".join(
         f"{m.env} {m.model} {m.new_version}" for e in plan.environments for m in e.models
         if m.new_version is not None and m.kind in (ChangeKind.ADDED, ChangeKind.VERSION)))

@@ -140,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     if args.status_context:
         counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
         summary = ", ".join(f"{n} {o.value}" for o, n in counts.items() if n) or "nothing to check"
+        if failed or errors:  # the status line says which rules hold the PR back
+            summary += "; " + ", ".join(dict.fromkeys(r.rule for r in [*failed, *errors]))
         head_sha = ev.pull_request.head_sha if ev is not None and ev.pull_request is not None else None
         _post_status(args.status_context, head_sha,
                      {"failed": "failure", "error": "error"}.get(result, "success"), f"policy: {summary}")

@@ -80,11 +80,16 @@ def submit(change: PinChange, current_text: str, args: argparse.Namespace) -> No
         print(preview(current_text, change), end="")
         return
     base = args.base or os.environ.get("GITHUB_REF_NAME") or "main"
-    pr, created = open_pin_pr(GitHubClient.from_env(), change, base)
+    client = GitHubClient.from_env()
+    pr, created = open_pin_pr(client, change, base)
     if created:
         print(f"opened #{pr['number']}: {change.title} {pr.get('html_url', '')}")
     else:
         print(f"#{pr['number']} is already open for this change (branch {change.branch}, up to date): "
               f"{pr.get('html_url', '')}")
+    labels = list(getattr(args, "label", None) or [])
+    if labels:  # REST creates a label the repository lacks (`gh pr edit --add-label` fails on it)
+        client.add_labels(int(str(pr["number"])), labels)
+        print(f"labelled #{pr['number']}: {', '.join(labels)}")
     actions.set_output("pr-number", str(pr["number"]))
     actions.set_output("pr-url", str(pr.get("html_url", "")))

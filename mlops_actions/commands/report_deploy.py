@@ -28,6 +28,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--description", default="", help="short text (140 chars) for the Deployment status")
     p.add_argument("--environment-url", help="where the environment serves")
     p.add_argument("--log-url", help="default: this workflow run")
+    p.add_argument("--deployment-id", default="", metavar="ID",
+                   help="add the status to this Deployment (the deployment-id output of the run that "
+                   "created it) instead of creating one: one Deployment per deploy, in_progress -> "
+                   "success or failure")
     p.set_defaults(func=run)
 
 
@@ -47,12 +51,17 @@ def run(args: argparse.Namespace) -> int:
     log_url = args.log_url or run_url()
     description = args.description or f"{args.env}: {args.state}"
     try:
-        deployment = client.create_deployment(sha, args.env, description=description,
-                                              production=args.env == "production")
-        client.create_deployment_status(int(deployment["id"]), args.state, description=description,
+        if args.deployment_id:
+            deployment_id = int(args.deployment_id)
+        else:
+            deployment_id = int(client.create_deployment(sha, args.env, description=description,
+                                                         production=args.env == "production")["id"])
+        client.create_deployment_status(deployment_id, args.state, description=description,
                                         environment_url=args.environment_url, log_url=log_url)
-        actions.set_output("deployment-id", str(deployment["id"]))
-        print(f"deployment {deployment['id']} of {sha[:7]} to {args.env}: {args.state}")
+        actions.set_output("deployment-id", str(deployment_id))
+        print(f"deployment {deployment_id} of {sha[:7]} to {args.env}: {args.state}")
+    except ValueError:
+        warn(f"report-deploy: --deployment-id {args.deployment_id!r} is not a number")
     except GitHubError as exc:
         warn(f"report-deploy: could not record the Deployment: {exc.message}")
     try:

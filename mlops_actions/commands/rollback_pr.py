@@ -9,6 +9,7 @@ from mlops_actions.commands.promote import branch_name, submit
 from mlops_actions.errors import EXIT_OK, ConfigError
 from mlops_actions.github import actions
 from mlops_actions.gitops.pins import env_path, last_good_version, pinned_version
+from mlops_actions.gitops.policy import ROLLBACK_LABEL
 from mlops_actions.gitops.propose import PinChange
 from mlops_actions.report.markdown import inert
 
@@ -21,12 +22,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "rollback-pr", help="open a PR restoring MODEL's previous version in ENV (from git history)",
         description="Walk the git log of environments/ENV.yaml for the newest earlier pin of MODEL "
         "that differs from the current one, and open a PR restoring it. Needs the full history "
-        "(actions/checkout with fetch-depth: 0). The workflow labels the PR `rollback`.")
+        "(actions/checkout with fetch-depth: 0), and label it `rollback`.")
     p.add_argument("--model", required=True)
     p.add_argument("--env", required=True)
     p.add_argument("--to", dest="to_version", metavar="VERSION", help="this version instead of the last good")
     p.add_argument("--reason", default="", help="why (goes into the PR body)")
     p.add_argument("--base", help="branch to open the PR against (default: GITHUB_REF_NAME or main)")
+    p.add_argument("--label", action="append", default=None, metavar="NAME",
+                   help="label the PR (repeatable; default: rollback, which lets the semver and freeze "
+                   "rules allow going down); created in the repository when missing")
     p.add_argument("--dry-run", action="store_true", help="print the change, open nothing")
     p.set_defaults(func=run)
 
@@ -54,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
               + "\n\nOpened by `mlops-actions rollback-pr`. The `rollback` label lets the semver and "
               "freeze rules allow going down."))
     print(f"last good version of {args.model} in {args.env}: {target} ({origin})")
+    args.label = args.label or [ROLLBACK_LABEL]
     submit(change, text, args)
     if not args.dry_run:
         actions.set_output("version", target)

@@ -38,6 +38,7 @@ __all__ = [
     "Plan",
     "Problem",
     "compute_plan",
+    "promotion_order",
     "describe_strategy",
     "render_markdown",
     "render_text",
@@ -119,6 +120,14 @@ class Plan:
         return [e.name for e in self.environments if e.changed]
 
     @property
+    def git_changed_envs(self) -> list[str]:
+        """Environments whose file the change edits, in promotion order (an environment after
+        the one it promotes from): what a PR's checks validate and a push applies. Live state
+        that differs from git (aliases not set before the first apply, drift) is reported, but
+        does not make the PR responsible for another environment."""
+        return [e.name for e in self.environments if e.status != "unchanged"]
+
+    @property
     def drifts(self) -> list[ModelPlan]:
         return [m for e in self.environments for m in e.models if m.drift]
 
@@ -148,6 +157,18 @@ def describe_strategy(pin: ModelPin) -> str:
     if isinstance(s, ABTestStrategy):
         return f"A/B with {s.version_b} at {s.traffic_split:.0%}"
     assert_never(s)
+
+
+def promotion_order(envs: Mapping[str, EnvironmentSpec]) -> list[str]:
+    """Environment names, each after the one it promotes from (``promotion.from``), then by name."""
+
+    def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
+        source = envs[name].promotion.from_ if name in envs else None
+        if source is None or source not in envs or name in seen:
+            return 0
+        return 1 + depth(source, seen | {name})
+
+    return sorted(envs, key=lambda name: (depth(name), name))
 
 
 def _desired_aliases(env: str, pin: ModelPin | None) -> dict[str, str | None]:
@@ -269,6 +290,8 @@ def compute_plan(base: EnvSource, head: EnvSource, live: LiveRegistry | None, *,
     if targets:
         notes = sorted({p.target for p in plans})
         target_label = notes[0] if len(notes) == 1 else "; ".join(f"{p.name}: {p.target}" for p in plans)
+    order = promotion_order({**base.envs, **head.envs})
+    plans.sort(key=lambda p: order.index(p.name))
     return Plan(base=base.label, head=head.label, live=label, environments=tuple(plans),
                 problems=tuple(problems), registry_calls=live.calls if live else 0, target=target_label)
 

@@ -24,11 +24,12 @@ import requests
 import yaml
 
 from tests.conftest import free_port
-from tests.github.fakegithub import FakeGitHub
+from tests.github.fakegithub import FakeGitHub, example
 from tests.workflows.harness import (
     READ_TOKEN,
     ROOT,
     WRITE_TOKEN,
+    PullRequest,
     Remote,
     Runner,
     ScenarioRepo,
@@ -102,7 +103,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         doc = yaml.safe_load(path.read_text())
         doc["target"] = {"type": "local", "url": f"http://127.0.0.1:{{{port_key}}}"}
         doc["models"] = {MODEL: {"version": "1.0.0", "strategy": _canary()}}
-        doc.setdefault("promotion", {})["require_staging_check"] = env == "staging"
+        doc.setdefault("promotion", {})["require_staging_check"] = True
         path.write_text(_dump(doc))
     for other in ("wine", "diabetes"):  # one model keeps every run short
         shutil.rmtree(files / "models" / other)
@@ -195,6 +196,39 @@ class World:
                 files[rel] = git(self.repo.work, "show", f"main:{rel}") + "\n"
         self.gh.seed_branch("main", self.repo.sha("main"), files)
 
+    def github_pr(self, pr: PullRequest, *, author: str = "ml-dev") -> dict[str, Any]:
+        """The PR as GitHub's API shows it (the fake's pulls list), open, with no comments yet."""
+        _, data = example("/repos/{owner}/{repo}/pulls", "post")
+        data.update(number=pr.number, title=pr.title, state="open", merged=False, body="", labels=[],
+                    html_url=f"https://github.com/{self.repo.repository}/pull/{pr.number}")
+        data["user"] = dict(data["user"], login=author)
+        data["head"] = dict(data["head"], ref=pr.branch, sha=pr.head_sha)
+        data["base"] = dict(data["base"], ref="main", sha=pr.base_sha)
+        self.gh.state.pulls.append(data)
+        self.gh.state.comments.setdefault(pr.number, [])
+        return data
+
+    def merge(self, pr: PullRequest) -> tuple[str, str]:
+        """The merge button: main moves, GitHub knows the PR by its merge commit."""
+        before, after = self.repo.merge_pr(pr)
+        data = next(p for p in self.gh.state.pulls if p["number"] == pr.number)
+        data.update(state="closed", merged=True, merge_commit_sha=after)
+        self.gh.state.commit_pulls[after] = [data]
+        self.sync_github()
+        return before, after
+
+    def comments(self, number: int, kind: str, env: str) -> list[str]:
+        tag = f"<!-- mlops-actions:{kind}:{env} -->"
+        return [c["body"] for c in self.gh.state.comments.get(number, []) if tag in c["body"]]
+
+    def set_alias(self, alias: str, version: str) -> None:
+        """Live state as an earlier apply left it (set-up, not what a test checks)."""
+        code = ("import sys; from mlops_actions.registry.mlflow_registry import get_registry\n"
+                "get_registry(sys.argv[1]).set_alias(sys.argv[2], sys.argv[3], sys.argv[4])")
+        done = subprocess.run([sys.executable, "-c", code, self.mlflow_uri, MODEL, alias, version],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+
     def env(self, environment: str) -> dict[str, str]:
         return {**os.environ, "MLFLOW_TRACKING_URI": self.mlflow_uri,
                 "MLOPS_GATEWAY_TOKEN": GATEWAY_TOKENS[environment]}
@@ -233,12 +267,16 @@ class World:
         return {model: route for model, route in items}
 
     @contextlib.contextmanager
-    def traffic(self, environment: str, *, rps: float = 60.0) -> Iterator[dict[str, int]]:
-        """Replay the test rows with their labels as late feedback while the body runs."""
+    def traffic(self, environment: str, *, rps: float = 60.0, shift: float = 0.0,
+                wrong_labels: bool = False) -> Iterator[dict[str, int]]:
+        """Replay the test rows with their labels as late feedback while the body runs; ``shift``
+        scales every feature (drift), ``wrong_labels`` sends the opposite label (accuracy drops)."""
         import pandas as pd
 
         test = pd.read_csv(self.repo.work / "models" / MODEL / "data" / "test.csv")
-        labels = [int(v) for v in test.pop("target")]
+        labels = [1 - int(v) if wrong_labels else int(v) for v in test.pop("target")]
+        if shift:
+            test = test * (1.0 + shift)
         columns, rows = list(test.columns), test.to_numpy().tolist()
         counts = {"sent": 0, "errors": 0}
         stop = threading.Event()

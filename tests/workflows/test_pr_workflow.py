@@ -1,19 +1,80 @@
-"""pr.yml and review.yml, run by act as GitHub runs them on a pull request."""
+"""pr.yml (with the reusable validate.yml) and review.yml, run by act as GitHub runs them."""
 
 from __future__ import annotations
 
+from tests.github.fakegithub import review
 from tests.workflows.conftest import MODEL, World, pin_text
-from tests.workflows.harness import pull_request_event
+from tests.workflows.harness import READ_TOKEN, pull_request_event, review_event
 
 
 def test_same_repo_pr_gets_plan_validate_policy_and_staging_check(world: World) -> None:
+    """A staging-only promotion before the first apply: every check runs for staging, and only
+    for staging (production's aliases are unset too, which used to pull it in)."""
     text = world.repo.read("environments/staging.yaml")
     pr = world.repo.open_pr("promote-1.1.0", {"environments/staging.yaml": pin_text(text, "1.1.0")},
                             title=f"Promote {MODEL} 1.1.0 to staging")
-    world.gh.state.comments[pr.number] = []
+    world.github_pr(pr)
     world.repo.at(pr.merge_sha)
     result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr))
+    assert result.returncode == 0 and not result.failed_jobs(), result
+    assert {"pr/static", "pr/all-checks"} <= set(result.jobs)
+
+    plan = world.comments(pr.number, "plan", "all")
+    assert len(plan) == 1 and "1.0.0 -> 1.1.0" in plan[0].replace("→", "->") or "1.1.0" in plan[0]
+    validate = world.comments(pr.number, "validate", "staging")
+    assert len(validate) == 1 and f"Validation of `{MODEL}` 1.1.0: **passed**" in validate[0]
+    staging = world.comments(pr.number, "staging", "staging")
+    assert len(staging) == 1 and "100 of 100 requests answered 200" in staging[0]
+    # nothing for production: the PR does not change it
+    assert world.comments(pr.number, "validate", "production") == []
+    assert world.comments(pr.number, "staging", "production") == []
+    policy = world.comments(pr.number, "policy", "all")
+    assert len(policy) == 1 and "promotion-order" in policy[0]
+    # the policy status lands on the PR's head commit, where branch protection reads it
+    statuses = world.gh.statuses_for(pr.head_sha)
+    assert [(s["context"], s["state"]) for s in statuses] == [("mlops-actions/policy", "success")]
+    assert world.gh.rejected == []
+
+
+def test_production_pr_policy_waits_for_an_approval_then_review_yml_passes_it(world: World) -> None:
+    text = world.repo.read("environments/production.yaml")
+    world.repo.commit_main("staging runs 1.1.0", {
+        "environments/staging.yaml": pin_text(world.repo.read("environments/staging.yaml"), "1.1.0")})
+    world.sync_github()
+    world.set_alias("staging", "1.1.0")  # 1.1.0 is live in staging: promotion order holds
+    pr = world.repo.open_pr("promote-prod", {"environments/production.yaml": pin_text(text, "1.1.0")},
+                            title=f"Promote {MODEL} 1.1.0 to production")
+    world.github_pr(pr)
+    world.repo.at(pr.merge_sha)
+    result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
     assert result.returncode == 0, result
-    print(result.seconds, result.jobs)
-    for r in world.gh.requests:
-        print(r.method, r.path, r.status, r.body if r.method != "GET" else "")
+    statuses = world.gh.statuses_for(pr.head_sha)
+    assert statuses[-1]["state"] == "failure" and statuses[-1]["description"].endswith("; approvals")
+
+    world.gh.state.reviews[pr.number] = [review("lead", "APPROVED", 1, association="COLLABORATOR",
+                                                commit_id=pr.head_sha)]
+    result = world.runner.run("pull_request_review", "review.yml",
+                              review_event(pr, state="approved", reviewer="lead", association="COLLABORATOR"))
+    assert result.returncode == 0 and not result.failed_jobs(), result
+    statuses = world.gh.statuses_for(pr.head_sha)
+    assert statuses[-1]["context"] == "mlops-actions/policy" and statuses[-1]["state"] == "success"
+    policy = world.comments(pr.number, "policy", "all")
+    assert len(policy) == 1 and "approvals" in policy[0]
+    assert world.gh.rejected == []
+
+
+def test_fork_pr_runs_without_secrets_and_says_so(world: World) -> None:
+    """A fork PR: read-only token, no secrets. Nothing fails obscurely; the credentialed checks
+    say they were skipped, and GitHub refused every write (403), as it does."""
+    text = world.repo.read("environments/staging.yaml")
+    pr = world.repo.open_pr("fork-change", {"environments/staging.yaml": pin_text(text, "1.1.0")},
+                            title="Promote from a fork", fork=True)
+    world.github_pr(pr, author="outsider")
+    world.repo.at(pr.merge_sha)
+    result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr, author="outsider"),
+                              token=READ_TOKEN, secrets=False)
+    assert result.returncode == 0 and not result.failed_jobs(), result
+    assert "skipped: no credentials" in result.log
+    writes = [r for r in world.gh.requests if r.method != "GET"]
+    assert writes and all(r.status == 403 for r in writes)
+    assert world.gh.state.comments[pr.number] == [] and world.gh.state.statuses == []
