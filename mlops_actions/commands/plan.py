@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, RegistryError
+from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, MlopsActionsError, RegistryError
 from mlops_actions.github import actions
 from mlops_actions.gitops import context
 from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry, read_target
 from mlops_actions.gitops.plan import ChangeKind, compute_plan, render_markdown, render_text
 from mlops_actions.gitops.sources import read_source
+from mlops_actions.report.markdown import inert
 
 ORDER = 30
 # written to $GITHUB_OUTPUT; "changes": one "ENV MODEL VERSION" line per new or changed pin
@@ -39,6 +40,29 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    """The plan; with --markdown, a plan that cannot be made still leaves a report saying why
+    (file:line:column and what to do), so the PR comment step has something to post."""
+    rendered: list[str] = []
+    try:
+        return _plan(args, rendered)
+    except MlopsActionsError as err:
+        if args.markdown:
+            head = rendered[0] if rendered else "### mlops-actions plan\n"
+            Path(args.markdown).write_text(head + "\n" + render_errors(err), encoding="utf-8")
+        raise
+
+
+def render_errors(err: MlopsActionsError) -> str:
+    errors = list(err.errors) if isinstance(err, ConfigError) and err.errors else [err]
+    lines = [f"#### ❌ The plan could not be made: {len(errors)} problem(s)", ""]
+    for e in errors:
+        where = f"`{inert(str(e.location))}`: " if e.location else ""
+        hint = f" ({inert(e.hint)})" if e.hint else ""
+        lines.append(f"- {where}{inert(e.message)}{hint}")
+    return "\n".join(lines) + "\n"
+
+
+def _plan(args: argparse.Namespace, rendered: list[str]) -> int:
     repo = Path(args.repo)
     ev = context.event()
     base = read_source(repo, args.base or context.default_base(ev))
@@ -61,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     plan = compute_plan(base, head, live, envs=args.env, live_label=live_label, targets=targets)
     print(plan.to_json() if args.json else render_text(plan))
     markdown = render_markdown(plan)
+    rendered.append(markdown)
     if args.markdown:
         Path(args.markdown).write_text(markdown, encoding="utf-8")
     # what the PR changes in git, in promotion order: the environments its checks cover and a

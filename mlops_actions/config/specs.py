@@ -258,9 +258,10 @@ class PagerDutyAlert(_Spec):
 
 class WebhookAlert(_Spec):
     type: Literal["webhook"]
-    url: str | None = None
-    url_env: str | None = None
-    secret_env: str | None = Field(None, description="HMAC-SHA256 signing secret")
+    url: str | None = Field(None, description="the receiver (default: the variable url_env names)")
+    url_env: str = Field("MLOPS_ALERT_WEBHOOK_URL", description="variable holding the receiver's URL")
+    secret_env: str | None = Field(None, description="variable holding the HMAC-SHA256 signing secret "
+                                   "(default: MLOPS_ALERT_WEBHOOK_SECRET when it is set)")
 
 
 class GitHubIssueAlert(_Spec):

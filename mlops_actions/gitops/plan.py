@@ -38,8 +38,8 @@ __all__ = [
     "Plan",
     "Problem",
     "compute_plan",
-    "promotion_order",
     "describe_strategy",
+    "promotion_order",
     "render_markdown",
     "render_text",
 ]

@@ -121,8 +121,11 @@ def test_factory_unknown_type_names_valid_ones() -> None:
 def test_factory_missing_secret_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="SLACK_WEBHOOK_URL"):
         make_sink({"type": "slack"}, env={})
-    with pytest.raises(ConfigError, match="neither url nor url_env"):
-        make_sink({"type": "webhook"}, env={})
+    with pytest.raises(ConfigError, match="MLOPS_ALERT_WEBHOOK_URL is not set"):
+        make_sink({"type": "webhook"}, env={})  # the default name, passed by monitor.yml
+    signed = make_sink({"type": "webhook"}, env={"MLOPS_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/hook",
+                                                 "MLOPS_ALERT_WEBHOOK_SECRET": "s3cret"})
+    assert "signed=True" in repr(signed)
     with pytest.raises(ConfigError, match="GITHUB_TOKEN"):
         make_sink({"type": "github_issue"}, env={"GITHUB_REPOSITORY": "o/r"})
     with pytest.raises(ConfigError, match="bad alert spec"):

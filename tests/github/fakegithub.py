@@ -339,7 +339,8 @@ class FakeGitHub:
             doc = "https://docs.github.com/rest/git/refs#create-a-reference"
             branch = body["ref"].removeprefix("refs/heads/")
             if not body["ref"].startswith("refs/") or body["ref"].count("/") < 2:
-                return error(422, "Reference name must start with 'refs/' and have at least two slashes.", doc)
+                return error(422, "Reference name must start with 'refs/' and have at least two slashes.",
+                             doc)
             if branch in s.refs:
                 return error(422, "Reference already exists", doc)
             if body["sha"] not in self._known():
@@ -381,8 +382,9 @@ class FakeGitHub:
             if text is None:
                 return not_found()
             code, data = example(template, "get")
-            data.update(type="file", path=params["path"], sha=blob_sha(text), name=params["path"].rsplit("/")[-1],
-                        content=base64.b64encode(text.encode()).decode(), encoding="base64")
+            data.update(type="file", path=params["path"], sha=blob_sha(text),
+                        name=params["path"].rsplit("/")[-1], encoding="base64",
+                        content=base64.b64encode(text.encode()).decode())
             return code, data, {}
         if key == ("PUT", "/contents/{path}"):
             doc = "https://docs.github.com/rest/repos/contents#create-or-update-file-contents"

@@ -45,7 +45,6 @@ REPO_PARTS = (".github", "action.yml", "pyproject.toml", "README.md", "LICENSE",
               "environments")
 GATEWAY_TOKENS = {"staging": "gw-staging-token-5f1c", "production": "gw-production-token-9b2e"}
 
-pytestmark = pytest.mark.workflows
 
 
 def _dump(doc: Any) -> str:
@@ -187,6 +186,7 @@ class World:
     receiver: AlertReceiver
     gateways: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: Path | None = None
+    store: str = ""
 
     def sync_github(self) -> None:
         """GitHub's view of main follows the git repository (what the contents API reads)."""
@@ -238,12 +238,13 @@ class World:
         log = (self.logs / f"gateway-{environment}.log").open("ab")
         self.gateways[environment] = subprocess.Popen(
             [sys.executable, "-m", "mlops_actions", "serve", "--env", environment,
-             "--port", str(self.ports[environment]), "--tick", "0.05"],
+             "--port", str(self.ports[environment]), "--tick", "0.05", "--store", self.store],
             cwd=self.repo.work, env=self.env(environment), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         url = f"http://127.0.0.1:{self.ports[environment]}/readyz"
         while time.monotonic() < deadline:
-            assert self.gateways[environment].poll() is None, (self.logs / f"gateway-{environment}.log").read_text()
+            log_text = (self.logs / f"gateway-{environment}.log").read_text
+            assert self.gateways[environment].poll() is None, log_text()
             with contextlib.suppress(requests.RequestException):
                 if requests.get(url, timeout=2).status_code == 200:
                     return
@@ -319,6 +320,7 @@ def world(act: str, deps: Path, template: Path, tmp_path: Path) -> Iterator[Worl
     shutil.copytree(template / "mlflow", mlflow_dir)
     mlflow_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
     repo = ScenarioRepo(Remote(tmp_path / "github.com"), tmp_path / "work", files)
+    store = f"sqlite:///{tmp_path / 'predictions.db'}"  # what the gateways log to
     logs = tmp_path / "logs"
     logs.mkdir()
     receiver = AlertReceiver()
@@ -326,15 +328,14 @@ def world(act: str, deps: Path, template: Path, tmp_path: Path) -> Iterator[Worl
     with FakeGitHub(tokens={WRITE_TOKEN: "write", READ_TOKEN: "read"}, page_size=30) as gh:
         runner = Runner(repo=repo, api_url=gh.url, scratch=tmp_path / "act", deps=deps,
                         repo_secrets={"MLFLOW_TRACKING_URI": mlflow_uri,
+                                      "MLOPS_PREDICTION_STORE": store,
                                       "SLACK_WEBHOOK_URL": f"{receiver.url}/slack",
                                       "PAGERDUTY_ROUTING_KEY": "R0UTINGKEY0000000000000000000000",
                                       "MLOPS_ALERT_WEBHOOK_URL": f"{receiver.url}/webhook"},
-                        environments={env: {"MLOPS_GATEWAY_TOKEN": token,
-                                            "MLOPS_PREDICTION_STORE":
-                                                f"sqlite:///{repo.work / '.mlops' / 'predictions.db'}"}
+                        environments={env: {"MLOPS_GATEWAY_TOKEN": token}
                                       for env, token in GATEWAY_TOKENS.items()},
                         variables={"MLOPS_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty"})
-        w = World(repo, gh, runner, mlflow_uri, ports, receiver, logs=logs)
+        w = World(repo, gh, runner, mlflow_uri, ports, receiver, logs=logs, store=store)
         w.sync_github()
         try:
             yield w

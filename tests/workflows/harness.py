@@ -59,10 +59,11 @@ def git(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> str:
     return done.stdout.strip()
 
 
-def pinned_actions(*roots: Path) -> dict[str, str]:
-    """``owner/repo@sha`` -> stand-in folder, for every action the workflow files pin.
-    A pinned action with no stand-in is an error: add one to ``standins/`` first."""
-    found: dict[str, str] = {}
+def pinned_actions(*roots: Path, known: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``owner/repo@sha`` -> stand-in folder, for every action the workflow files pin (``known``:
+    actions the scenario provides itself). A pinned action with no stand-in is an error: add
+    one to ``standins/`` first."""
+    found: dict[str, str] = dict(known or {})
     missing: list[str] = []
     for root in roots:
         files = [*sorted((root / ".github" / "workflows").glob("*.yml"))]
@@ -71,6 +72,8 @@ def pinned_actions(*roots: Path) -> dict[str, str]:
         for path in files:
             for repo, sha in USES.findall(path.read_text(encoding="utf-8")):
                 folder = STANDINS / repo.split("/", 1)[1]
+                if f"{repo}@{sha}" in found:
+                    continue
                 if (folder / "action.yml").is_file():
                     found[f"{repo}@{sha}"] = str(folder)
                 elif repo != "helm/kind-action":  # k8s-e2e.yml only: needs Docker, not run here
@@ -89,7 +92,7 @@ def deps_dir(dest: Path) -> Path:
     for entry in site.iterdir():
         lower = entry.name.lower()
         if lower.startswith(("mlops_actions", "mlops-actions", "__editable__", "_test_dependencies")) \
-                or entry.suffix == ".pth" and "mlops" in lower:
+                or (entry.suffix == ".pth" and "mlops" in lower):
             continue
         link = dest / entry.name
         if not link.exists():
@@ -252,7 +255,8 @@ def pull_request_event(pr: PullRequest, *, action: str = "opened", repository: s
         head_repo["fork"] = True
     p["head"] = dict(p["head"], ref=pr.branch, sha=pr.head_sha, repo=head_repo,
                      label=f"{head_repo['owner']['login']}:{pr.branch}")
-    p["base"] = dict(p["base"], ref="main", sha=pr.base_sha, repo=repo, label=f"{repository.split('/')[0]}:main")
+    p["base"] = dict(p["base"], ref="main", sha=pr.base_sha, repo=repo,
+                     label=f"{repository.split('/')[0]}:main")
     return event
 
 
@@ -327,6 +331,7 @@ class Runner:
     repo_secrets: dict[str, str] = field(default_factory=dict)
     environments: dict[str, dict[str, str]] = field(default_factory=dict)  # GitHub environments
     variables: dict[str, str] = field(default_factory=dict)
+    actions: dict[str, str] = field(default_factory=dict)  # owner/repo@sha -> folder, beside stand-ins
     runs: list[ActResult] = field(default_factory=list)
 
     def run(self, event_name: str, workflow: str, event: Mapping[str, Any], *,
@@ -359,7 +364,7 @@ class Runner:
                 "-e", str(event_path), "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
                 "--no-skip-checkout", "--no-cache-server", "--action-cache-path", str(run_dir / "cache"),
                 "--secret-file", str(secret_file)]
-        for ref, folder in pinned_actions(self.repo.work, *self.extra_roots).items():
+        for ref, folder in pinned_actions(self.repo.work, *self.extra_roots, known=self.actions).items():
             argv += ["--local-repository", f"{ref}={folder}"]
         for key, value in env.items():
             argv += ["--env", f"{key}={value}"]
@@ -381,7 +386,7 @@ class Runner:
         for line in log.splitlines():
             m = _JOB_END.match(line)
             if m:
-                jobs[m["job"]] = m["state"]
+                jobs[m["job"].strip()] = m["state"]
         result = ActResult(done.returncode, log, time.monotonic() - t0, jobs)
         self.runs.append(result)
         return result

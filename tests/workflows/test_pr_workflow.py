@@ -20,7 +20,7 @@ def test_same_repo_pr_gets_plan_validate_policy_and_staging_check(world: World) 
     assert {"pr/static", "pr/all-checks"} <= set(result.jobs)
 
     plan = world.comments(pr.number, "plan", "all")
-    assert len(plan) == 1 and "1.0.0 -> 1.1.0" in plan[0].replace("→", "->") or "1.1.0" in plan[0]
+    assert (len(plan) == 1 and "1.0.0 -> 1.1.0" in plan[0].replace("→", "->")) or "1.1.0" in plan[0]
     validate = world.comments(pr.number, "validate", "staging")
     assert len(validate) == 1 and f"Validation of `{MODEL}` 1.1.0: **passed**" in validate[0]
     staging = world.comments(pr.number, "staging", "staging")
@@ -78,3 +78,19 @@ def test_fork_pr_runs_without_secrets_and_says_so(world: World) -> None:
     writes = [r for r in world.gh.requests if r.method != "GET"]
     assert writes and all(r.status == 403 for r in writes)
     assert world.gh.state.comments[pr.number] == [] and world.gh.state.statuses == []
+
+
+def test_pr_pinning_a_version_that_does_not_exist_fails_with_the_line_on_the_pr(world: World) -> None:
+    text = world.repo.read("environments/staging.yaml")
+    pr = world.repo.open_pr("typo", {"environments/staging.yaml": pin_text(text, "1.9.0")},
+                            title="Promote a version nobody registered")
+    world.github_pr(pr)
+    world.repo.at(pr.merge_sha)
+    result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
+    assert result.returncode != 0 and "checks/validate (reusable)/plan" in result.failed_jobs(), result
+    line = next(i for i, row in enumerate(pin_text(text, "1.9.0").splitlines(), 1) if "1.9.0" in row)
+    # an annotation on the line of the pin, and the same problem in the plan comment
+    assert f"::error file=environments/staging.yaml,line={line}" in result.log
+    [plan] = world.comments(pr.number, "plan", "all")
+    assert "The plan could not be made: 1 problem(s)" in plan
+    assert f"`environments/staging.yaml:{line}" in plan and "1.9.0 does not exist in the registry" in plan

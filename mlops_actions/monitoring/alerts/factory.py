@@ -47,6 +47,9 @@ def parse_alert_spec(raw: Mapping[str, Any] | Any) -> Any:
                           hint=f"valid types: {', '.join(SINK_TYPES)}") from exc
 
 
+DEFAULT_WEBHOOK_SECRET_ENV = "MLOPS_ALERT_WEBHOOK_SECRET"  # noqa: S105 - a variable name: signs webhooks when set
+
+
 def _need(env: Mapping[str, str], name: str, what: str) -> str:
     value = env.get(name, "")
     if not value:
@@ -80,11 +83,9 @@ def make_sink(spec: Any, env: Mapping[str, str] | None = None, **options: Any) -
         return PagerDutySink(_need(env, spec.routing_key_env, "pagerduty alert"), severity=spec.severity,
                              url=env.get("MLOPS_PAGERDUTY_EVENTS_URL") or EVENTS_URL, **options)
     if isinstance(spec, WebhookAlert):
-        if spec.url is None and spec.url_env is None:
-            raise ConfigError("webhook alert: neither url nor url_env is given",
-                              hint="set url: https://... or url_env: NAME_OF_VARIABLE")
-        url = spec.url if spec.url is not None else _need(env, str(spec.url_env), "webhook alert")
-        secret = _need(env, spec.secret_env, "webhook alert") if spec.secret_env else None
+        url = spec.url if spec.url is not None else _need(env, spec.url_env, "webhook alert")
+        secret = _need(env, spec.secret_env, "webhook alert") if spec.secret_env \
+            else env.get(DEFAULT_WEBHOOK_SECRET_ENV) or None
         return WebhookSink(url, secret=secret, **options)
     if isinstance(spec, GitHubIssueAlert):
         token = env.get("GITHUB_TOKEN") or env.get("GH_TOKEN") or ""
