@@ -32,8 +32,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from peer_venv import ensure_peer_venv
+
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venv-gbstats"
 GBSTATS_PINS = ["gbstats==0.8.0"]
 
 GBSTATS_WORKER = r'''
@@ -84,19 +85,6 @@ FIELDS = ["estimate", "ci low", "ci high", "p-value", "seq ci low", "seq ci high
           "srm p-value"]
 
 
-def ensure_gbstats() -> Path:
-    py = VENV / "bin" / "python"
-    if py.exists():
-        probe = subprocess.run([str(py), "-c", "import gbstats"], capture_output=True)
-        if probe.returncode == 0:
-            return py
-    base = Path(sys.base_prefix) / "bin" / "python3"
-    print(f"creating {VENV} with {' '.join(GBSTATS_PINS)} (once; cached afterwards)", flush=True)
-    subprocess.run([str(base), "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *GBSTATS_PINS], check=True)
-    return py
-
-
 def make_scenarios(count: int, seed: int = 18) -> list[list[int]]:
     import numpy as np
 
@@ -142,7 +130,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scenarios", type=int, default=400)
     args = parser.parse_args()
-    gb_python = str(ensure_gbstats())
+    gb_python = str(ensure_peer_venv("gbstats", "gbstats", GBSTATS_PINS))
     scenarios = make_scenarios(args.scenarios)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "scenarios.json"
