@@ -60,3 +60,28 @@ def test_sequential_still_finds_a_real_difference() -> None:
     x_b = rng.binomial(BATCH, RATE + 0.025, (EXPERIMENTS, LOOKS)).cumsum(axis=1)
     seq_p = proportion_test(x_a, n, x_b, n, alpha=ALPHA, sequential=True)[3]
     assert (seq_p[:, -1] < ALPHA).mean() > 0.75
+
+
+def test_latency_sequential_keeps_alpha_where_naive_peeking_does_not() -> None:
+    """The same for latency: Mann-Whitney looked at 10 times (100 more rows per arm each
+    time) in 400 A/A experiments, against the mSPRT on its z-statistic."""
+    from scipy import stats
+
+    from mlops_actions.stats.compare import _mann_whitney_z
+    from mlops_actions.stats.sequential import always_valid_p
+
+    experiments, looks, batch = 400, 10, 100
+    rng = np.random.default_rng(20261204)
+    a = rng.lognormal(np.log(40), 0.6, (experiments, looks * batch))
+    b = rng.lognormal(np.log(40), 0.6, (experiments, looks * batch))
+    fixed = np.empty((experiments, looks))
+    seq = np.empty((experiments, looks))
+    for look in range(looks):
+        n = (look + 1) * batch
+        fixed[:, look] = stats.mannwhitneyu(b[:, :n], a[:, :n], axis=1).pvalue
+        z = [_mann_whitney_z(a[e, :n], b[e, :n]) for e in range(experiments)]
+        seq[:, look] = always_valid_p(z, 2 * n, ALPHA)
+    naive, sequential = (fixed < ALPHA).any(axis=1).mean(), (seq < ALPHA).any(axis=1).mean()
+    print({"fixed, last look": (fixed[:, -1] < ALPHA).mean(), "naive": naive, "sequential": sequential})
+    assert naive >= 0.12
+    assert sequential <= ALPHA
