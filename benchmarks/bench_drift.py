@@ -40,8 +40,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from peer_venv import ensure_peer_venv
+
 HERE = Path(__file__).resolve().parent
-VENV = HERE / ".venv-evidently"
 EVIDENTLY_PINS = ["evidently==0.7.23", "numpy<2", "pyarrow<18", "pandas<3"]
 
 def peak_rss_kb() -> int:
@@ -84,19 +85,6 @@ for m in snap.dict()["metrics"]:
 print(json.dumps({"seconds": seconds, "maxrss_kb": peak_rss_kb(),
                   "rss_loaded_kb": rss_loaded, "share": share, "columns": cols}))
 '''
-
-
-def ensure_evidently() -> Path:
-    py = VENV / "bin" / "python"
-    if py.exists():
-        probe = subprocess.run([str(py), "-c", "import evidently"], capture_output=True)
-        if probe.returncode == 0:
-            return py
-    base = Path(sys.base_prefix) / "bin" / "python3"
-    print(f"creating {VENV} with {' '.join(EVIDENTLY_PINS)} (once; cached afterwards)", flush=True)
-    subprocess.run([str(base), "-m", "venv", str(VENV)], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "-q", *EVIDENTLY_PINS], check=True)
-    return py
 
 
 def make_data(rows: int, cols: int, out: Path, seed: int = 7) -> dict[str, str]:
@@ -270,7 +258,7 @@ def main() -> None:
     if args.worker_frames:
         print(json.dumps(run_ours_frames(*args.worker_frames)))
         return
-    evidently_py = ensure_evidently()
+    evidently_py = ensure_peer_venv("evidently", "evidently", EVIDENTLY_PINS)
     print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     for size in args.sizes.split(","):

@@ -1,0 +1,37 @@
+"""Statistics engine: compare two variants with intervals, p-values and a four-valued verdict.
+
+``interface`` (value types), ``compare`` (fixed horizon; several metrics with a
+multiplicity correction), ``sequential`` (mSPRT, always-valid), ``srm`` (sample ratio
+mismatch), ``files`` (reading a variant's prediction log). Pure functions over numpy arrays.
+"""
+
+from __future__ import annotations
+
+from mlops_actions.stats.compare import compare_arms, compare_metrics, latency_test, proportion_test
+from mlops_actions.stats.interface import (
+    Arm,
+    ArmSummary,
+    Comparison,
+    Difference,
+    Metric,
+    MultiComparison,
+    Srm,
+    Verdict,
+)
+from mlops_actions.stats.srm import srm_check
+
+__all__ = [
+    "Arm",
+    "ArmSummary",
+    "Comparison",
+    "Difference",
+    "Metric",
+    "MultiComparison",
+    "Srm",
+    "Verdict",
+    "compare_arms",
+    "compare_metrics",
+    "latency_test",
+    "proportion_test",
+    "srm_check",
+]
