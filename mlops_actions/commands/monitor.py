@@ -102,7 +102,7 @@ def _reference(repo: Repo, key: str, spec: ModelSpec,
         rel = spec.data.reference or spec.data.test
         path = repo.model_dir(key) / rel
     if not path.exists():
-        raise ValidationError(f"reference data {path} for model {spec.name} does not exist",
+        raise ValidationError(f"reference data {path} for model {key} does not exist",
                               hint="set data.reference in model.yaml or pass --reference PATH")
     from mlops_actions.monitoring.profile import ReferenceProfile
 
@@ -157,7 +157,8 @@ def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, referen
                 notes.append(f"reference data unusable: {exc.message}"
                              + (f" ({exc.hint})" if exc.hint else ""))
             win = window_s if window_s is not None else duration_seconds(spec.monitoring.window)
-            health = assess_model(store, spec.name, version=None if all_versions else pin.version,
+            # the gateway logs predictions under the model's key (its directory), whatever MLflow calls it
+            health = assess_model(store, key, version=None if all_versions else pin.version,
                                   environment=env_name, window_seconds=win, spec=spec.monitoring,
                                   task=spec.task, reference=profile, features=features, now=now,
                                   environment_filter=False if any_environment else None)

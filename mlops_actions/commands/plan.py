@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mlops_actions.config.loader import registered_names
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, RegistryError
 from mlops_actions.github import actions
 from mlops_actions.gitops import context
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         live_label = NO_REGISTRY
     elif args.live is not False:
         try:
-            live = LiveRegistry(open_registry(repo))
+            live = LiveRegistry(open_registry(repo), names=registered_names(repo))
         except RegistryError as exc:
             if args.live:
                 raise

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_actions.config.loader import load_environment
+from mlops_actions.config.loader import load_environment, registered_name
 from mlops_actions.config.specs import (
     ABTestStrategy,
     CanaryStrategy,
@@ -105,12 +105,6 @@ def environment_lock(repo: Path, env: str, timeout: float = 600.0,
         os.close(fd)
 
 
-def _name(repo: Path, key: str) -> str:
-    from mlops_actions.serving.server import registered_name
-
-    return registered_name(repo, key)
-
-
 def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None = None,
                       registry: DeployRegistry | None = None, wait: bool = True, timeout: float = 1800.0,
                       poll: float = 0.5, actor: str = "", progress: Callable[[str], None] = print
@@ -170,7 +164,7 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
     results: list[ApplyResult] = []
     declared: dict[str, tuple[str, Rollout | None]] = {}
     for key, pin in spec.models.items():
-        name = _name(repo, key)
+        name = registered_name(repo, key)
         mv = registry.get(name, pin.version)
         strategy = pin.strategy
         b_uri = None

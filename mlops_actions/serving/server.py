@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from mlops_actions.config.loader import load_environment
+from mlops_actions.config.loader import load_environment, registered_name
 from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
 from mlops_actions.deploy.interface import Route
 from mlops_actions.deploy.registry_bridge import DeployRegistry, get_deploy_registry
@@ -21,16 +21,6 @@ from mlops_actions.serving.gateway import Gateway, GatewayConfig
 from mlops_actions.serving.sticky import StickyForwarder, sticky_from_env
 
 __all__ = ["build_gateway", "build_single_model_gateway", "registered_name", "run", "uvicorn_config"]
-
-
-def registered_name(repo: Path, key: str) -> str:
-    """The MLflow name of ``models/<key>``: its model.yaml ``name``, else the key itself."""
-    path = repo / "models" / key / "model.yaml"
-    if path.exists():
-        from mlops_actions.config.loader import load_model
-
-        return load_model(path).name
-    return key
 
 
 def initial_routes(repo: Path, env: EnvironmentSpec, registry: DeployRegistry) -> dict[str, Route]:
