@@ -48,4 +48,4 @@ def test_exit_codes_table_matches_errors_module() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     documented = {int(code) for code in re.findall(r"^\| ([0-9]) \|", readme, flags=re.M)}
     assert documented == {errors.EXIT_OK, errors.EXIT_CHECK_FAILED, errors.EXIT_BAD_INPUT,
-                          errors.EXIT_EXTERNAL, EXIT_INTERNAL}
+                          errors.EXIT_EXTERNAL, EXIT_INTERNAL, errors.EXIT_NO_DATA}

@@ -155,7 +155,10 @@ class ModelMonitor:
             predictions = list(self.store.query(model_name, version=version,
                                                 limit=PREDICTION_BASELINE_SIZE)["output"])
         values = list(predictions)[:PREDICTION_BASELINE_SIZE]
-        self.store.set_baseline(model_name, {"predictions": values}, version=version, kind="prediction")
+        payload: dict[str, Any] = {"predictions": values}
+        if version:
+            payload["version"] = version  # monitor compares a version's outputs with its own only
+        self.store.set_baseline(model_name, payload, version=version, kind="prediction")
         return len(values)
 
     def detect_prediction_drift(self, model_name: str, current_predictions: Sequence[Any] | None = None, *,
