@@ -116,5 +116,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"model": args.model, "version": payload.get("version", version),
                           "n": len(payload.get("predictions") or []), "source": payload.get("source")}))
     else:
-        print(f"{args.model} {payload.get('version') or version}: prediction baseline {verb}: {_summary(payload)}")
+        shown = payload.get("version") or version
+        print(f"{args.model} {shown}: prediction baseline {verb}: {_summary(payload)}")
     return EXIT_OK

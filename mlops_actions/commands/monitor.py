@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_actions.config.loader import Repo, load_repo
 from mlops_actions.config.specs import ModelSpec, duration_seconds
-from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_NO_DATA, EXIT_OK, ConfigError, MlopsActionsError, ValidationError
+from mlops_actions.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_NO_DATA,
+    EXIT_OK,
+    ConfigError,
+    MlopsActionsError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:  # pandas and scipy load only when the command runs, not on every CLI start
     from mlops_actions.monitoring.health import Finding, ModelHealth

@@ -109,7 +109,8 @@ def test_check_lists_every_error_and_annotates_in_actions(
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
         "error: models/diabetes/model.yaml:2:1: (top level): unknown key `taks`; did you mean `task`?",
-        "  hint: valid keys here: data, description, monitoring, name, owners, registered_name, task, validation",
+        "  hint: valid keys here: data, description, monitoring, name, owners, registered_name, task, "
+        "validation",
         "error: environments/staging.yaml:9:23: models.diabetes.strategy.steps[0].set_weight: "
         "expected a value <= 100, got integer 150",
         "2 errors",

@@ -269,7 +269,8 @@ def test_drift_needs_min_samples_rows_per_variant(repo: Path, capsys: pytest.Cap
     assert any("accuracy" in m and "not enough data (n=30" in m for m in messages)
 
 
-def test_prediction_baseline_of_another_version_is_not_used(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prediction_baseline_of_another_version_is_not_used(repo: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     # a canary of 1.2.0 judged against 1.1.0's outputs would "drift" because it is a different model
     _log(repo, shift=False, accuracy=0.95)
     store = open_store(None, repo_root=repo)
