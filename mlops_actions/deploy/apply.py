@@ -177,6 +177,11 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
         rec = target.reconcile(desired)
         if rec.changed:
             done.append(f"{key} {pin.version} declared to the {env} target ({strategy.type})")
+        held = _held_back(rec.rollout, pin.version)
+        if not rec.changed and held is not None:
+            progress(f"{key}: {held}")
+            results.append(ApplyResult(key, pin.version, False, Phase.ROLLED_BACK.value, held))
+            continue
         if not rec.changed and (rec.rollout is None or rec.rollout.phase is Phase.HEALTHY):
             registry.set_alias(name, env, pin.version)  # live matches git: so must the alias
             registry.delete_alias(name, f"{env}-canary")  # no rollout runs
@@ -219,6 +224,17 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
         if pending:
             time.sleep(poll)
     return results
+
+
+def _held_back(rollout: Rollout | None, version: str) -> str | None:
+    """Why the pinned ``version`` is not rolled out again: its last rollout was rolled back
+    automatically, and the pin has not changed since (rerunning apply must not start the
+    failed canary again). None when there is no such rollout."""
+    if rollout is None or rollout.phase is not Phase.ROLLED_BACK or rollout.to_version != version:
+        return None
+    reason = f" ({rollout.message})" if rollout.message else ""
+    return (f"{version} was rolled back automatically{reason}; {rollout.from_version} stays live until "
+            f"the pin changes: open the rollback PR (mlops-actions rollback-pr) or pin a fixed version")
 
 
 def _settle_aliases(registry: DeployRegistry, name: str, env: str, r: Rollout) -> None:

@@ -301,10 +301,14 @@ class Gateway:
         self._check_uris(uri, *extra.values())
         current = self.routes.get(model)
         active = self.rollouts.get(model)
+        wanted = {**strategy.model_dump(mode="json", by_alias=True), **extra}
+        if active is not None and active.phase is Phase.ROLLED_BACK and active.to_version == version \
+                and active.strategy == wanted:
+            # the same pin again (a rerun of apply): the failed version stays out until the pin changes
+            return 200, {"changed": False, "rollout": active.to_dict(), "route": current.to_dict()
+                         if current is not None else None}
         if active is not None and not active.done:
-            same = active.to_version == version and {k: v for k, v in active.strategy.items()} == \
-                {**strategy.model_dump(mode="json", by_alias=True), **extra}
-            if same:
+            if active.to_version == version and active.strategy == wanted:
                 return 200, {"changed": False, "rollout": active.to_dict()}
             raise _HttpError(409, "CONFLICT", f"a rollout of {model} to {active.to_version} is "
                              f"{active.phase.value}; abort it first (mlops-actions rollback {model})")

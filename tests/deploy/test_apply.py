@@ -78,6 +78,33 @@ def test_apply_reports_a_rollback(tmp_path: Path, target: TickingTarget) -> None
     target.close()
 
 
+def test_rerunning_apply_after_an_automatic_rollback_keeps_the_previous_version(
+        tmp_path: Path, target: TickingTarget) -> None:
+    # before: the rerun declared 2.0.0's canary again, and live traffic met the failed version once more
+    registry = FakeRegistry()
+    env_file(tmp_path, "1.0.0")
+    apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
+    env_file(tmp_path, "2.0.0", CANARY)
+    apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
+    declared = len([h for h in target.gateway.db.history("prod", "m") if h["event"] == "declared"])
+    lines: list[str] = []
+    [result] = apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0,
+                                 progress=lines.append)
+    assert (result.phase, result.changed) == ("RolledBack", False)
+    assert lines == [f"m: {result.message}"]
+    assert result.message.startswith("2.0.0 was rolled back automatically (")
+    assert "1.0.0 stays live until the pin changes" in result.message
+    assert len([h for h in target.gateway.db.history("prod", "m") if h["event"] == "declared"]) == declared
+    assert target.status().routes["m"].stable == "1.0.0" and target.status().routes["m"].candidate is None
+    assert registry.aliases == {("m", "prod"): "1.0.0"}
+    # a new pin (here the same version with another strategy: a retry on purpose) is rolled out again
+    env_file(tmp_path, "2.0.0", CANARY.replace("0.05s", "0.06s"))
+    [result] = apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0,
+                                 progress=lambda _: None)
+    assert result.changed and result.phase == "RolledBack" and "could not load" in result.message
+    target.close()
+
+
 def test_lock_is_per_environment(tmp_path: Path) -> None:
     with environment_lock(tmp_path, "prod"), environment_lock(tmp_path, "staging"), \
             pytest.raises(TargetError, match="another apply"), \
