@@ -76,7 +76,8 @@ def target_for(repo: Path, spec: EnvironmentSpec, env: str | None = None, *,
         return target_for_environment(repo, name, progress=progress)
     if not isinstance(spec.target, LocalTarget):  # pragma: no cover - the spec's union has two members
         raise ConfigError(f"unknown target type {spec.target.type!r}: expected local or kubernetes")
-    return LocalClient(spec.target.url, read_token(spec.target.token_env, repo / ".mlops"))
+    return LocalClient(spec.target.url, read_token(spec.target.token_env, repo / ".mlops"),
+                       environment=env or spec.name)
 
 
 @contextlib.contextmanager
@@ -163,6 +164,8 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
                   progress: Callable[[str], None], done: list[str]) -> list[ApplyResult]:
     results: list[ApplyResult] = []
     declared: dict[str, tuple[str, Rollout | None]] = {}
+    if isinstance(target, LocalClient):
+        target.status()  # before any alias moves: a gateway of another environment refuses (exit 2)
     for key, pin in spec.models.items():
         name = registered_name(repo, key)
         mv = registry.get(name, pin.version)

@@ -38,7 +38,7 @@ from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
 from mlops_actions.monitoring.metrics import RouteMetrics, gateway_metrics
 from mlops_actions.monitoring.store import new_request_id
 from mlops_actions.registry.uris import check_model_uri
-from mlops_actions.serving.auth import check_bearer
+from mlops_actions.serving.auth import ENVIRONMENT_HEADER, WRONG_ENVIRONMENT, check_bearer
 from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import Backend, BackendLoader
 from mlops_actions.serving.metrics import TrafficStats
@@ -624,6 +624,10 @@ class Gateway:
                     return _json_error(401, "UNAUTHENTICATED",
                                        "admin calls need 'Authorization: Bearer <token>' "
                                        "(MLOPS_GATEWAY_TOKEN or .mlops/gateway.token)")
+                meant = request.headers.get(ENVIRONMENT_HEADER)
+                if meant and meant != gw.environment:
+                    return _json_error(409, WRONG_ENVIRONMENT,
+                                       f"this gateway serves environment {gw.environment!r}, not {meant!r}")
                 try:
                     result = await handler(request)
                 except _HttpError as exc:
