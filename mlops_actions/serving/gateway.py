@@ -44,7 +44,13 @@ from mlops_actions.serving.interface import Backend, BackendLoader
 from mlops_actions.serving.metrics import TrafficStats
 from mlops_actions.serving.openapi import api_routes
 from mlops_actions.serving.predlog import PredictionLogger, StoreUnavailable
-from mlops_actions.serving.protocol import BadRequest, ParsedInput, input_mismatch, parse_request
+from mlops_actions.serving.protocol import (
+    BadRequest,
+    ParsedInput,
+    input_mismatch,
+    input_problem,
+    parse_request,
+)
 from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
 from mlops_actions.serving.routing import WeightedCounter, choose
 from mlops_actions.serving.sticky import StickyForwarder
@@ -476,6 +482,9 @@ class Gateway:
             if (mismatch := input_mismatch(exc)) is not None:
                 return _error(400, "BAD_REQUEST", f"the input does not match the model's signature: "
                               f"{mismatch}", extra)
+            if (problem := input_problem(parsed, exc)) is not None:  # NaN, nested values, mixed types
+                return _error(400, "BAD_REQUEST", f"the model cannot score this input: {problem} "
+                              f"(it raised {type(exc).__name__}: {str(exc)[:200]})", extra)
             status, outputs = 500, None
             payload = json.dumps({"error_code": "MODEL_ERROR",
                                   "message": f"the model raised {type(exc).__name__}: {exc}"}).encode()
