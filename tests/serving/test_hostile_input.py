@@ -100,9 +100,8 @@ def test_a_broken_model_is_still_a_500(h: Harness) -> None:
 
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**30, 10**30),
                      st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5))
-_CELLS = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                        st.dictionaries(st.text(max_size=3), inner, max_size=3)),
-                      max_leaves=12)
+_CELLS = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)), max_leaves=12)
 
 
 @st.composite
