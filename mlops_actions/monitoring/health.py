@@ -190,6 +190,15 @@ class ModelHealth:
                 "findings": [f.to_dict() for f in self.findings() if f.verdict is not Verdict.PASSED]}
 
 
+def _baseline_versions(baseline: Mapping[str, Any] | None) -> list[str]:
+    """The versions whose outputs a prediction baseline holds (none recorded: unknown, used as is)."""
+    if not baseline:
+        return []
+    if baseline.get("version"):
+        return [str(baseline["version"])]
+    return [str(v) for v in baseline.get("versions") or []]
+
+
 def assess_model(store: MonitoringStore, model: str, *, version: str | None = None, environment: str = "",
                  window_seconds: float | None = 3600.0, spec: MonitoringSpec | None = None,
                  task: str | None = None, reference: ReferenceProfile | None = None,
@@ -224,11 +233,11 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
                                                                       if f in reference.columns)})
     pred_base = store.get_baseline(model, version=version, kind="prediction")
     pred_reference = pred_base.get("predictions") if pred_base else None
-    base_version = pred_base.get("version") if pred_base else None
-    if pred_reference and version and base_version and base_version != version:
+    base_versions = _baseline_versions(pred_base)
+    if pred_reference and version and base_versions and version not in base_versions:
         pred_reference = None  # another version's outputs: a new model predicting differently is no drift
-        notes_before = [f"the prediction baseline is of version {base_version}, not {version}: prediction "
-                        f"drift not tested (mlops-actions baseline --model {model} --version {version} ...)"]
+        notes_before = [f"the prediction baseline is of version {', '.join(base_versions)}, not {version}: "
+                        f"prediction drift not tested (mlops-actions baseline --model {model} ...)"]
     else:
         notes_before = []
 

@@ -29,7 +29,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return dst
 
 
-def _log(repo: Path, *, shift: bool, n: int = 300, version: str = "1.2.0", accuracy: float = 0.95) -> None:
+def _log(repo: Path, *, shift: bool, n: int = 300, version: str = "1.2.0", accuracy: float = 0.95,
+         prefix: str = "req") -> None:
     ref = pd.read_csv(repo / "models" / "churn" / "reference.csv")
     rng = np.random.default_rng(3)
     rows = ref.sample(n, replace=True, random_state=4).reset_index(drop=True)
@@ -43,9 +44,9 @@ def _log(repo: Path, *, shift: bool, n: int = 300, version: str = "1.2.0", accur
         label = int(r["churned"])
         pred = label if rng.random() < accuracy else 1 - label
         feats = r.drop("churned").to_dict()
-        recs.append(PredictionRecord(f"req-{i}", "churn", version, now - 600 + i, feats, pred,
+        recs.append(PredictionRecord(f"{prefix}-{i}", "churn", version, now - 600 + i, feats, pred,
                                      latency_ms=5.0 + (i % 10), environment="production"))
-        actuals[f"req-{i}"] = label
+        actuals[f"{prefix}-{i}"] = label
     store.write(recs)
     store.attach_actuals(actuals)
     store.close()
@@ -304,3 +305,40 @@ def test_baseline_cli_sets_the_pinned_versions_baseline_that_monitor_uses(
     assert main(["-C", str(repo), "baseline", "--env", "production", "--model", "churn",
                  "--from-file", str(preds), "--column", "nope"]) == 2
     assert "has no column 'nope'" in capsys.readouterr().err
+
+
+def test_the_readmes_jq_example_prints_the_row_counts(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 16: the README's `jq '.models[].rows'` printed null
+    import re
+    import shutil
+    import subprocess
+
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("jq is not installed (Debian package jq)")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [expression] = re.findall(r"monitor --env ENV --json \| jq '([^']+)'", readme)
+    _log(repo, shift=False)
+    main(["-C", str(repo), "monitor", "--env", "production", "--json"])
+    out = subprocess.run([jq, "-c", expression], input=capsys.readouterr().out, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out) == {"model": "churn", "version": "1.2.0", "rows": 300}
+
+
+def test_a_canarys_rows_are_not_judged_against_the_stable_versions_outputs(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 16's false drift alert: the baseline was taken (Python API, no version) while 1.1.0 was
+    # stable; the canary of 1.2.0 (the pin) predicts otherwise, as a new model should
+    from mlops_actions.monitoring.model_monitor import ModelMonitor
+
+    _log(repo, shift=False, version="1.1.0", accuracy=0.5)
+    store = open_store(None, repo_root=repo)
+    monitor = ModelMonitor(store=store)
+    assert monitor.set_prediction_baseline("churn") == 300
+    assert store.get_baseline("churn", kind="prediction")["versions"] == ["1.1.0"]
+    store.close()
+    _log(repo, shift=False, version="1.2.0", n=120, accuracy=0.99, prefix="canary")
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)["models"][0]
+    assert model["prediction_drift"] is None
+    assert any("the prediction baseline is of version 1.1.0, not 1.2.0" in n for n in model["notes"])
