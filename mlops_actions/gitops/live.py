@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_actions.config.specs import EnvironmentSpec, KubernetesTarget, LocalTarget
 from mlops_actions.errors import RegistryError, TargetError
-from mlops_actions.registry.interface import SEMVER_TAG, ModelVersion
+from mlops_actions.registry.interface import EMBEDDED_DB, SEMVER_TAG, ModelVersion
 
 if TYPE_CHECKING:
     from mlops_actions.deploy.targets.interface import TargetStatus
@@ -141,8 +141,9 @@ class LiveRegistry:
 
 
 def live_configured(repo: Path) -> bool:
-    """Auto mode reads the registry only when one is configured: MLFLOW_TRACKING_URI or ``.mlops/``."""
-    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (repo / ".mlops").is_dir()
+    """Auto mode reads the registry only when one is configured: MLFLOW_TRACKING_URI, or the
+    embedded default store (``mlflow.db`` at the root, MLflow's own default) exists."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (repo / EMBEDDED_DB).is_file()
 
 
 def open_registry(repo: Path | None = None) -> RegistryReader:

@@ -90,11 +90,10 @@ def test_check_without_any_registry_configured_skips_pins_with_a_note(
     assert main(["-C", str(repo_dir), "check"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith("note: pins not resolved: no --tracking-uri, no MLFLOW_TRACKING_URI and "
-                                   f"no embedded registry at {repo_dir / '.mlops' / 'mlflow.db'}")
+                                   f"no embedded registry at {repo_dir / 'mlflow.db'}")
     assert captured.out.endswith("(offline: pins not resolved)\n")
     # once the embedded registry exists, check uses it
-    (repo_dir / ".mlops").mkdir()
-    (repo_dir / ".mlops" / "mlflow.db").write_bytes(b"")
+    (repo_dir / "mlflow.db").write_bytes(b"")
     monkeypatch.setattr(check_command, "registry_factory", lambda uri, repo_root: make_registry())
     assert main(["-C", str(repo_dir), "check"]) == 0
     assert capsys.readouterr().out.endswith("every pin resolved in the registry\n")

@@ -72,21 +72,15 @@ def test_rules_are_offline_without_a_registry(repo_dir: Path) -> None:
 # --------------------------------------------------------------------------- one model name (issue 16)
 
 
-def _model_yaml(repo_dir: Path, key: str) -> Path:
-    return repo_dir / "models" / key / "model.yaml"
+def _declare(repo_dir: Path, line: str) -> None:
+    """Replace the diabetes model's `registered_name: diabetes-regressor` line."""
+    path = repo_dir / "models" / "diabetes" / "model.yaml"
+    path.write_text(path.read_text().replace("registered_name: diabetes-regressor\n", line))
 
 
-def test_registered_name_defaults_to_the_directory(repo_dir: Path) -> None:
-    path = _model_yaml(repo_dir, "diabetes")
-    path.write_text(path.read_text().replace("registered_name: diabetes-regressor\n", ""))
-    repo = load_repo(repo_dir)
-    assert repo.models["diabetes"].name == "diabetes"
-    assert check_repo(repo) == []
-
-
-def test_deprecated_name_equal_to_the_directory_still_loads(repo_dir: Path) -> None:
-    path = _model_yaml(repo_dir, "diabetes")
-    path.write_text(path.read_text().replace("registered_name: diabetes-regressor", "name: diabetes"))
+@pytest.mark.parametrize("line", ["", "name: diabetes\n"], ids=["nothing", "deprecated-name"])
+def test_registered_name_defaults_to_the_directory(repo_dir: Path, line: str) -> None:
+    _declare(repo_dir, line)
     repo = load_repo(repo_dir)
     assert repo.models["diabetes"].name == "diabetes"
     assert check_repo(repo) == []
@@ -94,8 +88,7 @@ def test_deprecated_name_equal_to_the_directory_still_loads(repo_dir: Path) -> N
 
 def test_name_differing_from_the_directory_is_an_error_naming_both(repo_dir: Path) -> None:
     # the issue's case: plan used the directory, monitor the `name:`, so alerts could never fire
-    path = _model_yaml(repo_dir, "diabetes")
-    path.write_text(path.read_text().replace("registered_name: diabetes-regressor", "name: diabetes-model"))
+    _declare(repo_dir, "name: diabetes-model\n")
     errors = check_repo(load_repo(repo_dir))
     assert _lines(errors) == [
         "models/diabetes/model.yaml:1:7: name: `diabetes-model` differs from the directory models/diabetes/ "
@@ -105,7 +98,7 @@ def test_name_differing_from_the_directory_is_an_error_naming_both(repo_dir: Pat
 
 
 def test_name_and_registered_name_together_is_an_error(repo_dir: Path) -> None:
-    path = _model_yaml(repo_dir, "diabetes")
+    path = repo_dir / "models" / "diabetes" / "model.yaml"
     path.write_text("name: diabetes\n" + path.read_text())
     assert _lines(check_repo(load_repo(repo_dir))) == [
         "models/diabetes/model.yaml:1:1: name: both `name` and `registered_name` "
