@@ -63,8 +63,8 @@ def check(metric: AnalysisMetric, value: float, samples: int, at: float) -> Meas
 def inconclusive(metric: AnalysisMetric, samples: int, needed: int, at: float) -> Measurement:
     """Too few samples to judge: neither condition holds (Argo's Inconclusive)."""
     return Measurement(metric.name, GateResult.INCONCLUSIVE, None, samples,
-                       f"{metric.name}: {samples} samples < min_samples {needed}; send more traffic "
-                       "or lower analysis.min_samples", at)
+                       f"{metric.name}: not enough data (n={samples} < min_samples {needed}); send more "
+                       "traffic or lower analysis.min_samples", at)
 
 
 def _labels(store: PredictionStore, model: str, version: str, since: float) -> list[tuple[Any, Any]]:
