@@ -23,6 +23,7 @@ __all__ = [
     "ARCHIVED_TAG",
     "EMBEDDED_ARTIFACTS",
     "EMBEDDED_DB",
+    "LOCAL_STATE",
     "META_PREFIX",
     "SEMVER_TAG",
     "SIGNATURE_TAG",
@@ -56,6 +57,9 @@ META_PREFIX = "mlops.meta."
 #: the toolkit share one store. Here, not in the MLflow adapter, so ``check`` knows it without MLflow.
 EMBEDDED_DB = "mlflow.db"
 EMBEDDED_ARTIFACTS = "mlruns"
+#: what a repository using the toolkit keeps out of git (.gitignore lines): the gateway's state
+#: and admin token, and the embedded registry with its artifacts
+LOCAL_STATE = (".mlops/", EMBEDDED_DB, f"{EMBEDDED_ARTIFACTS}/")
 
 class RegistryNotFound(RegistryError):
     """A model, version or alias does not exist: the user's pin or argument is wrong (exit 2)."""
