@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from mlops_actions.errors import ConfigError, ExternalError
+from mlops_actions.registry.interface import LOCAL_STATE
 
 __all__ = ["DemoResult", "DemoSettings", "run_demo"]
 
@@ -183,7 +184,7 @@ class Demo:
         shutil.copytree(self.source / "models", self.repo / "models",
                         ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(self.source / "environments", self.repo / "environments")
-        (self.repo / ".gitignore").write_text(".mlops/\nreports/\n__pycache__/\n")
+        (self.repo / ".gitignore").write_text("\n".join([*LOCAL_STATE, "reports/", "__pycache__/", ""]))
         # The demo's own timings and ports; alerts to the local receiver.
         for env, port in self.ports.items():
             path = self.repo / "environments" / f"{env}.yaml"

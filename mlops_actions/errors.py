@@ -10,6 +10,9 @@ Exit codes
    (``plan``: there are changes)
 2  bad input or usage: malformed YAML, unknown keys, bad semver, wrong flags
 3  an outside system failed: MLflow, the gateway, GitHub, Kubernetes, a database
+4  internal error (a bug; ``cli.EXIT_INTERNAL``)
+5  no data: ``monitor`` found no prediction of a pinned model in the window, so
+   nothing was checked (is the gateway logging to this store? is the model served?)
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_EXTERNAL = 3
+EXIT_NO_DATA = 5
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CHECK_FAILED",
     "EXIT_EXTERNAL",
+    "EXIT_NO_DATA",
     "EXIT_OK",
     "CheckFailed",
     "ConfigError",

@@ -48,4 +48,23 @@ def test_exit_codes_table_matches_errors_module() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     documented = {int(code) for code in re.findall(r"^\| ([0-9]) \|", readme, flags=re.M)}
     assert documented == {errors.EXIT_OK, errors.EXIT_CHECK_FAILED, errors.EXIT_BAD_INPUT,
-                          errors.EXIT_EXTERNAL, EXIT_INTERNAL}
+                          errors.EXIT_EXTERNAL, EXIT_INTERNAL, errors.EXIT_NO_DATA}
+
+
+def test_readme_points_at_no_file_the_repository_lacks() -> None:
+    # issue 16: the README pointed at a DESIGN.md that is not in the repository
+    readme = (REPO_ROOT / "README.md").read_text()
+    for target in re.findall(r"\]\(([^)#\s]+)\)", readme):
+        if "://" not in target:
+            assert (REPO_ROOT / target).exists(), f"README links to {target}, which does not exist"
+    for name in re.findall(r"`([A-Z][A-Z_]+\.md)`", readme) + re.findall(r"\b([A-Z]{4,}\.md)\b", readme):
+        assert (REPO_ROOT / name).exists(), f"README names {name}, which is not in the repository"
+
+
+def test_admin_curl_examples_send_the_token_serve_generates() -> None:
+    # issue 16: `curl -H "Authorization: Bearer $MLOPS_GATEWAY_TOKEN"` got 401 with the generated token
+    readme = (REPO_ROOT / "README.md").read_text()
+    admin = [line for line in re.findall(r"`(curl [^`]+)`", readme) if "/admin/" in line]
+    assert admin
+    for line in admin:
+        assert "${MLOPS_GATEWAY_TOKEN:-$(cat .mlops/gateway.token)}" in line, line

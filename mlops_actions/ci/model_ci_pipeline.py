@@ -250,7 +250,7 @@ class ModelCIPipeline:
         else:
             validation = ValidationSpec(thresholds=thresholds,
                                         slices=_auto_slices(frame, label, features, thresholds))
-        return ModelSpec(name=model_name, task=task,  # type: ignore[arg-type]
+        return ModelSpec(registered_name=model_name, task=task,  # type: ignore[arg-type]
                          data=DataSpec(test=str(Path(test_data_path).resolve()), label=label),
                          validation=validation)
 

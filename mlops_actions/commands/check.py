@@ -5,7 +5,7 @@ as ``::error file=...`` annotations, through the CLI's error handler) and exits
 2 when there is any. Online (the default) it also resolves every pin against
 the model registry; ``--offline`` skips that, and so does a repository with
 no registry configured (no ``--tracking-uri``, no ``MLFLOW_TRACKING_URI``, no
-``.mlops/mlflow.db``), with a note, since a fresh embedded registry would call
+``mlflow.db`` at the root), with a note, since a fresh embedded registry would call
 every pin missing.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from mlops_actions.config.loader import Repo, scan_repo
 from mlops_actions.config.rules import check_repo
 from mlops_actions.errors import ConfigError, ExternalError
-from mlops_actions.registry.interface import ModelRegistry
+from mlops_actions.registry.interface import EMBEDDED_DB, ModelRegistry
 
 ORDER = 10
 
@@ -47,7 +47,7 @@ def no_registry_configured(tracking_uri: str | None, root: Path) -> bool:
     skipped them instead.
     """
     return tracking_uri is None and not os.environ.get("MLFLOW_TRACKING_URI") \
-        and not (root / ".mlops" / "mlflow.db").is_file()
+        and not (root / EMBEDDED_DB).is_file()
 
 
 def registry_factory(tracking_uri: str | None, repo_root: Path) -> ModelRegistry:
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     skipped = online and no_registry_configured(args.tracking_uri, root)
     if skipped:
         print("note: pins not resolved: no --tracking-uri, no MLFLOW_TRACKING_URI and no embedded "
-              f"registry at {root / '.mlops' / 'mlflow.db'} (pass --offline to silence this note)",
+              f"registry at {root / EMBEDDED_DB} (pass --offline to silence this note)",
               file=sys.stderr)
         online = False
     registry = registry_factory(args.tracking_uri, root) if online else None

@@ -7,7 +7,8 @@ quality against the reference data (``data.reference``, else ``data.test``, or
 ``--reference``), and prediction drift against the stored prediction baseline.
 Prints a Markdown report (or JSON with ``--json``); ``--out DIR`` also writes
 ``monitor-ENV.{md,html,json}``. Exit 1 when a model is unhealthy (a check
-failed), 0 otherwise.
+failed), else 5 when a pinned model had no prediction in the window (nothing was
+checked, so it never passes silently), 0 otherwise.
 
 Alerting plugs in through :func:`register_alert_hook`: each hook receives the
 flat list of findings (worst first) and the context; the command never sends
@@ -28,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_actions.config.loader import Repo, load_repo
 from mlops_actions.config.specs import ModelSpec, duration_seconds
-from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, MlopsActionsError, ValidationError
+from mlops_actions.errors import (
+    EXIT_CHECK_FAILED,
+    EXIT_NO_DATA,
+    EXIT_OK,
+    ConfigError,
+    MlopsActionsError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:  # pandas and scipy load only when the command runs, not on every CLI start
     from mlops_actions.monitoring.health import Finding, ModelHealth
@@ -103,7 +111,7 @@ def _reference(repo: Repo, key: str, spec: ModelSpec,
         rel = spec.data.reference or spec.data.test
         path = repo.model_dir(key) / rel
     if not path.exists():
-        raise ValidationError(f"reference data {path} for model {spec.name} does not exist",
+        raise ValidationError(f"reference data {path} for model {key} does not exist",
                               hint="set data.reference in model.yaml or pass --reference PATH")
     from mlops_actions.monitoring.profile import ReferenceProfile
 
@@ -158,7 +166,8 @@ def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, referen
                 notes.append(f"reference data unusable: {exc.message}"
                              + (f" ({exc.hint})" if exc.hint else ""))
             win = window_s if window_s is not None else duration_seconds(spec.monitoring.window)
-            health = assess_model(store, spec.name, version=None if all_versions else pin.version,
+            # the gateway logs predictions under the model's key (its directory), whatever MLflow calls it
+            health = assess_model(store, key, version=None if all_versions else pin.version,
                                   environment=env_name, window_seconds=win, spec=spec.monitoring,
                                   task=spec.task, reference=profile, features=features, now=now,
                                   environment_filter=False if any_environment else None)
@@ -236,4 +245,12 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(payload, indent=1, default=str))
     else:
         print(markdown, end="")
-    return EXIT_CHECK_FAILED if not payload["healthy"] else EXIT_OK
+    if not payload["healthy"]:
+        return EXIT_CHECK_FAILED
+    empty = [h for h in healths if h.no_rows]
+    if empty:
+        names = ", ".join(f"{h.model} {h.version or ''}".strip() for h in empty)
+        print(f"warning: no predictions of {names} in the window: nothing was checked (exit "
+              f"{EXIT_NO_DATA}); is the gateway serving it and logging to this store?", file=sys.stderr)
+        return EXIT_NO_DATA
+    return EXIT_OK

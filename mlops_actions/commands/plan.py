@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mlops_actions.config.loader import registered_names
 from mlops_actions.errors import EXIT_CHECK_FAILED, EXIT_OK, ConfigError, MlopsActionsError, RegistryError
 from mlops_actions.github import actions
 from mlops_actions.gitops import context
@@ -73,7 +74,7 @@ def _plan(args: argparse.Namespace, rendered: list[str]) -> int:
         live_label = NO_REGISTRY
     elif args.live is not False:
         try:
-            live = LiveRegistry(open_registry(repo))
+            live = LiveRegistry(open_registry(repo), names=registered_names(repo))
         except RegistryError as exc:
             if args.live:
                 raise

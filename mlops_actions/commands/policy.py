@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mlops_actions.commands._github import client_or_none, run_url, warn
+from mlops_actions.config.loader import registered_names
 from mlops_actions.errors import (
     EXIT_CHECK_FAILED,
     EXIT_EXTERNAL,
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     live: LiveRegistry | None = None
     if args.live or (args.live is None and live_configured(repo)):
         try:
-            live = LiveRegistry(open_registry(repo))
+            live = LiveRegistry(open_registry(repo), names=registered_names(repo))
         except RegistryError as exc:
             if args.live:
                 raise

@@ -18,8 +18,10 @@ def add_parser(sub: Any) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--env", help="environment name (environments/ENV.yaml)")
     which.add_argument("--model-uri", help="serve this one MLflow model URI (e.g. models:/churn/3)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    p.add_argument("--host", default=None,
+                   help="address to listen on (default: --env: the host of target.url; else 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None,
+                   help="port (default: --env: the port of target.url; else 8080)")
     p.add_argument("--store", default=None,
                    help="prediction store URL (default: sqlite:///<repo>/.mlops/predictions.db; "
                    "memory://, postgresql://...)")
@@ -47,8 +49,22 @@ def run(args: argparse.Namespace) -> int:
                                              environment=args.environment, store_url=args.store,
                                              state_dir=args.state_dir, tick_seconds=args.tick,
                                              max_inflight=args.max_inflight)
+        host, port = args.host or "127.0.0.1", args.port or 8080
     else:
+        host, port = _env_address(Path(args.repo), args.env, args.host, args.port)
         gateway = build_gateway(Path(args.repo), args.env, args.store, args.tick,
                                 max_inflight=args.max_inflight)
-    run_server(gateway, args.host, args.port)
+    run_server(gateway, host, port)
     return 0
+
+
+def _env_address(repo: Path, env: str, host: str | None, port: int | None) -> tuple[str, int]:
+    """Listen where the environment's ``target.url`` says; --host/--port win (behind a proxy)."""
+    from mlops_actions.config.specs import LocalTarget
+    from mlops_actions.deploy.apply import load_env
+    from mlops_actions.serving.server import listen_address
+
+    target = load_env(repo, env).target
+    if not isinstance(target, LocalTarget):
+        return host or "127.0.0.1", port or 8080  # build_gateway says why it cannot serve it
+    return listen_address(target.url, host, port)

@@ -46,6 +46,8 @@ __all__ = [
     "load_repo",
     "load_text",
     "parse_text",
+    "registered_name",
+    "registered_names",
     "scan_repo",
     "validate_data",
 ]
@@ -412,7 +414,15 @@ def _load(file: Path, spec: type[SpecT], display: str | None = None) -> Loaded[S
         parsed = read_yaml_file(file, display)
     except ConfigError as exc:
         return None, None, list(exc.errors)
-    return _check_parsed(parsed, spec)
+    return _named(_check_parsed(parsed, spec), file.resolve().parent.name)
+
+
+def _named(loaded: Loaded[SpecT], directory: str) -> Loaded[SpecT]:
+    """A model.yaml's ``registered_name`` defaults to its directory's name."""
+    value, source, errors = loaded
+    if isinstance(value, ModelSpec):
+        value = value.named(directory)  # type: ignore[assignment]
+    return value, source, errors
 
 
 def parse_text(text: str, spec: type[SpecT], path: str) -> Loaded[SpecT]:
@@ -422,7 +432,7 @@ def parse_text(text: str, spec: type[SpecT], path: str) -> Loaded[SpecT]:
         parsed = parse_yaml(text, path)
     except ConfigError as exc:
         return None, None, list(exc.errors)
-    return _check_parsed(parsed, spec)
+    return _named(_check_parsed(parsed, spec), Path(path).parent.name)
 
 
 def load_text(text: str, spec: type[SpecT], path: str) -> SpecT:
@@ -514,6 +524,18 @@ def scan_repo(root: str | Path) -> tuple[Repo, list[ConfigError]]:
         if env is not None:
             environments[file.stem] = env
     return Repo(root=base, models=models, environments=environments, sources=sources), errors
+
+
+def registered_name(root: str | Path, key: str) -> str:
+    """The MLflow name of ``models/<key>``: its ``registered_name`` (default: ``key``)."""
+    path = Path(root) / "models" / key / "model.yaml"
+    return load_model(path).name if path.is_file() else key
+
+
+def registered_names(root: str | Path) -> dict[str, str]:
+    """Directory under models/ -> registered name, for every model.yaml that loads."""
+    repo, _ = scan_repo(root)
+    return {key: spec.name for key, spec in repo.models.items()}
 
 
 def load_repo(root: str | Path) -> Repo:

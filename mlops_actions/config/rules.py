@@ -3,7 +3,10 @@
 :func:`check_repo` returns every problem (never raises for bad input), each at
 the file:line:col of the value at fault:
 
-* each pinned model has ``models/<key>/model.yaml``; registered names are unique;
+* each pinned model has ``models/<key>/model.yaml`` (a pin of a model's registered name
+  instead of its directory names both files); registered names are unique;
+* a model.yaml's deprecated ``name`` equals its directory (``registered_name`` says
+  another MLflow name), and is not written beside ``registered_name``;
 * an A/B test's ``version_b`` differs from the pin;
 * ``promotion.from`` names another existing environment, and the chain has no cycle;
 * an environment's optional ``name`` matches its file name;
@@ -83,8 +86,9 @@ def _check_models(repo: Repo) -> list[ConfigError]:
     owners: dict[str, str] = {}
     for key, model in repo.models.items():
         file = Repo.model_file(key)
+        errors += _check_name(repo, key, file, model)
         if model.name in owners:
-            errors.append(_error(repo, file, ("name",),
+            errors.append(_error(repo, file, (_name_key(repo, file),),
                                  f"registered model name `{model.name}` is also used by "
                                  f"{Repo.model_file(owners[model.name])}",
                                  hint="each directory under models/ declares a different registered model"))
@@ -93,6 +97,32 @@ def _check_models(repo: Repo) -> list[ConfigError]:
         errors += _check_thresholds(repo, file, model)
         errors += _check_data(repo, key, file, model)
     return errors
+
+
+def _name_key(repo: Repo, file: str) -> str:
+    """The key a model.yaml declares its registered name with: ``registered_name``, else ``name``."""
+    source = repo.sources.get(file)
+    return "registered_name" if source is not None and source.entry(("registered_name",)) else "name"
+
+
+def _check_name(repo: Repo, key: str, file: str, model: ModelSpec) -> list[ConfigError]:
+    """``name:`` (deprecated) equals the directory, and is not written beside ``registered_name``."""
+    legacy = model.legacy_name
+    if legacy is None:
+        return []
+    if _name_key(repo, file) == "registered_name":
+        other = repo.locate(file, ("registered_name",), at_key=True)
+        return [_error(repo, file, ("name",),
+                       f"both `name` and `registered_name` ({other}) are set; `name` is the deprecated "
+                       "spelling of `registered_name`", hint="delete the `name:` line", at_key=True)]
+    if legacy == key:
+        return []
+    return [_error(repo, file, ("name",),
+                   f"`{legacy}` differs from the directory models/{key}/ that holds {file}; the "
+                   f"environments, the gateway and the prediction log know this model as `{key}`",
+                   hint=f"delete `name:` (the registered name defaults to `{key}`), rename the directory "
+                   f"to models/{legacy}/, or write `registered_name: {legacy}` if the MLflow model "
+                   "really has another name")]
 
 
 def _check_thresholds(repo: Repo, file: str, model: ModelSpec) -> list[ConfigError]:
@@ -220,10 +250,7 @@ def _check_environment(repo: Repo, env_name: str, env: EnvironmentSpec) -> list[
     for key, pin in env.models.items():
         where: PathKey = ("models", key)
         if not (repo.model_dir(key) / "model.yaml").is_file():
-            known = sorted(p.parent.name for p in repo.root.glob("models/*/model.yaml"))
-            hint = f"known models: {', '.join(known)}" if known else "no model is declared under models/"
-            errors.append(_error(repo, file, where,
-                                 f"model `{key}` has no models/{key}/model.yaml", hint=hint, at_key=True))
+            errors.append(_unknown_pin(repo, file, key))
         strategy = pin.strategy
         if isinstance(strategy, ABTestStrategy):
             if parse_semver(strategy.version_b) == parse_semver(pin.version):
@@ -243,6 +270,22 @@ def _check_environment(repo: Repo, env_name: str, env: EnvironmentSpec) -> list[
                                          "by itself"))
                 highest = max(highest, step.set_weight)
     return errors
+
+
+def _unknown_pin(repo: Repo, file: str, key: str) -> ConfigError:
+    """A pin naming no directory under models/; when a model registers that name, say which."""
+    where: PathKey = ("models", key)
+    owner = next((k for k, m in repo.models.items() if m.name == key), None)
+    if owner is not None:
+        owner_file = Repo.model_file(owner)
+        declared = repo.locate(owner_file, (_name_key(repo, owner_file),), at_key=True)
+        return _error(repo, file, where,
+                      f"model `{key}` has no models/{key}/model.yaml; `{key}` is the registered name "
+                      f"declared at {declared} (directory models/{owner}/)",
+                      hint=f"environments pin a model by its directory: write `{owner}:` here", at_key=True)
+    known = sorted(p.parent.name for p in repo.root.glob("models/*/model.yaml"))
+    hint = f"known models: {', '.join(known)}" if known else "no model is declared under models/"
+    return _error(repo, file, where, f"model `{key}` has no models/{key}/model.yaml", hint=hint, at_key=True)
 
 
 def _parse_time(value: str) -> datetime | None:

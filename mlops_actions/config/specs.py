@@ -286,15 +286,38 @@ class MonitoringSpec(_Spec):
 
 
 class ModelSpec(_Spec):
-    """``models/<name>/model.yaml``."""
+    """``models/<dir>/model.yaml``.
 
-    name: Name = Field(description="registered model name in MLflow")
+    The directory is the model's key: environments pin it, the gateway serves it at
+    ``/models/<dir>/...`` and logs its predictions under it. ``registered_name`` is its
+    name in MLflow (default: the directory), filled in by the loader; ``name`` is the
+    deprecated spelling kept for existing files, and must equal the directory.
+    """
+
+    registered_name: Name | None = Field(
+        None, description="registered model name in MLflow; default: the directory name")
+    legacy_name: Name | None = Field(
+        None, alias="name", json_schema_extra={"deprecated": True},
+        description="deprecated: must equal the directory name; write registered_name for another "
+        "MLflow name")
     task: Task
     description: str = ""
     owners: list[str] = Field(default_factory=list)
     data: DataSpec
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+
+    @property
+    def name(self) -> str:
+        """The registered (MLflow) name every command uses: ``registered_name``, else the
+        deprecated ``name``; the loader fills ``registered_name`` from the directory."""
+        return self.registered_name or self.legacy_name or ""
+
+    def named(self, directory: str) -> ModelSpec:
+        """This spec with ``registered_name`` resolved for ``models/<directory>/``."""
+        if self.registered_name is not None or not directory:
+            return self
+        return self.model_copy(update={"registered_name": self.legacy_name or directory})
 
 
 # --------------------------------------------------------------------------- environments/*.yaml

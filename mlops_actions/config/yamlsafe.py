@@ -390,6 +390,13 @@ def _offset_location(text: str, offset: int, path: str) -> Location:
     return Location(path, before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
 
 
+def _byte_location(raw: bytes, offset: int, path: str) -> Location:
+    """Line and column (in characters, as editors count) of the byte at ``offset``."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8-sig", errors="replace")) + 1
+    return Location(path, raw.count(b"\n", 0, offset) + 1, column)
+
+
 def _check_tabs(text: str, path: str) -> None:
     for number, line in enumerate(text.splitlines(), start=1):
         indent = line[: len(line) - len(line.lstrip(" \t"))]
@@ -456,6 +463,7 @@ def read_yaml_file(file: Path, display: str | None = None) -> ParsedYaml:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text (bad byte at offset {exc.start})", location=Location(shown, 1, 1),
+        raise ConfigError(f"not UTF-8 text (byte 0x{raw[exc.start]:02X} cannot start or continue a "
+                          "UTF-8 character)", location=_byte_location(raw, exc.start, shown),
                           hint="save the file as UTF-8") from None
     return parse_yaml(text, shown)

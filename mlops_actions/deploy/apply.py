@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_actions.config.loader import load_environment
+from mlops_actions.config.loader import load_environment, registered_name
 from mlops_actions.config.specs import (
     ABTestStrategy,
     CanaryStrategy,
@@ -76,7 +76,8 @@ def target_for(repo: Path, spec: EnvironmentSpec, env: str | None = None, *,
         return target_for_environment(repo, name, progress=progress)
     if not isinstance(spec.target, LocalTarget):  # pragma: no cover - the spec's union has two members
         raise ConfigError(f"unknown target type {spec.target.type!r}: expected local or kubernetes")
-    return LocalClient(spec.target.url, read_token(spec.target.token_env, repo / ".mlops"))
+    return LocalClient(spec.target.url, read_token(spec.target.token_env, repo / ".mlops"),
+                       environment=env or spec.name)
 
 
 @contextlib.contextmanager
@@ -103,12 +104,6 @@ def environment_lock(repo: Path, env: str, timeout: float = 600.0,
         yield
     finally:
         os.close(fd)
-
-
-def _name(repo: Path, key: str) -> str:
-    from mlops_actions.serving.server import registered_name
-
-    return registered_name(repo, key)
 
 
 def apply_environment(repo: Path, env: str, *, target: DeploymentTarget | None = None,
@@ -169,8 +164,10 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
                   progress: Callable[[str], None], done: list[str]) -> list[ApplyResult]:
     results: list[ApplyResult] = []
     declared: dict[str, tuple[str, Rollout | None]] = {}
+    if isinstance(target, LocalClient):
+        target.status()  # before any alias moves: a gateway of another environment refuses (exit 2)
     for key, pin in spec.models.items():
-        name = _name(repo, key)
+        name = registered_name(repo, key)
         mv = registry.get(name, pin.version)
         strategy = pin.strategy
         b_uri = None
@@ -183,6 +180,11 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
         rec = target.reconcile(desired)
         if rec.changed:
             done.append(f"{key} {pin.version} declared to the {env} target ({strategy.type})")
+        held = _held_back(rec.rollout, pin.version)
+        if not rec.changed and held is not None:
+            progress(f"{key}: {held}")
+            results.append(ApplyResult(key, pin.version, False, Phase.ROLLED_BACK.value, held))
+            continue
         if not rec.changed and (rec.rollout is None or rec.rollout.phase is Phase.HEALTHY):
             registry.set_alias(name, env, pin.version)  # live matches git: so must the alias
             registry.delete_alias(name, f"{env}-canary")  # no rollout runs
@@ -225,6 +227,17 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
         if pending:
             time.sleep(poll)
     return results
+
+
+def _held_back(rollout: Rollout | None, version: str) -> str | None:
+    """Why the pinned ``version`` is not rolled out again: its last rollout was rolled back
+    automatically, and the pin has not changed since (rerunning apply must not start the
+    failed canary again). None when there is no such rollout."""
+    if rollout is None or rollout.phase is not Phase.ROLLED_BACK or rollout.to_version != version:
+        return None
+    reason = f" ({rollout.message})" if rollout.message else ""
+    return (f"{version} was rolled back automatically{reason}; {rollout.from_version} stays live until "
+            f"the pin changes: open the rollback PR (mlops-actions rollback-pr) or pin a fixed version")
 
 
 def _settle_aliases(registry: DeployRegistry, name: str, env: str, r: Rollout) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlops_actions.config.specs import EnvironmentSpec, KubernetesTarget, LocalTarget
 from mlops_actions.errors import RegistryError, TargetError
-from mlops_actions.registry.interface import SEMVER_TAG, ModelVersion
+from mlops_actions.registry.interface import EMBEDDED_DB, SEMVER_TAG, ModelVersion
 
 if TYPE_CHECKING:
     from mlops_actions.deploy.targets.interface import TargetStatus
@@ -52,12 +52,15 @@ class LiveRegistry:
 
     BATCH = 50
 
-    def __init__(self, registry: RegistryReader) -> None:
+    def __init__(self, registry: RegistryReader, names: Mapping[str, str] | None = None) -> None:
         self.registry = registry
+        # model key (directory under models/, as environments pin it) -> registered name in MLflow
+        self.names: Mapping[str, str] = names or {}
         self._cache: dict[str, LiveState] = {}
         self.calls = 0
 
     def prefetch(self, names: Iterable[str]) -> None:
+        names = [self.names.get(n, n) for n in names]
         wanted = sorted({n for n in names if n not in self._cache and "'" not in n})
         uri = getattr(self.registry, "registry_uri", None)
         if not wanted or not isinstance(uri, str):
@@ -113,7 +116,9 @@ class LiveRegistry:
             states[name] = state
         return states
 
-    def model(self, name: str) -> LiveState:
+    def model(self, key: str) -> LiveState:
+        """The live state of the model pinned as ``key`` (read under its registered name)."""
+        name = self.names.get(key, key)
         state = self._cache.get(name)
         if state is not None:
             return state
@@ -136,8 +141,9 @@ class LiveRegistry:
 
 
 def live_configured(repo: Path) -> bool:
-    """Auto mode reads the registry only when one is configured: MLFLOW_TRACKING_URI or ``.mlops/``."""
-    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (repo / ".mlops").is_dir()
+    """Auto mode reads the registry only when one is configured: MLFLOW_TRACKING_URI, or the
+    embedded default store (``mlflow.db`` at the root, MLflow's own default) exists."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (repo / EMBEDDED_DB).is_file()
 
 
 def open_registry(repo: Path | None = None) -> RegistryReader:

@@ -28,7 +28,9 @@ from mlops_actions.monitoring.quality import QualityReport, check_quality
 from mlops_actions.monitoring.store import MonitoringStore, features_frame
 from mlops_actions.monitoring.verdict import Verdict, worst
 
-__all__ = ["Finding", "ModelHealth", "VariantHealth", "assess_model"]
+__all__ = ["NO_ROWS", "Finding", "ModelHealth", "VariantHealth", "assess_model"]
+
+NO_ROWS = "no predictions logged in the window: nothing was checked"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ class VariantHealth:
     prediction_drift: ColumnDrift | None = None
     quality: QualityReport | None = None
     current: pd.DataFrame | None = field(default=None, repr=False)  # for the HTML plots
+    #: fewer rows than this (monitoring.min_samples): drift is not judged, "not enough data"
+    min_rows: int = 0
+
+    @property
+    def too_few(self) -> bool:
+        return 0 < self.performance.n_predictions < self.min_rows
 
     @property
     def verdict(self) -> Verdict:
@@ -86,9 +94,15 @@ class VariantHealth:
         m, v = model, version
         out = [Finding(m, env, "performance", c.metric, c.verdict, c.message, c.value, c.bound, v, variant)
                for c in self.performance.checks]
-        if self.performance.n_predictions == 0:
+        n = self.performance.n_predictions
+        if n == 0:
             out.append(Finding(m, env, "performance", "*", Verdict.INCONCLUSIVE,
-                               "no predictions logged in the window", None, None, v, variant))
+                               NO_ROWS, None, None, v, variant))
+        elif self.too_few:
+            out.append(Finding(m, env, "data_drift", "*", Verdict.INCONCLUSIVE,
+                               f"not enough data (n={n} < min_samples {self.min_rows}): drift not judged; "
+                               "widen --window or lower monitoring.min_samples", float(n),
+                               float(self.min_rows), v, variant))
         if self.drift is not None:
             d = self.drift
             out.append(Finding(m, env, "data_drift", "*", d.verdict, d.summary(), d.share, d.drift_share, v,
@@ -136,9 +150,16 @@ class ModelHealth:
     rows: pd.DataFrame | None = field(default=None, repr=False)
     reference: ReferenceProfile | None = field(default=None, repr=False)
     current: pd.DataFrame | None = field(default=None, repr=False)
+    min_rows: int = 0  # monitoring.min_samples: per variant, below it no drift verdict
 
     def _whole(self) -> VariantHealth:
-        return VariantHealth(self.performance, self.drift, self.prediction_drift, self.quality)
+        return VariantHealth(self.performance, self.drift, self.prediction_drift, self.quality,
+                             min_rows=self.min_rows)
+
+    @property
+    def no_rows(self) -> bool:
+        """No prediction of the model (version) in the window: monitoring saw nothing at all."""
+        return self.performance.n_predictions == 0
 
     @property
     def verdict(self) -> Verdict:
@@ -167,6 +188,15 @@ class ModelHealth:
                 "quality": self.quality.to_dict() if self.quality else None, "notes": self.notes,
                 "variants": {k: v.to_dict() for k, v in self.variants.items()},
                 "findings": [f.to_dict() for f in self.findings() if f.verdict is not Verdict.PASSED]}
+
+
+def _baseline_versions(baseline: Mapping[str, Any] | None) -> list[str]:
+    """The versions whose outputs a prediction baseline holds (none recorded: unknown, used as is)."""
+    if not baseline:
+        return []
+    if baseline.get("version"):
+        return [str(baseline["version"])]
+    return [str(v) for v in baseline.get("versions") or []]
 
 
 def assess_model(store: MonitoringStore, model: str, *, version: str | None = None, environment: str = "",
@@ -203,6 +233,13 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
                                                                       if f in reference.columns)})
     pred_base = store.get_baseline(model, version=version, kind="prediction")
     pred_reference = pred_base.get("predictions") if pred_base else None
+    base_versions = _baseline_versions(pred_base)
+    if pred_reference and version and base_versions and version not in base_versions:
+        pred_reference = None  # another version's outputs: a new model predicting differently is no drift
+        notes_before = [f"the prediction baseline is of version {', '.join(base_versions)}, not {version}: "
+                        f"prediction drift not tested (mlops-actions baseline --model {model} ...)"]
+    else:
+        notes_before = []
 
     def check(part: pd.DataFrame) -> VariantHealth:
         perf = compute_performance(part, model=model, version=version, task=task,
@@ -210,8 +247,10 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
                                    min_samples=spec.min_samples, max_error_rate=spec.max_error_rate,
                                    max_latency_p95_ms=spec.max_latency_p95_ms)
         current = features_frame(part)
-        result = VariantHealth(perf, current=current)
-        if reference is not None and opts is not None and not part.empty:
+        result = VariantHealth(perf, current=current, min_rows=spec.min_samples)
+        if part.empty or result.too_few:
+            return result  # no drift verdict on a handful of rows (a canary's first minutes)
+        if reference is not None and opts is not None:
             result.drift = detect_drift(reference, current, opts)
             result.quality = check_quality(result.drift, [str(c) for c in current.columns])
         if pred_reference:
@@ -223,7 +262,8 @@ def assess_model(store: MonitoringStore, model: str, *, version: str | None = No
     whole = check(rows)
     health = ModelHealth(model, version, environment, window_seconds, whole.performance, whole.drift,
                          whole.prediction_drift, whole.quality, rows=rows, reference=reference,
-                         current=whole.current)
+                         current=whole.current, min_rows=spec.min_samples)
+    health.notes += notes_before
     if fallback_note:
         health.notes.append(fallback_note)
     names = sorted({str(v) for v in rows["variant"]}) if not rows.empty else []

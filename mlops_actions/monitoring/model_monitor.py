@@ -150,13 +150,22 @@ class ModelMonitor:
 
     def set_prediction_baseline(self, model_name: str, predictions: Sequence[Any] | None = None, *,
                                 version: str | None = None) -> int:
-        """The output distribution to compare with; default: the predictions logged so far."""
+        """The output distribution to compare with; default: the predictions logged so far.
+
+        The baseline records the version(s) its outputs came from: ``monitor`` compares a
+        version's outputs only with a baseline of that version (a new version predicting
+        differently from the old one is not drift)."""
+        payload: dict[str, Any] = {}
         if predictions is None:
-            predictions = list(self.store.query(model_name, version=version,
-                                                limit=PREDICTION_BASELINE_SIZE)["output"])
-        values = list(predictions)[:PREDICTION_BASELINE_SIZE]
-        self.store.set_baseline(model_name, {"predictions": values}, version=version, kind="prediction")
-        return len(values)
+            rows = self.store.query(model_name, version=version, limit=PREDICTION_BASELINE_SIZE)
+            predictions = list(rows["output"])
+            if not version and not rows.empty:
+                payload["versions"] = sorted({str(v) for v in rows["version"]})
+        payload["predictions"] = list(predictions)[:PREDICTION_BASELINE_SIZE]
+        if version:
+            payload["version"] = version
+        self.store.set_baseline(model_name, payload, version=version, kind="prediction")
+        return len(payload["predictions"])
 
     def detect_prediction_drift(self, model_name: str, current_predictions: Sequence[Any] | None = None, *,
                                 version: str | None = None, window_seconds: float | None = None,

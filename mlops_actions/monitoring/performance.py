@@ -154,12 +154,12 @@ def check_metric(name: str, value: float | None, *, threshold: Threshold | None 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         if n < min_samples:
             return MetricCheck(name, None, Verdict.INCONCLUSIVE,
-                               f"{name}: n={n} < min_samples {min_samples}", baseline)
+                               f"{name}: not enough data (n={n} < min_samples {min_samples})", baseline)
         return MetricCheck(name, None, Verdict.ERROR, f"{name}: could not be computed (n={n})", baseline)
     if n < min_samples:
         return MetricCheck(name, value, Verdict.INCONCLUSIVE,
-                           f"{name} {value:.4g} on n={n} < min_samples {min_samples}: too few to judge; "
-                           "widen --window or lower monitoring.min_samples", baseline)
+                           f"{name} {value:.4g}: not enough data (n={n} < min_samples {min_samples}) "
+                           "to judge; widen --window or lower monitoring.min_samples", baseline)
     gib = threshold.greater_is_better if threshold is not None and threshold.greater_is_better is not None \
         else GREATER_IS_BETTER.get(name, True)
     bounds: list[tuple[float, str]] = []

@@ -85,6 +85,11 @@ def render_markdown(healths: Sequence[ModelHealth], *, environment: str = "", ma
         lines.append(f"| {h.model} | {h.version or '-'} | {ICON[h.verdict]} {h.verdict.value} | "
                      f"{p.n_predictions} ({p.n_labelled}) | {_cell(h, 'performance')} | "
                      f"{_cell(h, 'drift')} | {_cell(h, 'prediction')} | {_cell(h, 'quality')} |")
+    empty = [h for h in healths if h.no_rows]
+    if empty:
+        names = ", ".join(f"`{h.model}` {h.version or ''}".strip() for h in empty)
+        lines += ["", f"> [!WARNING]\n> No predictions of {names} in the window: nothing was checked. "
+                  "Is the gateway serving the model and logging to this prediction store?"]
     for h in healths:
         bad = [f for f in h.findings() if f.verdict is not Verdict.PASSED]
         if not bad and not h.notes:

@@ -21,6 +21,9 @@ from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError
 __all__ = [
     "AB_TEST_TAG",
     "ARCHIVED_TAG",
+    "EMBEDDED_ARTIFACTS",
+    "EMBEDDED_DB",
+    "LOCAL_STATE",
     "META_PREFIX",
     "SEMVER_TAG",
     "SIGNATURE_TAG",
@@ -48,6 +51,15 @@ ARCHIVED_TAG = "mlops.archived"
 SIGNATURE_TAG = "mlops.signature"
 META_PREFIX = "mlops.meta."
 
+
+#: the embedded default store, under the repository root: MLflow 3's own default
+#: (``sqlite:///mlflow.db`` and ``./mlruns``), so training code that sets no tracking URI and
+#: the toolkit share one store. Here, not in the MLflow adapter, so ``check`` knows it without MLflow.
+EMBEDDED_DB = "mlflow.db"
+EMBEDDED_ARTIFACTS = "mlruns"
+#: what a repository using the toolkit keeps out of git (.gitignore lines): the gateway's state
+#: and admin token, and the embedded registry with its artifacts
+LOCAL_STATE = (".mlops/", EMBEDDED_DB, f"{EMBEDDED_ARTIFACTS}/")
 
 class RegistryNotFound(RegistryError):
     """A model, version or alias does not exist: the user's pin or argument is wrong (exit 2)."""
@@ -157,26 +169,32 @@ def _listed(versions: list[str]) -> str:
     return (", ".join(shown) + more) if shown else "none"
 
 
-def version_not_found(name: str, version: str, existing: list[str]) -> RegistryNotFound:
-    """The error every implementation raises for a semver that does not exist."""
+def _in(where: str | None) -> str:
+    return f" (looked in {where})" if where else ""
+
+
+def version_not_found(name: str, version: str, existing: list[str], where: str | None = None
+                      ) -> RegistryNotFound:
+    """The error every implementation raises for a semver that does not exist; ``where`` names
+    the registry looked in (``MLflow at sqlite:///...``), so a wrong MLFLOW_TRACKING_URI shows."""
     if not existing:
         return RegistryNotFound(
-            f"model {name!r} has no version {version!r}: the model has no registered versions",
+            f"model {name!r} has no version {version!r}: the model has no registered versions{_in(where)}",
             hint=f"register one first: mlops-actions register {name} --source <model URI or path>",
         )
     return RegistryNotFound(
-        f"model {name!r} has no version {version!r}; versions that exist: {_listed(existing)}",
+        f"model {name!r} has no version {version!r}; versions that exist: {_listed(existing)}{_in(where)}",
         hint="pin one of the versions listed, or register the model first (mlops-actions versions "
         f"{name} shows them all)",
     )
 
 
-def model_not_found(name: str, known: list[str] | None = None) -> RegistryNotFound:
+def model_not_found(name: str, known: list[str] | None = None, where: str | None = None) -> RegistryNotFound:
     tail = f"; registered models: {_listed(sorted(known))}" if known is not None else ""
     return RegistryNotFound(
-        f"registered model {name!r} does not exist{tail}",
-        hint=f"check the name in models/<dir>/model.yaml, or register it: mlops-actions register {name} "
-        "--source <model URI or path>",
+        f"registered model {name!r} does not exist{tail}{_in(where)}",
+        hint=f"check MLFLOW_TRACKING_URI and registered_name in models/<dir>/model.yaml, or register it: "
+        f"mlops-actions register {name} --source <model URI or path>",
     )
 
 

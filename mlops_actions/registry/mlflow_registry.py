@@ -1,8 +1,11 @@
 """The MLflow adapter of the ModelRegistry port, and the factory :func:`get_registry`.
 
 * Embedded default: with no argument and no ``MLFLOW_TRACKING_URI``, MLflow runs
-  in-process on SQLite at ``<repo_root>/.mlops/mlflow.db`` with artifacts under
-  ``<repo_root>/.mlops/artifacts``: no server to start.
+  in-process on SQLite at ``<repo_root>/mlflow.db`` with artifacts under
+  ``<repo_root>/mlruns``: no server to start, and the store MLflow 3 itself uses by
+  default (``sqlite:///mlflow.db``, ``./mlruns``), so a training script run from the
+  repository root logs to the registry this toolkit reads. (Before 0.2 the default was
+  ``.mlops/mlflow.db``; a registry found only there is an error saying how to move it.)
 * Otherwise any MLflow tracking URI: ``http(s)://`` (``mlflow server``),
   ``sqlite:///``, ``postgresql://``, ``mysql://``, ``databricks``.
 * Waits are bounded: ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` (2),
@@ -33,6 +36,8 @@ from mlops_actions.config.specs import parse_semver
 from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError, scrub_credentials
 from mlops_actions.registry.interface import (
     ARCHIVED_TAG,
+    EMBEDDED_ARTIFACTS,
+    EMBEDDED_DB,
     SEMVER_TAG,
     SIGNATURE_TAG,
     STAGE_TAG,
@@ -59,12 +64,15 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion as MlflowModelVersion
 
 __all__ = [
+    "EMBEDDED_ARTIFACTS",
+    "EMBEDDED_DB",
     "EXPERIMENT_NAME",
     "HTTP_DEFAULTS",
     "REGISTRATION_TAG",
     "SUPPORTED_SCHEMES",
     "MlflowRegistry",
     "bound_http_waits",
+    "embedded_artifacts",
     "embedded_tracking_uri",
     "get_registry",
     "redact",
@@ -100,11 +108,32 @@ def bound_http_waits() -> dict[str, str]:
     return {key: os.environ[key] for key in HTTP_DEFAULTS}
 
 
+_LEGACY_DB = Path(".mlops") / "mlflow.db"  # the default before both tools shared one
+
+
+def embedded_artifacts(repo_root: str | Path = ".") -> Path:
+    """``<repo_root>/mlruns`` (created): where MLflow's default store keeps artifacts."""
+    path = Path(repo_root).resolve() / EMBEDDED_ARTIFACTS
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def embedded_tracking_uri(repo_root: str | Path = ".") -> str:
-    """``sqlite:///<repo_root>/.mlops/mlflow.db`` (creating ``.mlops/`` and ``.mlops/artifacts``)."""
-    base = Path(repo_root).resolve() / ".mlops"
-    (base / "artifacts").mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{base / 'mlflow.db'}"
+    """``sqlite:///<repo_root>/mlflow.db``: MLflow 3's own default, so that training code that sets no
+    tracking URI and this toolkit use one store. A registry left at the old default
+    (``.mlops/mlflow.db``) with none at the new one is an error saying how to move it."""
+    root = Path(repo_root).resolve()
+    legacy = root / _LEGACY_DB
+    if legacy.is_file() and legacy.stat().st_size > 0 and not (root / EMBEDDED_DB).exists():
+        err = RegistryError(
+            f"the registry is at {legacy}, the old default; the default is now {root / EMBEDDED_DB}, "
+            "the store MLflow itself uses when no tracking URI is set",
+            hint=f"move it once: mv {legacy} {root / EMBEDDED_DB} (its artifacts stay where they are), "
+            f"or keep it there: export MLFLOW_TRACKING_URI=sqlite:///{legacy}")
+        err.exit_code = EXIT_BAD_INPUT
+        raise err
+    embedded_artifacts(root)
+    return f"sqlite:///{root / EMBEDDED_DB}"
 
 
 def redact(uri: str) -> str:
@@ -146,8 +175,7 @@ def get_registry(tracking_uri: str | None = None, *, repo_root: str | Path = "."
             raise err
     artifacts: str | None = None
     if _scheme(uri) not in ("http", "https", "databricks"):
-        artifacts = str(Path(repo_root).resolve() / ".mlops" / "artifacts")
-        Path(artifacts).mkdir(parents=True, exist_ok=True)
+        artifacts = str(embedded_artifacts(repo_root))
     return MlflowRegistry(uri, registry_uri=registry_uri, artifact_location=artifacts,
                           embedded=embedded)
 
@@ -179,6 +207,13 @@ class MlflowRegistry:
 
     def __repr__(self) -> str:
         return f"MlflowRegistry({redact(self.tracking_uri)!r})"
+
+    @property
+    def where(self) -> str:
+        """The registry for messages: ``MLflow at <tracking URI>`` (password redacted)."""
+        default = " (the default, shared with MLflow; set MLFLOW_TRACKING_URI for another)" \
+            if self.embedded else ""
+        return f"MLflow at {redact(self.tracking_uri)}{default}"
 
     def activate(self) -> None:
         """Point MLflow's fluent API at this registry for the rest of the process.
@@ -212,7 +247,9 @@ class MlflowRegistry:
         code = str(getattr(exc, "error_code", ""))
         message = str(getattr(exc, "message", exc))
         if code in _NOT_FOUND_CODES:
-            return RegistryNotFound(f"{what}: {_first_line(message)}")
+            return RegistryNotFound(f"{what}: {_first_line(message)} (looked in {self.where})",
+                                    hint="check MLFLOW_TRACKING_URI: it names the MLflow the run or model "
+                                    "was logged to")
         if "API request to" in message or "Max retries exceeded" in message \
                 or "Connection" in message or "timed out" in message.lower():
             return self._unreachable(what, exc)
@@ -261,7 +298,7 @@ class MlflowRegistry:
             return self._client.get_registered_model(name)
         except MlflowException as exc:
             if str(exc.error_code) in _NOT_FOUND_CODES:
-                raise model_not_found(name) from None
+                raise model_not_found(name, where=self.where) from None
             raise self._translate(f"reading registered model {name!r}", exc) from None
         except Exception as exc:
             raise self._call_error(f"reading registered model {name!r}", exc) from None
@@ -299,7 +336,7 @@ class MlflowRegistry:
         if not existing:
             self._registered(name)  # raises model-not-found when the model itself is missing
         versions = [self._convert(mv, {}).version for mv in existing]
-        raise version_not_found(name, version, sorted(versions, key=semver_key))
+        raise version_not_found(name, version, sorted(versions, key=semver_key), where=self.where)
 
     # ------------------------------------------------------------------ the port
     def get(self, name: str, version: str) -> ModelVersion:
@@ -515,7 +552,7 @@ class MlflowRegistry:
                 raise err from None
 
     def experiment_id(self) -> str:
-        """The experiment models are logged to (created with artifacts under ``.mlops/artifacts``)."""
+        """The experiment models are logged to (created with artifacts under ``<repo>/mlruns``)."""
         if self._experiment_id is None:
             exp = self._call("reading the mlops-actions experiment",
                              self._client.get_experiment_by_name, EXPERIMENT_NAME)
@@ -616,7 +653,7 @@ class MlflowRegistry:
             return f"{run.info.artifact_uri}/{artifact_path}", run_id, None, \
                 self._read_signature(source)
         raise RegistryNotFound(
-            f"run {run_id} has no model at {artifact_path!r}",
+            f"run {run_id} has no model at {artifact_path!r} (looked in {self.where})",
             hint="pass the model URI log_model returned (models:/m-...), or the right artifact path")
 
     def _log_model_dir(self, path: Path) -> tuple[str, str | None, str | None, SignatureSummary | None]:

@@ -38,13 +38,19 @@ from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
 from mlops_actions.monitoring.metrics import RouteMetrics, gateway_metrics
 from mlops_actions.monitoring.store import new_request_id
 from mlops_actions.registry.uris import check_model_uri
-from mlops_actions.serving.auth import check_bearer
+from mlops_actions.serving.auth import ENVIRONMENT_HEADER, WRONG_ENVIRONMENT, check_bearer
 from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import Backend, BackendLoader
 from mlops_actions.serving.metrics import TrafficStats
 from mlops_actions.serving.openapi import api_routes
 from mlops_actions.serving.predlog import PredictionLogger, StoreUnavailable
-from mlops_actions.serving.protocol import BadRequest, ParsedInput, input_mismatch, parse_request
+from mlops_actions.serving.protocol import (
+    BadRequest,
+    ParsedInput,
+    input_mismatch,
+    input_problem,
+    parse_request,
+)
 from mlops_actions.serving.pyfunc import BackendCache, load_pyfunc
 from mlops_actions.serving.routing import WeightedCounter, choose
 from mlops_actions.serving.sticky import StickyForwarder
@@ -301,10 +307,14 @@ class Gateway:
         self._check_uris(uri, *extra.values())
         current = self.routes.get(model)
         active = self.rollouts.get(model)
+        wanted = {**strategy.model_dump(mode="json", by_alias=True), **extra}
+        if active is not None and active.phase is Phase.ROLLED_BACK and active.to_version == version \
+                and active.strategy == wanted:
+            # the same pin again (a rerun of apply): the failed version stays out until the pin changes
+            return 200, {"changed": False, "rollout": active.to_dict(), "route": current.to_dict()
+                         if current is not None else None}
         if active is not None and not active.done:
-            same = active.to_version == version and {k: v for k, v in active.strategy.items()} == \
-                {**strategy.model_dump(mode="json", by_alias=True), **extra}
-            if same:
+            if active.to_version == version and active.strategy == wanted:
                 return 200, {"changed": False, "rollout": active.to_dict()}
             raise _HttpError(409, "CONFLICT", f"a rollout of {model} to {active.to_version} is "
                              f"{active.phase.value}; abort it first (mlops-actions rollback {model})")
@@ -472,6 +482,9 @@ class Gateway:
             if (mismatch := input_mismatch(exc)) is not None:
                 return _error(400, "BAD_REQUEST", f"the input does not match the model's signature: "
                               f"{mismatch}", extra)
+            if (problem := input_problem(parsed, exc)) is not None:  # NaN, nested values, mixed types
+                return _error(400, "BAD_REQUEST", f"the model cannot score this input: {problem} "
+                              f"(it raised {type(exc).__name__}: {str(exc)[:200]})", extra)
             status, outputs = 500, None
             payload = json.dumps({"error_code": "MODEL_ERROR",
                                   "message": f"the model raised {type(exc).__name__}: {exc}"}).encode()
@@ -620,6 +633,10 @@ class Gateway:
                     return _json_error(401, "UNAUTHENTICATED",
                                        "admin calls need 'Authorization: Bearer <token>' "
                                        "(MLOPS_GATEWAY_TOKEN or .mlops/gateway.token)")
+                meant = request.headers.get(ENVIRONMENT_HEADER)
+                if meant and meant != gw.environment:
+                    return _json_error(409, WRONG_ENVIRONMENT,
+                                       f"this gateway serves environment {gw.environment!r}, not {meant!r}")
                 try:
                     result = await handler(request)
                 except _HttpError as exc:

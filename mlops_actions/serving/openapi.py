@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from mlops_actions import __version__
+from mlops_actions.serving.auth import ENVIRONMENT_HEADER
 
 if TYPE_CHECKING:
     from mlops_actions.serving.gateway import Gateway
@@ -39,7 +40,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {400: "bad request", 401: "missing or wrong bearer token", 404: "not found",
-             409: "conflict with the active rollout", 413: "body too large", 500: "the model raised",
+             409: "conflict: an active rollout, or (WRONG_ENVIRONMENT) the gateway serves another "
+                  "environment than X-Mlops-Environment names",
+             413: "body too large", 500: "the model raised",
              501: "no prediction store", 503: "not ready, or overloaded"}
     return {str(code): _json(_ERROR, words[code]) for code in codes}
 
@@ -86,11 +89,18 @@ def _scoring_operation(summary: str, with_path_model: bool, served: Mapping[str,
     }
 
 
+_ENVIRONMENT_PARAM = {
+    "name": ENVIRONMENT_HEADER, "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "the environment the caller acts for; a gateway of another environment answers 409 "
+                   "WRONG_ENVIRONMENT (mlops-actions sends it, so a URL pasted into the wrong "
+                   "environment file cannot deploy)"}
+
+
 def _admin(summary: str, ok: dict[str, Any], *, errors: tuple[int, ...] = (),
            params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "tags": ["admin"], "security": [{"bearerAuth": []}],
-                          "parameters": params or [],
-                          "responses": {"200": _json(ok, "ok"), **_errors(401, *errors)}}
+                          "parameters": [*(params or []), _ENVIRONMENT_PARAM],
+                          "responses": {"200": _json(ok, "ok"), **_errors(401, 409, *errors)}}
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +23,12 @@ import numpy as np
 import orjson
 import pandas as pd
 
-__all__ = ["FORMATS", "BadRequest", "ParsedInput", "input_mismatch", "parse_request", "to_row_outputs"]
+__all__ = ["FORMATS", "MAX_DEPTH", "BadRequest", "ParsedInput", "input_mismatch", "input_problem",
+           "parse_request", "to_row_outputs"]
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+#: nesting a request may have: ``{"inputs": [[[x]]]}`` is 4 (a tensor of rank 3); deeper is refused
+MAX_DEPTH = 32
 
 
 class BadRequest(Exception):
@@ -138,6 +142,8 @@ def parse_request(body: bytes, content_type: str) -> ParsedInput:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise BadRequest(f"body is not valid JSON: {exc}") from None
+        except RecursionError:  # json.loads recurses per level (orjson stops at 1024)
+            raise BadRequest(f"JSON nested too deeply: at most {MAX_DEPTH} levels") from None
     if not isinstance(payload, dict):
         raise BadRequest(f"expected a JSON object with one of {', '.join(FORMATS)}")
     keys = [k for k in FORMATS if k in payload]
@@ -145,10 +151,108 @@ def parse_request(body: bytes, content_type: str) -> ParsedInput:
         raise BadRequest(f"expected exactly one of {', '.join(FORMATS)}; got keys {sorted(payload)}")
     key = keys[0]
     if key == "dataframe_split":
-        return _split(payload[key])
-    if key == "dataframe_records":
-        return _records(payload[key], key)
-    return _tensor_like(payload[key], key)
+        parsed = _split(payload[key])
+    elif key == "dataframe_records":
+        parsed = _records(payload[key], key)
+    else:
+        parsed = _tensor_like(payload[key], key)
+    # one bracket per row is the usual shape; walk the nesting only when there are many more
+    # (a walk costs as much as the parse, so well-formed requests skip it)
+    if body.count(b"[") + body.count(b"{") > len(parsed.rows) + 8:
+        _check_depth(payload)
+    return parsed
+
+
+def _check_depth(payload: Any) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH (iteratively: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"JSON nested too deeply: at most {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+
+
+def _describe_cell(value: Any) -> str | None:
+    """Why a cell cannot be a model input value, or None when it is a plain scalar."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a finite number"
+    if value is None:
+        return "null (a missing value)"
+    if isinstance(value, dict):
+        return "an object where a single value is expected"
+    if isinstance(value, list):
+        return "a list where a single value is expected"
+    return None
+
+
+#: what numpy, pandas and scikit-learn say when a value has the wrong type for a numeric model
+_CONVERSION = re.compile(r"convert|cast|dtype|invalid literal|could not|not supported between|"
+                         r"unsupported operand|must be real number|with a sequence|dimension|shape",
+                         re.IGNORECASE)
+
+
+def input_problem(parsed: ParsedInput, exc: BaseException | None = None, limit: int = 3) -> str | None:
+    """What in the request a model cannot score (NaN or Infinity, null, nested values, a column
+    mixing text with numbers, or text where the model's error says it wanted a number), when the
+    model raised ``exc`` on it: the client's fault (HTTP 400, not counted against a canary), not
+    the model's. None when the request looks well-formed (then it is a 500). Only called after a
+    failure, so the hot path pays nothing."""
+    found: list[str] = []
+    wants_numbers = exc is not None and isinstance(exc, ValueError | TypeError) and \
+        bool(_CONVERSION.search(str(exc)))
+    names = parsed.columns
+    kinds: dict[int, set[str]] = {}
+    for i, row in enumerate(parsed.rows):
+        if names is None:  # a bare tensor: its shape and values
+            problem = _tensor_problem(row)
+            if problem is None and wants_numbers and any(isinstance(v, list) for v in row):
+                problem = "nested lists where the model expects one value per column"
+            if problem is not None and len(found) < limit:
+                found.append(f"row {i}: {problem}")
+                continue
+        for j, value in enumerate(row):
+            where = f"row {i}, column {names[j]!r}" if names is not None and j < len(names) else \
+                f"row {i}, value {j}"
+            problem = _describe_cell(value) if names is not None else None
+            if problem is None and wants_numbers and isinstance(value, str):
+                problem = f"text {value[:20]!r} where the model expects a number"
+            if problem is not None and len(found) < limit:
+                found.append(f"{where}: {problem}")
+            if isinstance(value, str):
+                kinds.setdefault(j, set()).add("text")
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                kinds.setdefault(j, set()).add("number")
+    for j, seen in sorted(kinds.items()):
+        if len(seen) > 1 and len(found) < limit:
+            column = repr(names[j]) if names is not None and j < len(names) else str(j)
+            found.append(f"column {column} mixes text and numbers")
+    return "; ".join(found) or None
+
+
+def _tensor_problem(value: list[Any]) -> str | None:
+    """A tensor cell (bare ``inputs``/``instances``): empty or ragged lists, objects, null or
+    non-finite numbers inside are what a model cannot score."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            if not item:
+                return "an empty list inside a tensor"
+            shapes = {len(x) if isinstance(x, list) else -1 for x in item}
+            if len(shapes) > 1:
+                return "a ragged tensor (lists of different lengths, or lists beside values)"
+            stack.extend(item)
+        elif isinstance(item, dict):
+            return "an object inside a tensor"
+        elif isinstance(item, float) and not math.isfinite(item):
+            return f"{item} is not a finite number"
+        elif item is None:
+            return "null (a missing value) inside a tensor"
+    return None
 
 
 def input_mismatch(exc: BaseException) -> str | None:

@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import logging
 import os
+import socket
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import uvicorn
 
-from mlops_actions.config.loader import load_environment
+from mlops_actions.config.loader import load_environment, registered_name
 from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
 from mlops_actions.deploy.interface import Route
 from mlops_actions.deploy.registry_bridge import DeployRegistry, get_deploy_registry
-from mlops_actions.errors import ConfigError
+from mlops_actions.errors import ConfigError, TargetError
 from mlops_actions.monitoring.store import open_store
 from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
 from mlops_actions.serving.gateway import Gateway, GatewayConfig
 from mlops_actions.serving.sticky import StickyForwarder, sticky_from_env
 
-__all__ = ["build_gateway", "build_single_model_gateway", "registered_name", "run", "uvicorn_config"]
-
-
-def registered_name(repo: Path, key: str) -> str:
-    """The MLflow name of ``models/<key>``: its model.yaml ``name``, else the key itself."""
-    path = repo / "models" / key / "model.yaml"
-    if path.exists():
-        from mlops_actions.config.loader import load_model
-
-        return load_model(path).name
-    return key
+__all__ = ["bind", "build_gateway", "build_single_model_gateway", "listen_address", "registered_name", "run",
+           "uvicorn_config"]
 
 
 def initial_routes(repo: Path, env: EnvironmentSpec, registry: DeployRegistry) -> dict[str, Route]:
@@ -106,8 +100,52 @@ def uvicorn_config(gateway: Gateway, host: str, port: int) -> uvicorn.Config:
         timeout_graceful_shutdown=30, backlog=2048)
 
 
+def listen_address(url: str, host: str | None = None, port: int | None = None) -> tuple[str, int]:
+    """Where the gateway of an environment listens: the host and port of its ``target.url``
+    (``http://127.0.0.1:8081`` -> ``("127.0.0.1", 8081)``; no port: 80, or 443 for https);
+    ``host``/``port`` given (``serve --host/--port``, e.g. behind a proxy) win."""
+    parts = urlsplit(url)
+    if port is None:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise ConfigError(f"target.url {url!r} has no valid port") from None
+    if host is not None:
+        return host, port
+    host = parts.hostname or ""
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(f"target.url {url!r} names the host {host!r}, not an address this machine "
+                              "can listen on", hint="pass --host (e.g. --host 0.0.0.0 behind that name) "
+                              "or write the address in target.url") from None
+    return host, port
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or TargetError when it is taken. Bound before the gateway
+    starts, so "ready" is never logged by a gateway that cannot listen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise TargetError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                          hint="another process (another gateway?) holds the port: stop it, or change "
+                          "the port in target.url (or pass --port)") from None
+    return sock
+
+
 def run(gateway: Gateway, host: str = "127.0.0.1", port: int = 8080) -> None:
+    sock = bind(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"gateway for {gateway.environment} on http://{host}:{port} "
           f"(admin token: ${TOKEN_ENV} or {gateway.config.state_dir / 'gateway.token'})", flush=True)
-    uvicorn.Server(uvicorn_config(gateway, host, port)).run()
+    try:
+        uvicorn.Server(uvicorn_config(gateway, host, port)).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -24,20 +24,20 @@ class VersionSource(Protocol):
 
 
 def tracking_uri_for(repo_root: str | Path) -> str:
-    """``MLFLOW_TRACKING_URI``, else the embedded ``sqlite:///<repo>/.mlops/mlflow.db``."""
+    """``MLFLOW_TRACKING_URI``, else the embedded ``sqlite:///<repo>/mlflow.db`` (MLflow's default)."""
     from mlops_actions.registry.mlflow_registry import embedded_tracking_uri
 
     return os.environ.get("MLFLOW_TRACKING_URI") or embedded_tracking_uri(repo_root)
 
 
 def artifact_location_for(tracking_uri: str, repo_root: str | Path) -> str | None:
-    """Where runs' artifacts go: the server decides for http(s); else ``<repo>/.mlops/artifacts``
-    (as the registry adapter does), never MLflow's default ``./mlruns`` in the working directory."""
+    """Where runs' artifacts go: the server decides for http(s); else ``<repo>/mlruns`` (as the
+    registry adapter does: MLflow's default, anchored at the repository, not the working directory)."""
+    from mlops_actions.registry.mlflow_registry import embedded_artifacts
+
     if tracking_uri.split(":", 1)[0] in ("http", "https", "databricks"):
         return None
-    path = Path(repo_root).resolve() / ".mlops" / "artifacts"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    return str(embedded_artifacts(repo_root))
 
 
 def open_registry(repo_root: str | Path = ".") -> VersionSource:

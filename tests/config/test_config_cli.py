@@ -90,11 +90,10 @@ def test_check_without_any_registry_configured_skips_pins_with_a_note(
     assert main(["-C", str(repo_dir), "check"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith("note: pins not resolved: no --tracking-uri, no MLFLOW_TRACKING_URI and "
-                                   f"no embedded registry at {repo_dir / '.mlops' / 'mlflow.db'}")
+                                   f"no embedded registry at {repo_dir / 'mlflow.db'}")
     assert captured.out.endswith("(offline: pins not resolved)\n")
     # once the embedded registry exists, check uses it
-    (repo_dir / ".mlops").mkdir()
-    (repo_dir / ".mlops" / "mlflow.db").write_bytes(b"")
+    (repo_dir / "mlflow.db").write_bytes(b"")
     monkeypatch.setattr(check_command, "registry_factory", lambda uri, repo_root: make_registry())
     assert main(["-C", str(repo_dir), "check"]) == 0
     assert capsys.readouterr().out.endswith("every pin resolved in the registry\n")
@@ -109,7 +108,8 @@ def test_check_lists_every_error_and_annotates_in_actions(
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
         "error: models/diabetes/model.yaml:2:1: (top level): unknown key `taks`; did you mean `task`?",
-        "  hint: valid keys here: data, description, monitoring, name, owners, task, validation",
+        "  hint: valid keys here: data, description, monitoring, name, owners, registered_name, task, "
+        "validation",
         "error: environments/staging.yaml:9:23: models.diabetes.strategy.steps[0].set_weight: "
         "expected a value <= 100, got integer 150",
         "2 errors",

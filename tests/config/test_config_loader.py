@@ -192,7 +192,8 @@ def test_every_field_of_model_yaml_loads() -> None:
                                                        "github_issue"]
     # every key written in the file is a field the spec kept (nothing silently dropped)
     dumped = spec.model_dump(by_alias=True, exclude_defaults=True)
-    assert set(dumped) == {"name", "task", "description", "owners", "data", "validation", "monitoring"}
+    assert set(dumped) == {"registered_name", "task", "description", "owners", "data", "validation",
+                           "monitoring"}
     assert dumped["monitoring"]["max_latency_p95_ms"] == 250
 
 

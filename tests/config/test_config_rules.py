@@ -67,3 +67,50 @@ def test_promotion_chain_of_three_with_a_cycle(repo_dir: Path) -> None:
 def test_rules_are_offline_without_a_registry(repo_dir: Path) -> None:
     (repo_dir / "environments" / "staging.yaml").write_text('models: {cancer: {version: "99.0.0"}}\n')
     assert check_repo(load_repo(repo_dir)) == []
+
+
+# --------------------------------------------------------------------------- one model name (issue 16)
+
+
+def _declare(repo_dir: Path, line: str) -> None:
+    """Replace the diabetes model's `registered_name: diabetes-regressor` line."""
+    path = repo_dir / "models" / "diabetes" / "model.yaml"
+    path.write_text(path.read_text().replace("registered_name: diabetes-regressor\n", line))
+
+
+@pytest.mark.parametrize("line", ["", "name: diabetes\n"], ids=["nothing", "deprecated-name"])
+def test_registered_name_defaults_to_the_directory(repo_dir: Path, line: str) -> None:
+    _declare(repo_dir, line)
+    repo = load_repo(repo_dir)
+    assert repo.models["diabetes"].name == "diabetes"
+    assert check_repo(repo) == []
+
+
+def test_name_differing_from_the_directory_is_an_error_naming_both(repo_dir: Path) -> None:
+    # the issue's case: plan used the directory, monitor the `name:`, so alerts could never fire
+    _declare(repo_dir, "name: diabetes-model\n")
+    errors = check_repo(load_repo(repo_dir))
+    assert _lines(errors) == [
+        "models/diabetes/model.yaml:1:7: name: `diabetes-model` differs from the directory models/diabetes/ "
+        "that holds models/diabetes/model.yaml; the environments, the gateway and the prediction log know "
+        "this model as `diabetes`"]
+    assert "registered_name: diabetes-model" in (errors[0].hint or "")
+
+
+def test_name_and_registered_name_together_is_an_error(repo_dir: Path) -> None:
+    path = repo_dir / "models" / "diabetes" / "model.yaml"
+    path.write_text("name: diabetes\n" + path.read_text())
+    assert _lines(check_repo(load_repo(repo_dir))) == [
+        "models/diabetes/model.yaml:1:1: name: both `name` and `registered_name` "
+        "(models/diabetes/model.yaml:2:1) are set; `name` is the deprecated spelling of `registered_name`"]
+
+
+def test_pin_of_a_registered_name_instead_of_the_directory_names_both_files(repo_dir: Path) -> None:
+    staging = repo_dir / "environments" / "staging.yaml"
+    staging.write_text(staging.read_text().replace("  diabetes:\n", "  diabetes-regressor:\n"))
+    errors = check_repo(load_repo(repo_dir))
+    assert _lines(errors) == [
+        "environments/staging.yaml:21:3: models.diabetes-regressor: model `diabetes-regressor` has no "
+        "models/diabetes-regressor/model.yaml; `diabetes-regressor` is the registered name declared at "
+        "models/diabetes/model.yaml:1:1 (directory models/diabetes/)"]
+    assert errors[0].hint == "environments pin a model by its directory: write `diabetes:` here"

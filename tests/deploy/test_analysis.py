@@ -32,7 +32,7 @@ def test_error_rate_passes_fails_and_is_inconclusive_on_few_samples() -> None:
     assert m.result is GateResult.FAILED and "expected <= 0.05" in m.message
     [m] = measure(spec(), model="m", version="4", stable_version="1", stats=stats, store=None,
                   since=t0, until=t0 + 1)
-    assert m.result is GateResult.INCONCLUSIVE and "min_samples" in m.message
+    assert m.result is GateResult.INCONCLUSIVE and "not enough data (n=0 < min_samples 10)" in m.message
 
 
 def test_accuracy_and_drift_from_the_store_and_measurement_errors_apart() -> None:
@@ -66,3 +66,30 @@ def test_argo_limits() -> None:
     assert verdict(s, errs) is GateResult.ERROR
     assert AnalysisCounts().add(GateResult.ERROR).add(GateResult.PASSED).consecutive_errors == 0
     assert combine([]) is GateResult.PASSED
+
+
+def _outputs(store: MemoryStore, version: str, outputs: list[int], at: float) -> None:
+    store.write([PredictionRecord(f"{version}-{i}", "m", version, at, output=o, environment="e")
+                 for i, o in enumerate(outputs)])
+
+
+def test_prediction_drift_over_its_max_on_a_few_rows_is_not_enough_data_not_a_failure() -> None:
+    # issue 16's false drift: a canary at 20 % of 120 requests has 24 rows; the same model's binary
+    # outputs on 24 and 96 rows differ by more than 0.2 about one time in fourteen, so the canary
+    # was rolled back for noise
+    store = MemoryStore()
+    now = time.time()
+    _outputs(store, "2", [1] * 11 + [0] * 13, now)  # 46 % ones
+    _outputs(store, "1", [1] * 63 + [0] * 33, now)  # 66 % ones: TVD 0.20 + 0.0
+    s = spec(min_samples=20, metrics=[{"name": "prediction_drift", "max": 0.15}])
+    [m] = measure(s, model="m", version="2", stable_version="1", stats=TrafficStats(), store=store,
+                  since=now - 1, until=now + 1)
+    assert m.result is GateResult.INCONCLUSIVE and m.value == pytest.approx(0.1979, abs=1e-3)
+    assert "not enough data (n=24) to tell it from noise" in m.message
+    # the same shift on ten times the rows is a drift
+    store = MemoryStore()
+    _outputs(store, "2", [1] * 110 + [0] * 130, now)
+    _outputs(store, "1", [1] * 630 + [0] * 330, now)
+    [m] = measure(s, model="m", version="2", stable_version="1", stats=TrafficStats(), store=store,
+                  since=now - 1, until=now + 1)
+    assert m.result is GateResult.FAILED and "out of bounds" in m.message

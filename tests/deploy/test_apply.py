@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from mlops_actions.deploy.apply import apply_environment, environment_lock
 from mlops_actions.deploy.targets.interface import TargetStatus
+from mlops_actions.deploy.targets.local import LocalTarget
 from mlops_actions.deploy.targets.memory import MemoryTarget
-from mlops_actions.errors import TargetError
+from mlops_actions.errors import ConfigError, TargetError
 from tests.deploy.test_deployment_automation import FakeRegistry
-from tests.serving._support import FakeLoader
+from tests.serving._support import FakeLoader, asgi_call
 
 CANARY = """    strategy:
       type: canary
@@ -78,6 +83,33 @@ def test_apply_reports_a_rollback(tmp_path: Path, target: TickingTarget) -> None
     target.close()
 
 
+def test_rerunning_apply_after_an_automatic_rollback_keeps_the_previous_version(
+        tmp_path: Path, target: TickingTarget) -> None:
+    # before: the rerun declared 2.0.0's canary again, and live traffic met the failed version once more
+    registry = FakeRegistry()
+    env_file(tmp_path, "1.0.0")
+    apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
+    env_file(tmp_path, "2.0.0", CANARY)
+    apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
+    declared = len([h for h in target.gateway.db.history("prod", "m") if h["event"] == "declared"])
+    lines: list[str] = []
+    [result] = apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0,
+                                 progress=lines.append)
+    assert (result.phase, result.changed) == ("RolledBack", False)
+    assert lines == [f"m: {result.message}"]
+    assert result.message.startswith("2.0.0 was rolled back automatically (")
+    assert "1.0.0 stays live until the pin changes" in result.message
+    assert len([h for h in target.gateway.db.history("prod", "m") if h["event"] == "declared"]) == declared
+    assert target.status().routes["m"].stable == "1.0.0" and target.status().routes["m"].candidate is None
+    assert registry.aliases == {("m", "prod"): "1.0.0"}
+    # a new pin (here the same version with another strategy: a retry on purpose) is rolled out again
+    env_file(tmp_path, "2.0.0", CANARY.replace("0.05s", "0.06s"))
+    [result] = apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0,
+                                 progress=lambda _: None)
+    assert result.changed and result.phase == "RolledBack" and "could not load" in result.message
+    target.close()
+
+
 def test_lock_is_per_environment(tmp_path: Path) -> None:
     with environment_lock(tmp_path, "prod"), environment_lock(tmp_path, "staging"), \
             pytest.raises(TargetError, match="another apply"), \
@@ -118,4 +150,45 @@ def test_resume_moves_a_paused_rollout_on_and_refuses_what_is_not_paused(
         r = target.status().rollouts["m"]
     assert r.phase.value == "Healthy" and target.status().routes["m"].stable == "1.1.0"
     assert main(resume) == 2  # done: nothing to resume
+    target.close()
+
+
+class AsgiSession:
+    """requests.Session's ``request`` answered by the memory target's gateway in-process."""
+
+    def __init__(self, target: MemoryTarget, headers: dict[str, str]) -> None:
+        self.target, self.headers = target, headers
+
+    def request(self, method: str, url: str, *, timeout: float, json: Any = None,
+                params: dict[str, str] | None = None) -> Any:
+        path = urlsplit(url).path + (f"?{urlencode(params)}" if params else "")
+        body = jsonlib.dumps(json).encode() if json is not None else b""
+        status, _, out = self.target.loop.run_until_complete(
+            asgi_call(self.target.gateway, method, path, body, dict(self.headers)))
+        return SimpleNamespace(status_code=status, json=lambda: jsonlib.loads(out), text=out.decode())
+
+
+def test_a_gateway_of_another_environment_refuses_apply_and_nothing_changes(
+        tmp_path: Path, target: TickingTarget) -> None:
+    # a staging URL pasted into production.yaml: before, apply deployed to the staging gateway, exit 0
+    registry = FakeRegistry()
+    env_file(tmp_path, "1.0.0")
+    apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
+    before = target.gateway.db.history("prod", "m")
+    (tmp_path / "environments" / "production.yaml").write_text('models:\n  m:\n    version: "1.1.0"\n')
+    client = LocalTarget("http://127.0.0.1:8080", "t", environment="production")
+    client._session = AsgiSession(target, dict(client._session.headers))  # type: ignore[assignment]
+    with pytest.raises(ConfigError) as info:
+        apply_environment(tmp_path, "production", target=client, registry=registry, progress=lambda _: None)
+    assert info.value.message == (
+        "target.url http://127.0.0.1:8080 of environments/production.yaml is the gateway of another "
+        "environment: this gateway serves environment 'prod', not 'production'")
+    assert info.value.exit_code == 2
+    assert target.gateway.db.history("prod", "m") == before
+    assert target.status().routes["m"].stable == "1.0.0" and registry.aliases == {("m", "prod"): "1.0.0"}
+    # the right environment, or a client that names none (curl), is served as before
+    for environment in ("prod", None):
+        client = LocalTarget("http://127.0.0.1:8080", "t", environment=environment)
+        client._session = AsgiSession(target, dict(client._session.headers))  # type: ignore[assignment]
+        assert client.status().environment == "prod"
     target.close()

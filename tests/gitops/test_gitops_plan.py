@@ -169,3 +169,24 @@ def test_unreachable_gateway_is_a_note(repo: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MLOPS_GATEWAY_TOKEN", "t0ken")
     note = read_target(repo, "staging", spec)
     assert isinstance(note, str) and note.startswith("unreachable:")
+
+
+def test_plan_reads_the_registry_under_the_models_registered_name(
+        repo: Path, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 16: with another MLflow name in model.yaml, plan looked up the directory: "not registered"
+    from mlops_actions.commands import plan as plan_command
+
+    registry.models["fraud-detector"] = registry.models.pop("fraud")
+    registry.versions["fraud-detector"] = registry.versions.pop("fraud")
+    write(repo, "models/fraud/model.yaml",
+          "registered_name: fraud-detector\ntask: binary_classification\n"
+          "data: {test: test.csv, label: y}\n")
+    monkeypatch.setattr(plan_command, "open_registry", lambda _repo: registry)
+    monkeypatch.setattr(plan_command, "read_target", lambda *_: "not checked")
+    assert main(["-C", str(repo), "plan", "--base", "main", "--live", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["problems"] == []
+    production = next(e for e in data["environments"] if e["name"] == "production")
+    fraud = next(m for m in production["models"] if m["model"] == "fraud")
+    assert fraud["live_version"] == "1.1.0"

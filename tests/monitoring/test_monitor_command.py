@@ -13,6 +13,7 @@ import pytest
 
 from mlops_actions.cli import main
 from mlops_actions.commands import monitor as monitor_cmd
+from mlops_actions.errors import EXIT_NO_DATA
 from mlops_actions.monitoring.health import Finding
 from mlops_actions.monitoring.store import PredictionRecord, open_store
 
@@ -28,7 +29,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return dst
 
 
-def _log(repo: Path, *, shift: bool, n: int = 300, version: str = "1.2.0", accuracy: float = 0.95) -> None:
+def _log(repo: Path, *, shift: bool, n: int = 300, version: str = "1.2.0", accuracy: float = 0.95,
+         prefix: str = "req") -> None:
     ref = pd.read_csv(repo / "models" / "churn" / "reference.csv")
     rng = np.random.default_rng(3)
     rows = ref.sample(n, replace=True, random_state=4).reset_index(drop=True)
@@ -42,9 +44,9 @@ def _log(repo: Path, *, shift: bool, n: int = 300, version: str = "1.2.0", accur
         label = int(r["churned"])
         pred = label if rng.random() < accuracy else 1 - label
         feats = r.drop("churned").to_dict()
-        recs.append(PredictionRecord(f"req-{i}", "churn", version, now - 600 + i, feats, pred,
+        recs.append(PredictionRecord(f"{prefix}-{i}", "churn", version, now - 600 + i, feats, pred,
                                      latency_ms=5.0 + (i % 10), environment="production"))
-        actuals[f"req-{i}"] = label
+        actuals[f"{prefix}-{i}"] = label
     store.write(recs)
     store.attach_actuals(actuals)
     store.close()
@@ -88,7 +90,7 @@ def test_drifted_model_exits_1_worst_first_and_alert_hook_gets_findings(
 def test_json_output_and_other_version_is_empty_window(repo: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     _log(repo, shift=False, version="1.1.0")
-    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == EXIT_NO_DATA
     payload = json.loads(capsys.readouterr().out)
     m = payload["models"][0]
     assert m["verdict"] == "inconclusive" and m["performance"]["n_predictions"] == 0
@@ -98,7 +100,7 @@ def test_json_output_and_other_version_is_empty_window(repo: Path,
 
 def test_window_excludes_old_rows(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _log(repo, shift=False)
-    assert main(["-C", str(repo), "monitor", "--env", "production", "--window", "1s", "--json"]) == 0
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--window", "1s", "--json"]) == 5
     assert json.loads(capsys.readouterr().out)["models"][0]["performance"]["n_predictions"] == 0
 
 
@@ -232,3 +234,111 @@ def test_a_drifted_canary_is_not_diluted_by_healthy_stable_traffic(
     assert "`monthly_charges @canary`" in md
     html = (out / "monitor-production.html").read_text()
     assert "<h4>Data drift: canary</h4>" in html and "<h4>Data drift: stable</h4>" in html
+
+
+# --------------------------------------------------------------------------- never passes silently (issue 16)
+
+
+def test_no_rows_for_a_pinned_model_is_its_own_exit_code_and_a_warning(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert EXIT_NO_DATA == 5
+    assert main(["-C", str(repo), "monitor", "--env", "production"]) == EXIT_NO_DATA
+    captured = capsys.readouterr()
+    assert "No predictions of `churn` 1.2.0 in the window: nothing was checked" in captured.out
+    assert "warning: no predictions of churn 1.2.0 in the window" in captured.err
+
+
+def test_model_yaml_with_another_registered_name_is_monitored_under_its_directory(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the gateway logs rows under the directory (the pin's key); a registered name must not hide them
+    path = repo / "models" / "churn" / "model.yaml"
+    path.write_text(path.read_text().replace("name: churn", "registered_name: churn-classifier"))
+    _log(repo, shift=False)
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"][0]["performance"]["n_predictions"] == 300
+
+
+def test_drift_needs_min_samples_rows_per_variant(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a canary's first minutes: 30 drifted rows beside 540 healthy ones; min_samples is 50
+    _log_variants(repo, n_stable=540, n_canary=30, canary_shift=10.0)
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["models"][0]
+    canary = report["variants"]["canary"]
+    assert canary["data_drift"] is None and canary["verdict"] == "inconclusive"
+    messages = [f["message"] for f in report["findings"] if f["variant"] == "canary"]
+    assert any(m.startswith("not enough data (n=30 < min_samples 50)") for m in messages)
+    assert any("accuracy" in m and "not enough data (n=30" in m for m in messages)
+
+
+def test_prediction_baseline_of_another_version_is_not_used(repo: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # a canary of 1.2.0 judged against 1.1.0's outputs would "drift" because it is a different model
+    _log(repo, shift=False, accuracy=0.95)
+    store = open_store(None, repo_root=repo)
+    store.set_baseline("churn", {"predictions": [0] * 270 + [1] * 30, "version": "1.1.0"}, kind="prediction")
+    store.close()
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)["models"][0]
+    assert model["prediction_drift"] is None
+    assert any("the prediction baseline is of version 1.1.0, not 1.2.0" in n for n in model["notes"])
+
+
+def test_baseline_cli_sets_the_pinned_versions_baseline_that_monitor_uses(
+        repo: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # before: the prediction-drift baseline could be set only from Python
+    assert main(["-C", str(repo), "baseline", "--env", "production", "--model", "churn"]) == 2
+    assert "no prediction baseline of churn 1.2.0" in capsys.readouterr().err
+    preds = tmp_path / "preds.csv"
+    preds.write_text("prediction\n" + "0\n" * 270 + "1\n" * 30)
+    assert main(["-C", str(repo), "baseline", "--env", "production", "--model", "churn",
+                 "--from-file", str(preds)]) == 0
+    assert "churn 1.2.0: prediction baseline set: 300 predictions" in capsys.readouterr().out
+    _log(repo, shift=False, accuracy=0.95)
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 1  # as with the Python API
+    assert json.loads(capsys.readouterr().out)["models"][0]["prediction_drift"]["drifted"] is True
+    # from the gateway's own log: the window just logged becomes the baseline, and nothing drifts
+    assert main(["-C", str(repo), "baseline", "--env", "production", "--model", "churn",
+                 "--from-window", "1h", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "model": "churn", "version": "1.2.0", "n": 300, "source": "the gateway's log over 1h"}
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    assert main(["-C", str(repo), "baseline", "--env", "production", "--model", "churn",
+                 "--from-file", str(preds), "--column", "nope"]) == 2
+    assert "has no column 'nope'" in capsys.readouterr().err
+
+
+def test_the_readmes_jq_example_prints_the_row_counts(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 16: the README's `jq '.models[].rows'` printed null
+    import re
+    import shutil
+    import subprocess
+
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("jq is not installed (Debian package jq)")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    [expression] = re.findall(r"monitor --env ENV --json \| jq '([^']+)'", readme)
+    _log(repo, shift=False)
+    main(["-C", str(repo), "monitor", "--env", "production", "--json"])
+    out = subprocess.run([jq, "-c", expression], input=capsys.readouterr().out, capture_output=True,
+                         text=True, check=True).stdout
+    assert json.loads(out) == {"model": "churn", "version": "1.2.0", "rows": 300}
+
+
+def test_a_canarys_rows_are_not_judged_against_the_stable_versions_outputs(
+        repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 16's false drift alert: the baseline was taken (Python API, no version) while 1.1.0 was
+    # stable; the canary of 1.2.0 (the pin) predicts otherwise, as a new model should
+    from mlops_actions.monitoring.model_monitor import ModelMonitor
+
+    _log(repo, shift=False, version="1.1.0", accuracy=0.5)
+    store = open_store(None, repo_root=repo)
+    monitor = ModelMonitor(store=store)
+    assert monitor.set_prediction_baseline("churn") == 300
+    assert store.get_baseline("churn", kind="prediction")["versions"] == ["1.1.0"]
+    store.close()
+    _log(repo, shift=False, version="1.2.0", n=120, accuracy=0.99, prefix="canary")
+    assert main(["-C", str(repo), "monitor", "--env", "production", "--json"]) == 0
+    model = json.loads(capsys.readouterr().out)["models"][0]
+    assert model["prediction_drift"] is None
+    assert any("the prediction baseline is of version 1.1.0, not 1.2.0" in n for n in model["notes"])

@@ -82,3 +82,19 @@ def test_help_for_each_command(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("register", "versions", "resolve"):
         assert main([command, "--help"]) == 0
         assert "MLFLOW_TRACKING_URI" in capsys.readouterr().out
+
+
+def test_register_and_versions_use_the_registered_name_of_a_model_directory(tmp_path: Path) -> None:
+    # issue 16: one name, declared once in model.yaml, default the directory
+    from mlops_actions.commands.registry import model_name
+
+    (tmp_path / "models" / "churn").mkdir(parents=True)
+    (tmp_path / "models" / "plain").mkdir(parents=True)
+    spec = "task: binary_classification\ndata: {test: t.csv, label: y}\n"
+    (tmp_path / "models" / "churn" / "model.yaml").write_text("registered_name: churn-classifier\n" + spec)
+    (tmp_path / "models" / "plain" / "model.yaml").write_text(spec)
+    assert model_name("churn", tmp_path) == "churn-classifier"
+    assert model_name("models/churn", tmp_path) == "churn-classifier"
+    assert model_name(str(tmp_path / "models" / "churn" / "model.yaml"), tmp_path) == "churn-classifier"
+    assert model_name("plain", tmp_path) == "plain"  # default: the directory
+    assert model_name("unknown", tmp_path) == "unknown"  # a registered name given as is

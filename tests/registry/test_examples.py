@@ -69,4 +69,4 @@ def test_train_script_runs_as_a_program(repo_dir: Path) -> None:
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("diabetes: registered diabetes 1.0.0 (baseline; rmse=")
-    assert (repo_dir / ".mlops" / "mlflow.db").is_file()
+    assert (repo_dir / "mlflow.db").is_file()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mlops_actions.errors import RegistryError
 from mlops_actions.registry.interface import RegistryNotFound
 from mlops_actions.registry.mlflow_registry import get_registry
 from tests.registry.conftest import Backend, fit_model, unique
@@ -88,10 +90,10 @@ def test_saved_model_directory_is_logged_then_registered(repo_dir: Path) -> None
     with reg.activated():  # the fluent API sees this registry, then is restored
         assert len(mlflow.pyfunc.load_model(mv.uri).predict(x)) == len(x)
     assert "MLFLOW_TRACKING_URI" not in os.environ
-    # the embedded layout: everything under <repo>/.mlops
-    assert (repo_dir / ".mlops" / "mlflow.db").is_file()
-    assert any((repo_dir / ".mlops" / "artifacts").rglob("MLmodel"))
-    assert not (repo_dir / "mlruns").exists() and not (repo_dir / "mlflow.db").exists()
+    # the embedded layout is MLflow's own default, anchored at the repository root
+    assert (repo_dir / "mlflow.db").is_file()
+    assert any((repo_dir / "mlruns").rglob("MLmodel"))
+    assert not (repo_dir / ".mlops" / "mlflow.db").exists()
 
 
 def test_tracking_uri_env_wins_over_embedded(repo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +105,65 @@ def test_tracking_uri_env_wins_over_embedded(repo_dir: Path, monkeypatch: pytest
     assert explicit.tracking_uri.endswith("explicit.db")
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     embedded = get_registry(repo_root=repo_dir)
-    assert embedded.embedded and embedded.tracking_uri == f"sqlite:///{repo_dir.resolve()}/.mlops/mlflow.db"
+    assert embedded.embedded and embedded.tracking_uri == f"sqlite:///{repo_dir.resolve()}/mlflow.db"
+
+
+TRAIN = """
+import mlflow, mlflow.sklearn
+from sklearn.linear_model import LogisticRegression
+model = LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+with mlflow.start_run() as run:  # no tracking URI: MLflow's default store
+    mlflow.sklearn.log_model(model, name="model")
+print(run.info.run_id)
+"""
+
+
+@pytest.mark.slow
+def test_a_run_logged_with_mlflows_defaults_is_found_by_register(repo_dir: Path) -> None:
+    # before: the training script logged to ./mlflow.db, register looked in .mlops/mlflow.db and
+    # said "not found" without saying where it had looked
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    (repo_dir / "train.py").write_text(TRAIN)
+    trained = subprocess.run([sys.executable, "train.py"], cwd=repo_dir, env=env, capture_output=True,
+                             text=True, timeout=300, check=True)
+    run_id = trained.stdout.strip().splitlines()[-1]
+    registered = subprocess.run(
+        [sys.executable, "-m", "mlops_actions", "register", "churn", "--source", f"runs:/{run_id}/model"],
+        cwd=repo_dir, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert registered.returncode == 0, registered.stderr
+    assert get_registry(repo_root=repo_dir).get("churn", "1.0.0").run_id == run_id
+
+
+def test_not_found_errors_name_the_tracking_uri(repo_dir: Path) -> None:
+    reg = get_registry(repo_root=repo_dir)
+    where = f"(looked in MLflow at sqlite:///{repo_dir.resolve()}/mlflow.db (the default, shared with MLflow"
+    with pytest.raises(RegistryNotFound) as info:
+        reg.get("nope", "1.0.0")
+    assert where in info.value.message
+    model, _ = fit_model(("x1", "x2"))
+    saved = repo_dir / "m.pkl"
+    import pickle
+
+    saved.write_bytes(pickle.dumps(model))
+    reg.register("there", str(saved))
+    for call in (lambda: reg.get("there", "9.9.9"), lambda: reg.register("x", "runs:/0123abcd/model")):
+        with pytest.raises(RegistryNotFound) as info:
+            call()
+        assert f"MLflow at sqlite:///{repo_dir.resolve()}/mlflow.db" in info.value.message, info.value.message
+
+
+def test_a_registry_left_at_the_old_default_says_how_to_move_it(repo_dir: Path) -> None:
+    (repo_dir / ".mlops").mkdir(exist_ok=True)
+    (repo_dir / ".mlops" / "mlflow.db").write_bytes(b"SQLite format 3\x00")
+    with pytest.raises(RegistryError) as info:
+        get_registry(repo_root=repo_dir)
+    assert info.value.exit_code == 2 and "the old default" in info.value.message
+    root = repo_dir.resolve()
+    assert f"mv {root}/.mlops/mlflow.db {root}/mlflow.db" in (info.value.hint or "")
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ def test_registry_snippet_runs_as_written(repo_dir: Path, monkeypatch: pytest.Mo
     assert mv.stage == "production"
     ab = json.loads(reg.model_tags("task_classifier")["mlops.ab_test"])
     assert (ab["version_a"], ab["version_b"], ab["traffic_split"]) == ("1.0.0", "1.1.0", 0.5)
-    assert (repo_dir / ".mlops" / "mlflow.db").is_file()
+    assert (repo_dir / "mlflow.db").is_file()
     # the registered pickle is a loadable model
     model = reg.load_pyfunc("task_classifier", "production")
     _, x = fit_model(("x1", "x2"))

@@ -101,3 +101,30 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
     assert proc.returncode == 0 and not failures, proc.stdout[-6000:]
     assert operations["tested"] == operations["total"] >= 16
     assert cases["generated"] >= 200
+
+
+@pytest.mark.parametrize("body", [
+    b'{"inputs": [[NaN, 3.5, 1.4, 0.2]]}',
+    b'{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"], '
+    b'"data": [[5.1, Infinity, 1.4, 0.2]]}}',
+    b'{"dataframe_records": [{"sepal_length": [5.1], "sepal_width": 3.5, "petal_length": 1.4, '
+    b'"petal_width": 0.2}]}',
+    b'{"inputs": ' + b"[" * 5000 + b"1" + b"]" * 5000 + b"}",
+], ids=["nan", "infinity", "nested-cell", "5000-levels"])
+def test_hostile_values_are_400_on_a_real_model_and_not_counted(
+        hostile_gateway: HostileGateway, body: bytes) -> None:  # noqa: F811
+    # issue 16: NaN/Infinity were 500 (counted against the version: a canary would roll back for a
+    # client's mistake) and 5000 levels of nesting a 500 with a RecursionError in the log
+    url = hostile_gateway.gateway.url
+
+    def errors_counted() -> float:
+        text = requests.get(url + "/metrics", timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("mlops_request_errors_total{"))
+
+    before = errors_counted()
+    answer = requests.post(url + "/invocations", data=body, headers={"Content-Type": "application/json"},
+                           timeout=20)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error_code"] == "BAD_REQUEST" and answer.json()["message"]
+    assert errors_counted() == before

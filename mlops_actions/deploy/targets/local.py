@@ -9,8 +9,9 @@ import requests
 
 from mlops_actions.deploy.interface import Rollout, Route
 from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
-from mlops_actions.errors import TargetError
+from mlops_actions.errors import ConfigError, TargetError
 from mlops_actions.github import actions
+from mlops_actions.serving.auth import ENVIRONMENT_HEADER, WRONG_ENVIRONMENT
 
 __all__ = ["LocalTarget", "read_token"]
 
@@ -31,10 +32,17 @@ def read_token(env_var: str, state_dir: str | os.PathLike[str]) -> str:
 
 
 class LocalTarget:
-    def __init__(self, url: str, token: str, timeout: float = 10.0) -> None:
+    """``environment``: the environment this client acts for; the gateway at ``url`` refuses
+    every admin call when it serves another one (a staging URL pasted into production.yaml)."""
+
+    def __init__(self, url: str, token: str, timeout: float = 10.0, *,
+                 environment: str | None = None) -> None:
         self.url = url.rstrip("/")
+        self.environment = environment
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"
+        if environment:
+            self._session.headers[ENVIRONMENT_HEADER] = environment
         self.timeout = timeout
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -52,6 +60,11 @@ class LocalTarget:
             raise TargetError("the gateway refused the admin token (401)",
                               hint="set MLOPS_GATEWAY_TOKEN to the token in the gateway's "
                                    ".mlops/gateway.token")
+        if resp.status_code == 409 and data.get("error_code") == WRONG_ENVIRONMENT:
+            raise ConfigError(f"target.url {self.url} of environments/{self.environment}.yaml is the "
+                              f"gateway of another environment: {data.get('message')}",
+                              hint=f"point target.url at the {self.environment} gateway (started with "
+                              f"`mlops-actions serve --env {self.environment}`); nothing was changed")
         if resp.status_code >= 400:
             raise TargetError(f"gateway {method} {path} -> {resp.status_code}: {data.get('message', data)}")
         return data
