@@ -57,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--strict", action="store_true", help="inconclusive counts as failed")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--markdown", metavar="FILE", help="also write the results as Markdown")
+    p.add_argument("--sha", metavar="SHA",
+                   help="the PR's head commit for --status-context (default: from the event; pr-fork.yml "
+                   "passes the confirmed head of a fork's PR)")
     p.add_argument("--status-context", metavar="NAME",
                    help="also set this commit status on the PR's head commit (e.g. mlops-actions/policy), "
                    "so a later review run can turn it green; a GitHub failure here is a warning")
@@ -78,16 +81,20 @@ def _post_status(context_name: str, sha: str | None, state: str, description: st
 
 
 def _reviews(pr: int | None, author: str | None) -> tuple[PolicyInput, str | None]:
-    """Reviews and author of the PR through the API, or why they could not be read."""
+    """Reviews, author and labels of the PR through the API, or why they could not be read
+    (the author and labels come from the event when the run has one: a workflow_run has not)."""
     if pr is None:
         return PolicyInput(reviews_unavailable="no pull request (pass --pr N)"), author
     if not (os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")):
         return PolicyInput(reviews_unavailable="skipped: no credentials (GITHUB_TOKEN not set)"), author
     try:
         client = GitHubClient.from_env()
+        labels: tuple[str, ...] = ()
         if author is None:
-            author = str((client.pull(pr).get("user") or {}).get("login", "")) or None
-        return PolicyInput(reviews=client.reviews(pr)), author
+            data = client.pull(pr)
+            author = str((data.get("user") or {}).get("login", "")) or None
+            labels = tuple(str(label.get("name")) for label in data.get("labels") or ())
+        return PolicyInput(reviews=client.reviews(pr), labels=labels), author
     except GitHubError as exc:
         return PolicyInput(reviews_unavailable=f"GitHub: {exc.message}", reviews_error=True), author
 
@@ -115,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     pr = args.pr or context.pr_number(ev)
     author = ev.pull_request.author if ev is not None and ev.pull_request is not None else None
     reviews, author = _reviews(pr, author)
-    ctx = PolicyInput(labels=tuple(dict.fromkeys([*context.pr_labels(ev), *args.label])),
+    ctx = PolicyInput(labels=tuple(dict.fromkeys([*context.pr_labels(ev), *reviews.labels, *args.label])),
                       author=author, reviews=reviews.reviews,
                       reviews_unavailable=reviews.reviews_unavailable,
                       reviews_error=reviews.reviews_error, now=now)
@@ -143,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
         summary = ", ".join(f"{n} {o.value}" for o, n in counts.items() if n) or "nothing to check"
         if failed or errors:  # the status line says which rules hold the PR back
             summary += "; " + ", ".join(dict.fromkeys(r.rule for r in [*failed, *errors]))
-        head_sha = ev.pull_request.head_sha if ev is not None and ev.pull_request is not None else None
+        head_sha = args.sha or (ev.pull_request.head_sha if ev is not None and ev.pull_request is not None
+                                else None)
         _post_status(args.status_context, head_sha,
                      {"failed": "failure", "error": "error"}.get(result, "success"), f"policy: {summary}")
     if failed:

@@ -202,8 +202,11 @@ class World:
         data.update(number=pr.number, title=pr.title, state="open", merged=False, body="", labels=[],
                     html_url=f"https://github.com/{self.repo.repository}/pull/{pr.number}")
         data["user"] = dict(data["user"], login=author)
-        data["head"] = dict(data["head"], ref=pr.branch, sha=pr.head_sha)
-        data["base"] = dict(data["base"], ref="main", sha=pr.base_sha)
+        head_repo = f"{author}/{self.repo.repository.split('/')[1]}" if pr.fork else self.repo.repository
+        data["head"] = dict(data["head"], ref=pr.branch, sha=pr.head_sha,
+                            repo=dict(data["head"]["repo"], full_name=head_repo, fork=pr.fork))
+        data["base"] = dict(data["base"], ref="main", sha=pr.base_sha,
+                            repo=dict(data["base"]["repo"], full_name=self.repo.repository))
         self.gh.state.pulls.append(data)
         self.gh.state.comments.setdefault(pr.number, [])
         return data

@@ -289,6 +289,27 @@ def dispatch_event(inputs: Mapping[str, str], *, workflow: str,
     return event
 
 
+def workflow_run_event(pr: PullRequest, *, workflow: str = "pr", event: str = "pull_request",
+                       run_id: int = 4242, author: str = "outsider",
+                       repository: str = REPOSITORY) -> dict[str, Any]:
+    """``workflow_run`` (completed) of a PR's run, with the fields GitHub documents for it
+    (https://docs.github.com/webhooks/webhook-events-and-payloads#workflow_run); for a fork,
+    ``pull_requests`` is empty, as GitHub sends it."""
+    base = _example("push.event.0.json")["repository"]
+    head_repository = f"{author}/{repository.split('/')[1]}" if pr.fork else repository
+    return {
+        "action": "completed",
+        "repository": _repository(base, repository),
+        "workflow_run": {
+            "id": run_id, "name": workflow, "event": event, "status": "completed",
+            "conclusion": "success", "head_sha": pr.head_sha, "head_branch": pr.branch,
+            "head_repository": _repository(base, head_repository),
+            "repository": _repository(base, repository),
+            "pull_requests": [] if pr.fork else [{"number": pr.number, "head": {"sha": pr.head_sha}}],
+        },
+    }
+
+
 def schedule_event(cron: str, *, repository: str = REPOSITORY) -> dict[str, Any]:
     # GitHub's schedule payload: the cron line and the repository
     return {"schedule": cron,

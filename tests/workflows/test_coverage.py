@@ -13,6 +13,8 @@ SCENARIOS = {
         "test_pr_workflow::test_same_repo_pr_gets_plan_validate_policy_and_staging_check",
     ("validate.yml", "workflow_call"):
         "test_pr_workflow::test_same_repo_pr_gets_plan_validate_policy_and_staging_check",
+    ("pr-fork.yml", "workflow_run"):
+        "test_pr_workflow::test_fork_pr_runs_without_secrets_then_pr_fork_posts_its_policy",
     ("review.yml", "pull_request_review"):
         "test_pr_workflow::test_production_pr_policy_waits_for_an_approval_then_review_yml_passes_it",
     ("apply.yml", "push"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.github.fakegithub import review
 from tests.workflows.conftest import MODEL, World, pin_text
-from tests.workflows.harness import READ_TOKEN, pull_request_event, review_event
+from tests.workflows.harness import READ_TOKEN, pull_request_event, review_event, workflow_run_event
 
 
 def test_same_repo_pr_gets_plan_validate_policy_and_staging_check(world: World) -> None:
@@ -63,9 +63,11 @@ def test_production_pr_policy_waits_for_an_approval_then_review_yml_passes_it(wo
     assert world.gh.rejected == []
 
 
-def test_fork_pr_runs_without_secrets_and_says_so(world: World) -> None:
+def test_fork_pr_runs_without_secrets_then_pr_fork_posts_its_policy(world: World) -> None:
     """A fork PR: read-only token, no secrets. Nothing fails obscurely; the credentialed checks
-    say they were skipped, and GitHub refused every write (403), as it does."""
+    say they were skipped, and GitHub refused every write (403), as it does. Then pr-fork.yml
+    (workflow_run, this repository's token) reads the run's pr-info artifact as data, confirms
+    it with the API, and posts the policy status and comment."""
     text = world.repo.read("environments/staging.yaml")
     pr = world.repo.open_pr("fork-change", {"environments/staging.yaml": pin_text(text, "1.1.0")},
                             title="Promote from a fork", fork=True)
@@ -78,6 +80,37 @@ def test_fork_pr_runs_without_secrets_and_says_so(world: World) -> None:
     writes = [r for r in world.gh.requests if r.method != "GET"]
     assert writes and all(r.status == 403 for r in writes)
     assert world.gh.state.comments[pr.number] == [] and world.gh.state.statuses == []
+
+    world.repo.at(world.repo.sha("main"))  # workflow_run runs the default branch's files
+    follow = world.runner.run("workflow_run", "pr-fork.yml", workflow_run_event(pr))
+    assert follow.returncode == 0 and not follow.failed_jobs(), follow
+    assert f"#{pr.number} from outsider/ml-platform at {pr.head_sha[:12]}" in follow.log
+    statuses = world.gh.statuses_for(pr.head_sha)
+    assert [(s["context"], s["state"]) for s in statuses] == [("mlops-actions/policy", "success")]
+    [policy] = world.comments(pr.number, "policy", "all")
+    assert "promotion-order" in policy and world.gh.rejected == []
+
+
+def test_a_pr_that_changes_the_policy_code_is_judged_by_the_base_branchs_code(world: World) -> None:
+    """The PR rewrites the toolkit's policy to pass everything; the verdict is the base's."""
+    world.set_alias("staging", "1.1.0")
+    policy_py = "mlops_actions/gitops/policy.py"
+    waved = world.repo.read(policy_py) + (
+        "\n\n_real_evaluate = evaluate\n\n\n"
+        "def evaluate(*args, **kwargs):  # a PR that grades itself\n"
+        "    return [RuleResult(r.rule, r.env, r.model, Outcome.PASSED, 'waved through', r.location)\n"
+        "            for r in _real_evaluate(*args, **kwargs)]\n")
+    text = world.repo.read("environments/production.yaml")
+    pr = world.repo.open_pr("self-graded", {"environments/production.yaml": pin_text(text, "1.1.0"),
+                                            policy_py: waved}, title="Promote, and wave it through")
+    world.github_pr(pr)
+    world.repo.at(pr.merge_sha)
+    result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
+    statuses = world.gh.statuses_for(pr.head_sha)
+    assert statuses and statuses[-1]["state"] == "failure", result
+    assert statuses[-1]["description"].endswith("; approvals")
+    [policy] = world.comments(pr.number, "policy", "all")
+    assert "waved through" not in policy
 
 
 def test_pr_pinning_a_version_that_does_not_exist_fails_with_the_line_on_the_pr(world: World) -> None:
