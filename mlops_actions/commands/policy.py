@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from mlops_actions.errors import (
     RegistryError,
 )
 from mlops_actions.github import actions
+from mlops_actions.github.event import Event
 from mlops_actions.github.rest import GitHubClient
 from mlops_actions.gitops import context
+from mlops_actions.gitops.approvals import GitHubAccess
 from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry
 from mlops_actions.gitops.policy import (
     Outcome,
@@ -76,19 +79,30 @@ def _post_status(context_name: str, sha: str | None, state: str, description: st
         warn(f"policy: could not set the commit status {context_name}: {exc.message}")
 
 
-def _reviews(pr: int | None, author: str | None) -> tuple[PolicyInput, str | None]:
-    """Reviews and author of the PR through the API, or why they could not be read."""
+def _pull_request(pr: int | None, ev: Event | None) -> PolicyInput:
+    """The PR's author, head commit and reviews, and GitHub to ask who its reviewers are; or
+    why they could not be read. The event has the author and head; the API fills them in
+    for ``--pr N`` outside a pull request run."""
+    known = ev.pull_request if ev is not None and ev.pull_request is not None \
+        and ev.pull_request.number == pr else None
+    author = known.author if known is not None else None
+    head_sha = known.head_sha if known is not None and known.head_sha else None
     if pr is None:
-        return PolicyInput(reviews_unavailable="no pull request (pass --pr N)"), author
+        return PolicyInput(reviews_unavailable="no pull request (pass --pr N)")
     if not (os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")):
-        return PolicyInput(reviews_unavailable="skipped: no credentials (GITHUB_TOKEN not set)"), author
+        return PolicyInput(author=author, head_sha=head_sha,
+                           reviews_unavailable="skipped: no credentials (GITHUB_TOKEN not set)")
     try:
         client = GitHubClient.from_env()
-        if author is None:
-            author = str((client.pull(pr).get("user") or {}).get("login", "")) or None
-        return PolicyInput(reviews=client.reviews(pr)), author
+        if author is None or head_sha is None:
+            data = client.pull(pr)
+            author = author or str((data.get("user") or {}).get("login", "")) or None
+            head_sha = head_sha or str((data.get("head") or {}).get("sha", "")) or None
+        return PolicyInput(author=author, head_sha=head_sha, reviews=client.reviews(pr),
+                           access=GitHubAccess(client))
     except GitHubError as exc:
-        return PolicyInput(reviews_unavailable=f"GitHub: {exc.message}", reviews_error=True), author
+        return PolicyInput(author=author, head_sha=head_sha, reviews_error=True,
+                           reviews_unavailable=f"GitHub: {exc.message}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,13 +125,8 @@ def run(args: argparse.Namespace) -> int:
             if args.live:
                 raise
             print(f"note: {exc.message}")
-    pr = args.pr or context.pr_number(ev)
-    author = ev.pull_request.author if ev is not None and ev.pull_request is not None else None
-    reviews, author = _reviews(pr, author)
-    ctx = PolicyInput(labels=tuple(dict.fromkeys([*context.pr_labels(ev), *args.label])),
-                      author=author, reviews=reviews.reviews,
-                      reviews_unavailable=reviews.reviews_unavailable,
-                      reviews_error=reviews.reviews_error, now=now)
+    ctx = replace(_pull_request(args.pr or context.pr_number(ev), ev), now=now,
+                  labels=tuple(dict.fromkeys([*context.pr_labels(ev), *args.label])))
     results = evaluate(base, head, live, ctx, envs=args.env)
     print(to_json(results) if args.json else render_text(results))
     markdown = render_markdown(results)
