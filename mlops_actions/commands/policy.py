@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from mlops_actions.errors import (
     RegistryError,
 )
 from mlops_actions.github import actions
+from mlops_actions.github.event import Event
 from mlops_actions.github.rest import GitHubClient
 from mlops_actions.gitops import context
+from mlops_actions.gitops.approvals import GitHubAccess
 from mlops_actions.gitops.live import LiveRegistry, live_configured, open_registry
 from mlops_actions.gitops.policy import (
     Outcome,
@@ -80,23 +83,34 @@ def _post_status(context_name: str, sha: str | None, state: str, description: st
         warn(f"policy: could not set the commit status {context_name}: {exc.message}")
 
 
-def _reviews(pr: int | None, author: str | None) -> tuple[PolicyInput, str | None]:
-    """Reviews, author and labels of the PR through the API, or why they could not be read
-    (the author and labels come from the event when the run has one: a workflow_run has not)."""
+def _pull_request(pr: int | None, ev: Event | None, sha: str | None = None) -> PolicyInput:
+    """The PR's author, head commit, labels and reviews, and GitHub to ask who its reviewers
+    are; or why they could not be read. The event has the author, head and labels; the API
+    fills them in for ``--pr N`` outside a pull request run (pr-fork.yml's workflow_run,
+    which passes the confirmed head as ``sha``)."""
+    known = ev.pull_request if ev is not None and ev.pull_request is not None \
+        and ev.pull_request.number == pr else None
+    author = known.author if known is not None else None
+    head_sha = sha or (known.head_sha if known is not None and known.head_sha else None)
+    labels: tuple[str, ...] = ()
     if pr is None:
-        return PolicyInput(reviews_unavailable="no pull request (pass --pr N)"), author
+        return PolicyInput(reviews_unavailable="no pull request (pass --pr N)")
     if not (os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")):
-        return PolicyInput(reviews_unavailable="skipped: no credentials (GITHUB_TOKEN not set)"), author
+        return PolicyInput(author=author, head_sha=head_sha,
+                           reviews_unavailable="skipped: no credentials (GITHUB_TOKEN not set)")
     try:
         client = GitHubClient.from_env()
-        labels: tuple[str, ...] = ()
-        if author is None:
+        if known is None or author is None or head_sha is None:
             data = client.pull(pr)
-            author = str((data.get("user") or {}).get("login", "")) or None
-            labels = tuple(str(label.get("name")) for label in data.get("labels") or ())
-        return PolicyInput(reviews=client.reviews(pr), labels=labels), author
+            author = author or str((data.get("user") or {}).get("login", "")) or None
+            head_sha = head_sha or str((data.get("head") or {}).get("sha", "")) or None
+            if known is None:  # no pull_request in the event: its labels come from the API
+                labels = tuple(str(label.get("name")) for label in data.get("labels") or ())
+        return PolicyInput(author=author, head_sha=head_sha, labels=labels, reviews=client.reviews(pr),
+                           access=GitHubAccess(client))
     except GitHubError as exc:
-        return PolicyInput(reviews_unavailable=f"GitHub: {exc.message}", reviews_error=True), author
+        return PolicyInput(author=author, head_sha=head_sha, reviews_error=True,
+                           reviews_unavailable=f"GitHub: {exc.message}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,13 +133,9 @@ def run(args: argparse.Namespace) -> int:
             if args.live:
                 raise
             print(f"note: {exc.message}")
-    pr = args.pr or context.pr_number(ev)
-    author = ev.pull_request.author if ev is not None and ev.pull_request is not None else None
-    reviews, author = _reviews(pr, author)
-    ctx = PolicyInput(labels=tuple(dict.fromkeys([*context.pr_labels(ev), *reviews.labels, *args.label])),
-                      author=author, reviews=reviews.reviews,
-                      reviews_unavailable=reviews.reviews_unavailable,
-                      reviews_error=reviews.reviews_error, now=now)
+    pull = _pull_request(args.pr or context.pr_number(ev), ev, args.sha)
+    labels = tuple(dict.fromkeys([*context.pr_labels(ev), *pull.labels, *args.label]))
+    ctx = replace(pull, now=now, labels=labels)
     results = evaluate(base, head, live, ctx, envs=args.env)
     print(to_json(results) if args.json else render_text(results))
     markdown = render_markdown(results)
@@ -150,9 +160,7 @@ def run(args: argparse.Namespace) -> int:
         summary = ", ".join(f"{n} {o.value}" for o, n in counts.items() if n) or "nothing to check"
         if failed or errors:  # the status line says which rules hold the PR back
             summary += "; " + ", ".join(dict.fromkeys(r.rule for r in [*failed, *errors]))
-        head_sha = args.sha or (ev.pull_request.head_sha if ev is not None and ev.pull_request is not None
-                                else None)
-        _post_status(args.status_context, head_sha,
+        _post_status(args.status_context, ctx.head_sha,
                      {"failed": "failure", "error": "error"}.get(result, "success"), f"policy: {summary}")
     if failed:
         return EXIT_CHECK_FAILED

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from mlops_actions.config.specs import (
+    APPROVER_PATTERN,
     DURATION_RE,
     NAME_PATTERN,
     EnvironmentSpec,
@@ -287,6 +288,10 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
         elif pattern == NAME_PATTERN:
             message = (f"{where}: expected a name of letters, digits, `_`, `.` and `-` (starting with a "
                        f"letter or digit, at most 128), got {_describe(value, written)}")
+        elif pattern == APPROVER_PATTERN:
+            message = (f"{where}: expected a GitHub login or org/team-slug, got "
+                       f"{_describe(value, written)}")
+            hint = "e.g. `alice` or `octo-org/ml-leads` (the team's slug, as in its URL)"
         else:
             message = f"{where}: expected text matching {pattern}, got {_describe(value, written)}"
     elif kind == "union_type":

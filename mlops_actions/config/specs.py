@@ -56,6 +56,8 @@ SEMVER_RE = re.compile(
 DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+# a GitHub login, optionally /team-slug: the login is then the organization
+APPROVER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,38}(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$"
 
 
 def parse_semver(value: str) -> tuple[int, int, int, str]:
@@ -91,6 +93,10 @@ Version = Annotated[str, AfterValidator(_check_semver), Field(
 Duration = Annotated[str, AfterValidator(_check_duration), Field(
     pattern=DURATION_RE.pattern, description="A number and a unit: ms, s, m, h, d", examples=["30s"])]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Approver = Annotated[str, Field(
+    pattern=APPROVER_PATTERN,
+    description="A GitHub login, or org/team-slug for the members of a team",
+    examples=["alice", "octo-org/ml-leads"])]
 Scalar = str | int | float | bool
 
 
@@ -359,6 +365,16 @@ class PromotionRules(_Spec):
     require_staging_check: bool = True
     allow_downgrade: bool = False
     freeze: list[FreezeWindow] = Field(default_factory=list)
+    approvers: list[Approver] = Field(
+        default_factory=list,
+        description="whose approvals count (logins, org/team slugs); empty: anyone with write access")
+
+    @model_validator(mode="after")
+    def _approvers_need_approvals(self) -> PromotionRules:
+        if self.approvers and self.required_approvals == 0:
+            raise ValueError("approvers is set but required_approvals is 0, so no approval is "
+                             "asked for: set required_approvals to 1 or more")
+        return self
 
 
 AnalysisMetricName = Literal[

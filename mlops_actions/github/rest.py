@@ -12,7 +12,8 @@ resent blindly: a failure after sending (the connection dropped, a 5xx) may hide
 a success, so the client looks the thing up before sending again.
 
 Operations are the few the workflows need: sticky PR comments, commit statuses,
-check runs, Deployments and their statuses, the PR of a merge commit, a branch +
+check runs, Deployments and their statuses, the PR of a merge commit, a
+reviewer's repository permission and team membership, a branch +
 commit + PR for the promote and rollback buttons, and issues.
 """
 
@@ -491,6 +492,20 @@ class GitHubClient:
             return self.get_file(path, ref)[0]
         except GitHubNotFound:
             return None
+
+    # ----------------------------------------------------------------- access
+    def collaborator_permission(self, username: str) -> str:
+        """``username``'s base role on this repository: admin, write, read or none (GitHub
+        reports maintain as write and triage as read; ``role_name`` has the exact role)."""
+        data = self.json("GET", f"collaborators/{quote(username)}/permission")
+        return str((data or {}).get("permission") or "none")
+
+    def team_membership(self, org: str, team_slug: str, username: str) -> str:
+        """``active`` or ``pending`` (invited); GitHubNotFound when ``username`` is not a member
+        or the token cannot see the team (a repository's GITHUB_TOKEN cannot read org teams)."""
+        data = self.json("GET", f"/orgs/{quote(org)}/teams/{quote(team_slug)}/memberships/"
+                                f"{quote(username)}")
+        return str((data or {}).get("state") or "")
 
     # ----------------------------------------------------------------- labels
     def add_labels(self, issue_number: int, labels: list[str]) -> list[str]:

@@ -7,10 +7,13 @@ Rules, each four-valued (passed, failed, inconclusive, error) with a reason:
   ``mlops.passed.X`` recording that it passed there.
 * ``semver``: a pin never goes down, unless the change is a rollback (PR label
   ``rollback``) or the environment sets ``allow_downgrade: true``.
-* ``approvals``: at least ``required_approvals`` approving reviews on the PR, the
-  latest review per reviewer counting (APPROVED counts; CHANGES_REQUESTED and
-  DISMISSED cancel an earlier approval; COMMENTED changes nothing); the PR's
-  author does not count.
+* ``approvals``: at least ``required_approvals`` approvals as branch protection
+  counts them (see :mod:`mlops_actions.gitops.approvals`): the latest review per
+  reviewer, on the PR's head commit, from someone with write access who is not
+  the author and, when ``approvers`` is set, is listed there. The required count
+  and the approvers come from the base branch's environment file when it has one,
+  so a PR cannot lower the bar it is judged by. The result lists each reviewer
+  with why they counted or not.
 * ``freeze``: no change while a freeze window is open (a rollback is allowed).
 
 Only environments whose pins change between base and head are checked.
@@ -25,8 +28,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from mlops_actions.config.specs import EnvironmentSpec, FreezeWindow, parse_semver
+from mlops_actions.config.specs import EnvironmentSpec, FreezeWindow, PromotionRules, parse_semver
 from mlops_actions.errors import Location
+from mlops_actions.gitops.approvals import ReviewerAccess, judge_reviews
 from mlops_actions.gitops.live import LiveRegistry
 from mlops_actions.gitops.plan import ChangeKind, ModelPlan, compute_plan
 from mlops_actions.gitops.sources import EnvSource, key_location, pin_location
@@ -38,7 +42,6 @@ __all__ = [
     "Outcome",
     "PolicyInput",
     "RuleResult",
-    "count_approvals",
     "evaluate",
     "render_markdown",
     "render_text",
@@ -64,11 +67,14 @@ class RuleResult:
     outcome: Outcome
     reason: str
     location: Location | None = None
+    details: tuple[str, ...] = ()  # e.g. each reviewer and why they counted or not
 
 
 @dataclass(frozen=True)
 class PolicyInput:
-    """What the rules need beyond the files: the PR's labels, author, reviews and the time."""
+    """What the rules need beyond the files: the PR's labels, author, head commit, reviews,
+    who the reviewers are (``access``: GitHub, asked only about approvals that could count)
+    and the time."""
 
     labels: tuple[str, ...] = ()
     author: str | None = None
@@ -76,19 +82,8 @@ class PolicyInput:
     reviews_unavailable: str = "no pull request or no credentials to read its reviews"
     reviews_error: bool = False
     now: datetime | None = None
-
-
-def count_approvals(reviews: Iterable[Mapping[str, Any]], author: str | None = None) -> list[str]:
-    """Reviewers whose latest deciding review is APPROVED (GitHub's own rule)."""
-    latest: dict[str, str] = {}
-    for r in reviews:  # the API lists reviews oldest first
-        user = str((r.get("user") or {}).get("login", ""))
-        state = str(r.get("state", "")).upper()
-        if not user or user == author:
-            continue
-        if state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
-            latest[user] = state
-    return sorted(u for u, s in latest.items() if s == "APPROVED")
+    head_sha: str | None = None  # the PR's head commit: approvals of another one are stale
+    access: ReviewerAccess | None = None
 
 
 def _parse_time(value: str) -> datetime:
@@ -155,21 +150,51 @@ def _order(m: ModelPlan, spec: EnvironmentSpec, head: EnvSource, live: LiveRegis
                       f"{there or '(none)'}) and has no tag {tag}; promote it to {source} first", loc)
 
 
-def _approvals(env: str, spec: EnvironmentSpec, ctx: PolicyInput, loc: Location) -> RuleResult:
-    need = spec.promotion.required_approvals
+def _approval_rules(base: EnvironmentSpec | None, head: EnvironmentSpec) -> tuple[PromotionRules, str]:
+    """The approval rules the PR is judged by (the base branch's, when the environment exists
+    there), and a note when the PR changes them."""
+    if base is None:
+        return head.promotion, ""
+    old, new = base.promotion, head.promotion
+    changed = [k for k in ("required_approvals", "approvers") if getattr(old, k) != getattr(new, k)]
+    if not changed:
+        return old, ""
+    return old, (f" (the base branch's rules; this PR changes {' and '.join(changed)}, which "
+                 "apply once it is merged)")
+
+
+def _approvals(env: str, rules: PromotionRules, note: str, ctx: PolicyInput,
+               loc: Location) -> RuleResult:
+    need = rules.required_approvals
     if need == 0:
-        return RuleResult("approvals", env, None, Outcome.PASSED, "no approvals required", loc)
+        return RuleResult("approvals", env, None, Outcome.PASSED, f"no approvals required{note}", loc)
     if ctx.reviews is None:
         outcome = Outcome.ERROR if ctx.reviews_error else Outcome.INCONCLUSIVE
         return RuleResult("approvals", env, None, outcome,
-                          f"{need} approval(s) required; {ctx.reviews_unavailable}", loc)
-    approvers = count_approvals(ctx.reviews, ctx.author)
-    if len(approvers) >= need:
-        return RuleResult("approvals", env, None, Outcome.PASSED,
-                          f"{len(approvers)} approval(s) ({', '.join(approvers)}), {need} required", loc)
+                          f"{need} approval(s) required; {ctx.reviews_unavailable}{note}", loc)
+    if not ctx.head_sha:
+        return RuleResult("approvals", env, None, Outcome.INCONCLUSIVE,
+                          f"{need} approval(s) required; the PR's head commit is unknown, so stale "
+                          f"approvals cannot be told apart{note}", loc)
+    verdicts = judge_reviews(ctx.reviews, author=ctx.author, head_sha=ctx.head_sha,
+                             approvers=rules.approvers, access=ctx.access)
+    details = tuple(v.line() for v in verdicts)
+    counted = [v.login for v in verdicts if v.counted]
+    unchecked = [v.login for v in verdicts if v.unchecked]
+    got = f"{len(counted)} approval(s)" + (f" ({', '.join(counted)})" if counted else "")
+    if len(counted) >= need:
+        return RuleResult("approvals", env, None, Outcome.PASSED, f"{got}, {need} required{note}",
+                          loc, details)
+    if len(counted) + len(unchecked) >= need:
+        return RuleResult("approvals", env, None, Outcome.ERROR,
+                          f"{got}, {need} required; could not check {', '.join(unchecked)} "
+                          f"(see below){note}", loc, details)
+    who = f"someone in approvers ({', '.join(rules.approvers)})" if rules.approvers \
+        else "a reviewer with write access"
     return RuleResult("approvals", env, None, Outcome.FAILED,
-                      f"{len(approvers)} approval(s), {need} required; ask a reviewer to approve "
-                      "(the latest review of each reviewer counts, the author's does not)", loc)
+                      f"{got}, {need} required; ask {who} to approve the head commit "
+                      f"{ctx.head_sha[:7]} (the latest review of each reviewer counts, the "
+                      f"author's does not){note}", loc, details)
 
 
 def _freeze(env: str, windows: list[FreezeWindow], ctx: PolicyInput, loc: Location) -> RuleResult:
@@ -213,7 +238,8 @@ def evaluate(base: EnvSource, head: EnvSource, live: LiveRegistry | None, ctx: P
             if m.kind is not ChangeKind.STRATEGY:
                 results.append(_order(m, spec, head, live, loc))
                 results.append(_semver(m, spec, ctx.labels, loc))
-        results.append(_approvals(env_plan.name, spec, ctx, env_loc))
+        rules, note = _approval_rules(base.envs.get(env_plan.name), spec)
+        results.append(_approvals(env_plan.name, rules, note, ctx, env_loc))
         results.append(_freeze(env_plan.name, spec.promotion.freeze, ctx, env_loc))
     return results
 
@@ -225,6 +251,7 @@ def render_text(results: list[RuleResult]) -> str:
     for r in results:
         what = f"{r.env}/{r.model}" if r.model else r.env
         lines.append(f"{r.outcome.value.upper():<12} {r.rule:<16} {what:<28} {r.reason}")
+        lines += [f"{'':<12}   {line}" for line in r.details]
     counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
     lines.append("policy: " + ", ".join(f"{n} {o.value}" for o, n in counts.items() if n))
     return "\n".join(lines)
@@ -242,6 +269,10 @@ def render_markdown(results: list[RuleResult]) -> str:
         what = f"`{r.env}/{r.model}`" if r.model else f"`{r.env}`"
         reason = inert(r.reason, keep_code=True)  # freeze reasons and times come from the PR
         out.append(f"| {_ICON[r.outcome]} {r.outcome.value} | {r.rule} | {what} | {reason} |")
+    for r in results:  # who counted and who did not, under the table
+        if r.details:
+            out += ["", f"**{r.rule}** in `{r.env}`:", ""]
+            out += [f"- {inert(line, keep_code=True)}" for line in r.details]  # no one is pinged
     return "\n".join(out) + "\n"
 
 

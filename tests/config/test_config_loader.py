@@ -125,6 +125,11 @@ def test_a_single_error_is_raised_as_itself(repo_dir: Path) -> None:
     ("promotion: {allow_downgrade: 1}\n",
      "1:30: promotion.allow_downgrade: expected true or false, got integer 1"),
     ("models: [cancer]\n", "1:9: models: expected a mapping of keys to values, got a list"),
+    ("promotion: {required_approvals: 1, approvers: [octo-org/ml-leads/x]}\n",
+     '1:48: promotion.approvers[0]: expected a GitHub login or org/team-slug, got "octo-org/ml-leads/x"'),
+    ("promotion: {approvers: [alice]}\n",
+     "1:12: promotion: approvers is set but required_approvals is 0, so no approval is asked for: "
+     "set required_approvals to 1 or more"),
     ("target: local\n", '1:9: target: expected a mapping of keys to values, got "local"'),
 ])
 def test_environment_messages(tmp_path: Path, yaml_text: str, expected: str) -> None:
@@ -202,6 +207,7 @@ def test_every_field_of_an_environment_loads() -> None:
     assert env.target.type == "kubernetes" and env.target.mode == "gateway-api"
     assert env.target.resources["limits"]["cpu"] == 2
     assert env.promotion.from_ == "staging" and env.promotion.allow_downgrade is True
+    assert env.promotion.approvers == ["ml-lead", "octo-org/ml-leads"]
     assert {key: pin.strategy.type for key, pin in env.models.items()} == {
         "wine": "canary", "cancer": "blue_green", "diabetes": "ab_test", "fraud": "full"}
     canary = env.models["wine"].strategy

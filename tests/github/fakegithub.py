@@ -14,6 +14,9 @@ and the ``responses`` of the spec): ``{"message", "documentation_url", "status"}
 "message": "A pull request already exists for octo:branch."}]}``). Tokens: with
 ``tokens`` given, an unknown token is 401 "Bad credentials" and a read-only one (a fork
 PR's ``GITHUB_TOKEN``) gets 403 "Resource not accessible by integration" on every write.
+A repository's ``GITHUB_TOKEN`` (``write`` or ``read``) cannot read organization teams
+either: 403 there too; an ``app`` token (a GitHub App or PAT with members:read) can. Team
+membership is 200 with ``state`` active or pending, and 404 for a non-member, as on GitHub.
 
 Git is modelled as GitHub does it: a commit through the contents API moves the branch
 to a new commit whose parent is the old head; blob SHAs are git's; a ref update that is
@@ -128,6 +131,7 @@ class State:
     labels: dict[str, dict[str, Any]] = field(default_factory=dict)  # repository labels by name
     issue_labels: dict[int, list[str]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)  # login -> admin|write|read|none
+    teams: dict[str, dict[str, str]] = field(default_factory=dict)  # org/team -> login -> active|pending
     next_id: int = 1000
 
 
@@ -142,8 +146,9 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeGitHub:
     """Start with ``with FakeGitHub() as gh:``; ``gh.url`` is the API base URL.
 
-    ``tokens``: token -> ``"write"`` or ``"read"``; None accepts any token as a write token
-    (unit tests of the client), a mapping enforces GitHub's 401/403 answers.
+    ``tokens``: token -> ``"write"``, ``"read"`` or ``"app"`` (writes, and reads org teams);
+    None accepts any token as an app token (unit tests of the client), a mapping enforces
+    GitHub's 401/403 answers.
     """
 
     def __init__(self, page_size: int = 2, tokens: dict[str, str] | None = None) -> None:
@@ -258,7 +263,9 @@ class FakeGitHub:
             access = self.tokens.get(token)
             if access is None:
                 return error(401, "Bad credentials")
-            if access != "write" and method != "GET":
+            if access not in ("write", "app") and method != "GET":
+                return error(403, "Resource not accessible by integration")
+            if access != "app" and path.startswith("/orgs/"):  # no organization permissions
                 return error(403, "Resource not accessible by integration")
         for pattern, template, ops in ROUTES:
             m = pattern.match(path)
@@ -300,7 +307,7 @@ class FakeGitHub:
               query: dict[str, list[str]], body: Any) -> tuple[int, Any, dict[str, str]]:
         s = self.state
         key = (method, template.removeprefix("/repos/{owner}/{repo}"))
-        repo = f"{params['owner']}/{params['repo']}"
+        repo = f"{params.get('owner')}/{params.get('repo')}"
         if key == ("GET", "/issues/{issue_number}/comments"):
             items = s.comments.get(int(params["issue_number"]), [])
             real = f"/repos/{repo}/issues/{params['issue_number']}/comments"
@@ -513,6 +520,16 @@ class FakeGitHub:
             data["permission"] = permission
             data["role_name"] = permission
             data["user"] = dict(data.get("user") or {}, login=params["username"])
+            return code, data, {}
+        if key == ("GET", "/orgs/{org}/teams/{team_slug}/memberships/{username}"):
+            team = {k.lower(): v for k, v in s.teams.get(
+                f"{params['org']}/{params['team_slug']}".lower(), {}).items()}
+            state = team.get(params["username"].lower())
+            if state is None:
+                return not_found()
+            code, data = example(template, "get")
+            data.update(state=state, role="member",
+                        url=f"https://api.github.com/teams/1/memberships/{params['username']}")
             return code, data, {}
         if key == ("POST", "/issues"):
             code, data = example(template, "post")

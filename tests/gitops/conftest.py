@@ -4,7 +4,7 @@ in-memory registry (the ModelRegistry port's read side) that counts its calls.""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 
 from mlops_actions.errors import RegistryError
 from mlops_actions.registry.interface import ModelVersion
+from tests.github.fakegithub import FakeGitHub
 
 STAGING = """\
 promotion:
@@ -139,3 +140,23 @@ def _fresh_annotation_counts() -> None:
     from mlops_actions.github import actions
 
     actions.reset_annotation_counts()
+
+
+@pytest.fixture
+def gh() -> Iterator[FakeGitHub]:
+    """GitHub on loopback; any token is accepted (as an app token)."""
+    with FakeGitHub() as server:
+        yield server
+
+
+def actions_env(monkeypatch: pytest.MonkeyPatch, gh: FakeGitHub, event: Path, tmp: Path,
+                name: str = "pull_request", token: str = "ghs_policyTOKEN") -> None:
+    """The variables Actions sets for a step of a ``name`` run started by ``event``."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_EVENT_NAME", name)
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/repo")
+    monkeypatch.setenv("GITHUB_API_URL", gh.url)
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp / "output"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp / "summary"))

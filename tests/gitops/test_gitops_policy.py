@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,11 +9,12 @@ import pytest
 
 from mlops_actions.cli import main
 from mlops_actions.gitops.live import LiveRegistry
-from mlops_actions.gitops.policy import Outcome, PolicyInput, count_approvals, evaluate
+from mlops_actions.gitops.policy import Outcome, PolicyInput, evaluate
 from mlops_actions.gitops.sources import read_git
 from tests.github.fakegithub import FakeGitHub, review
 from tests.gitops.conftest import (
     FakeRegistry,
+    actions_env,
     adapt_pr_event,
     commit_all,
     git,
@@ -28,9 +28,10 @@ def outcomes(results: list) -> dict[tuple[str, str | None], Outcome]:  # type: i
 
 
 def test_promotion_order_live_in_from_env(repo: Path, registry: FakeRegistry) -> None:
-    promote_in_production(repo, "1.2.0")
+    head = promote_in_production(repo, "1.2.0")
     results = evaluate(read_git(repo, "main"), read_git(repo, "pr"), LiveRegistry(registry),
-                       PolicyInput(reviews=[review("bob", "APPROVED", 1)], author="alice"))
+                       PolicyInput(reviews=[review("bob", "APPROVED", 1, commit_id=head)],
+                                   author="alice", head_sha=head))
     got = outcomes(results)
     assert got[("promotion-order", "fraud")] is Outcome.PASSED
     assert got[("semver", "fraud")] is Outcome.PASSED
@@ -72,20 +73,17 @@ def test_prerelease_ordering(repo: Path, registry: FakeRegistry) -> None:
     assert next(r for r in res if r.rule == "semver").outcome is Outcome.FAILED  # rc < release
 
 
-def test_count_approvals_latest_per_user() -> None:
-    reviews = [review("bob", "APPROVED", 1), review("carol", "APPROVED", 2),
-               review("bob", "COMMENTED", 3),  # does not cancel bob's approval
-               review("carol", "CHANGES_REQUESTED", 4), review("dave", "APPROVED", 5),
-               review("dave", "DISMISSED", 6), review("alice", "APPROVED", 7)]
-    assert count_approvals(reviews, author="alice") == ["bob"]
-
-
 def test_approvals_missing_or_unreadable(repo: Path) -> None:
-    promote_in_production(repo, "1.2.0")
+    sha = promote_in_production(repo, "1.2.0")
     base, head = read_git(repo, "main"), read_git(repo, "pr")
-    res = evaluate(base, head, None, PolicyInput(reviews=[review("alice", "APPROVED", 1)], author="alice"))
+    own = [review("alice", "APPROVED", 1, commit_id=sha)]
+    res = evaluate(base, head, None, PolicyInput(reviews=own, author="alice", head_sha=sha))
     approvals = next(r for r in res if r.rule == "approvals")
     assert approvals.outcome is Outcome.FAILED and "0 approval(s), 1 required" in approvals.reason
+    assert approvals.details == ("@alice: not counted: the PR's author",)
+    # reviews without the head commit: stale ones cannot be told apart, so nothing passes
+    res = evaluate(base, head, None, PolicyInput(reviews=own, author="alice"))
+    assert next(r for r in res if r.rule == "approvals").outcome is Outcome.INCONCLUSIVE
     res = evaluate(base, head, None, PolicyInput())
     assert next(r for r in res if r.rule == "approvals").outcome is Outcome.INCONCLUSIVE
     res = evaluate(base, head, None, PolicyInput(reviews_error=True, reviews_unavailable="GitHub: 502"))
@@ -111,32 +109,14 @@ def test_freeze_window(repo: Path) -> None:
     assert next(r for r in res if r.rule == "freeze").outcome is Outcome.ERROR  # "soon" is no date
 
 
-@pytest.fixture
-def gh() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as server:
-        yield server
-
-
-def _actions_env(monkeypatch: pytest.MonkeyPatch, gh: FakeGitHub, event: Path, tmp: Path,
-                 name: str = "pull_request") -> None:
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("GITHUB_EVENT_NAME", name)
-    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
-    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/repo")
-    monkeypatch.setenv("GITHUB_API_URL", gh.url)
-    monkeypatch.setenv("GITHUB_TOKEN", "ghs_policyTOKEN")
-    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp / "output"))
-    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp / "summary"))
-
-
 def test_policy_step_on_pr_then_review(repo: Path, tmp_path: Path, gh: FakeGitHub,
                                        monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     base = git(repo, "rev-parse", "main")
     head = promote_in_production(repo, "1.2.0")
     event = adapt_pr_event(tmp_path, base_sha=base, head_sha=head)
-    _actions_env(monkeypatch, gh, event, tmp_path)
-    gh.state.reviews[7] = [review("alice", "APPROVED", 1)]  # the author's own: does not count
+    actions_env(monkeypatch, gh, event, tmp_path)
+    gh.state.reviews[7] = [review("alice", "APPROVED", 1, commit_id=head)]  # the author's own: does not count
     status = ["--status-context", "mlops-actions/policy"]
     assert main(["-C", str(repo), "policy", "--no-live", *status]) == 1
     out = capsys.readouterr().out
@@ -144,7 +124,7 @@ def test_policy_step_on_pr_then_review(repo: Path, tmp_path: Path, gh: FakeGitHu
     assert "::error file=environments/production.yaml,line=2,col=3,title=policy%3A approvals::" in out, out
     assert "result=failed" in (tmp_path / "output").read_text()
     # a review arrives: the pull_request_review workflow re-runs the policy
-    gh.state.reviews[7].append(review("bob", "APPROVED", 2))
+    gh.state.reviews[7].append(review("bob", "APPROVED", 2, commit_id=head))
     review_event = adapt_pr_event(tmp_path, base_sha=base, head_sha=head,
                                   file="pull_request_review.submitted.0.json")
     monkeypatch.setenv("GITHUB_EVENT_NAME", "pull_request_review")
@@ -164,7 +144,7 @@ def test_policy_github_down_is_error_not_pass(repo: Path, tmp_path: Path, gh: Fa
                                               capsys: pytest.CaptureFixture[str]) -> None:
     base = git(repo, "rev-parse", "main")
     head = promote_in_production(repo, "1.2.0")
-    _actions_env(monkeypatch, gh, adapt_pr_event(tmp_path, base_sha=base, head_sha=head), tmp_path)
+    actions_env(monkeypatch, gh, adapt_pr_event(tmp_path, base_sha=base, head_sha=head), tmp_path)
     gh.fault("GET", r"/reviews", 502, times=100)
     monkeypatch.setenv("MLOPS_ACTIONS_HTTP_BACKOFF", "0.01")
     assert main(["-C", str(repo), "policy", "--no-live"]) == 3
