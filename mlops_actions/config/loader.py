@@ -4,7 +4,9 @@ The YAML is read by :mod:`mlops_actions.config.yamlsafe` (no aliases, no
 duplicate keys, size and depth caps, YAML 1.1 surprises refused), then checked
 by the pydantic specs; pydantic's error locations are mapped back to the line
 and column of the offending key or value, and its messages rewritten to say what
-was expected, what was found and what to do.
+was expected, what was found and what to do. An environment's ``depends_on``
+entries are checked here too (unknown models, cycles: :mod:`mlops_actions.config.order`),
+since they only refer to the same file.
 
 ``load_repo`` reads every file before raising, so one ``ConfigError`` lists all
 problems of all files. Cross-file rules (pins, promotion order, data files) are
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
+from mlops_actions.config.order import order_problems
 from mlops_actions.config.specs import (
     APPROVER_PATTERN,
     DURATION_RE,
@@ -454,6 +457,9 @@ def _check_parsed(parsed: ParsedYaml, spec: type[SpecT]) -> Loaded[SpecT]:
     errors = parsed.errors + errors
     if spec is EnvironmentSpec:
         errors += _quoted_versions(parsed.data, parsed.source)
+        if isinstance(value, EnvironmentSpec):
+            errors += [ConfigError(p.message, hint=p.hint, location=parsed.source.location(p.path))
+                       for p in order_problems(value.models)]
     errors.sort(key=_order)
     return (value if not errors else None), parsed.source, errors
 

@@ -462,6 +462,10 @@ Strategy = Annotated[
 class ModelPin(_Spec):
     version: Version
     strategy: Strategy = Field(default_factory=lambda: FullStrategy(type="full"))
+    depends_on: list[Name] = Field(
+        default_factory=list,
+        description="models of this environment that must be Healthy before this one is rolled out "
+        "(keys under models:); apply goes in waves, like Argo CD's sync waves")
 
 
 class EnvironmentSpec(_Spec):

@@ -14,6 +14,12 @@ When an outside system fails part-way (MLflow, the gateway), the error says
 which steps were already done (aliases moved, rollouts declared or finished), so
 no environment is left half-applied without a record of it; a rerun converges,
 since every step is idempotent.
+
+Models that declare ``depends_on`` go in waves (:mod:`mlops_actions.config.order`):
+each wave is declared, then watched until every rollout of it is done; when one
+of them ends other than Healthy (rolled back, aborted, timed out), the later
+waves are not started and are reported as NotStarted, naming the model that
+stopped them.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_actions.config.loader import load_environment, registered_name
+from mlops_actions.config.order import waves
 from mlops_actions.config.specs import (
     ABTestStrategy,
     CanaryStrategy,
@@ -42,7 +49,14 @@ from mlops_actions.deploy.targets.local import LocalTarget as LocalClient
 from mlops_actions.deploy.targets.local import read_token
 from mlops_actions.errors import ConfigError, ExternalError, TargetError
 
-__all__ = ["ApplyResult", "apply_environment", "environment_lock", "load_env", "target_for"]
+__all__ = ["NOT_STARTED", "PHASE_WORDS", "TIMEOUT", "ApplyResult", "apply_environment", "environment_lock",
+           "load_env", "target_for"]
+
+
+NOT_STARTED = "NotStarted"  # an ApplyResult's phase: an earlier wave failed, or --wait was not given
+TIMEOUT = "Timeout"  # an ApplyResult's phase: still running when the timeout ran out
+PHASE_WORDS = {Phase.ROLLED_BACK.value: "rolled back", Phase.ABORTED.value: "aborted",
+               Phase.HEALTHY.value: "healthy", TIMEOUT: "did not finish in time", NOT_STARTED: "not started"}
 
 
 @dataclass(frozen=True)
@@ -50,8 +64,9 @@ class ApplyResult:
     model: str
     version: str
     changed: bool
-    phase: str
+    phase: str  # a rollout Phase's value, TIMEOUT or NOT_STARTED
     message: str
+    blocked_by: str = ""  # NOT_STARTED: the model(s) it waited for
 
 
 def load_env(repo: Path, env: str) -> EnvironmentSpec:
@@ -162,11 +177,64 @@ class _Journal:
 def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: DeploymentTarget,
                   registry: DeployRegistry, *, wait: bool, timeout: float, poll: float, actor: str,
                   progress: Callable[[str], None], done: list[str]) -> list[ApplyResult]:
+    """Wave by wave (``depends_on``): declare a wave, watch it to the end, stop at a failure.
+
+    Without ``depends_on`` there is one wave: every model declared together, watched together.
+    Without ``wait``, waves are declared until one has a rollout to wait for; the later ones
+    are NotStarted (a rerun goes on once that wave is Healthy).
+    """
+    order = waves(spec.models)
+    deadline = time.monotonic() + timeout
     results: list[ApplyResult] = []
-    declared: dict[str, tuple[str, Rollout | None]] = {}
     if isinstance(target, LocalClient):
         target.status()  # before any alias moves: a gateway of another environment refuses (exit 2)
-    for key, pin in spec.models.items():
+    for number, wave in enumerate(order, 1):
+        if len(order) > 1:
+            progress(f"wave {number}/{len(order)}: {', '.join(wave)}")
+        settled, declared = _declare_wave(repo, env, spec, wave, target, registry, actor=actor,
+                                          progress=progress, done=done)
+        results += settled
+        later = [key for rest in order[number:] for key in rest]
+        if not wait:
+            results += [ApplyResult(key, spec.models[key].version, True, r.phase.value if r else "",
+                                    "declared; not waiting") for key, (_, r) in declared.items()]
+            if declared and later:
+                waiting = ", ".join(declared)
+                why = (f"not started: ordering needs --wait; wave {number} ({waiting}) was declared, "
+                       f"rerun `mlops-actions apply --env {env}` once it is Healthy, or apply with --wait")
+                progress(f"{', '.join(later)}: {why}")
+                return results + _not_started(spec, later, waiting, why)
+            continue
+        finished = _watch(env, spec, declared, target, registry, deadline=deadline, timeout=timeout,
+                          poll=poll, progress=progress, done=done)
+        results += finished
+        failed = next((r for r in finished if r.phase != Phase.HEALTHY.value), None)
+        if failed is not None and later:
+            words = PHASE_WORDS.get(failed.phase, failed.phase)
+            why = (f"not started: {failed.model} {failed.version} {words} "
+                   f"in wave {number} of {len(order)}; later waves start once it is Healthy: "
+                   f"fix {failed.model} (or its pin) and rerun apply")
+            progress(f"stopped: {', '.join(later)} {why}")
+            return results + _not_started(spec, later, failed.model, why)
+    return results
+
+
+def _not_started(spec: EnvironmentSpec, keys: list[str], blocked_by: str, why: str) -> list[ApplyResult]:
+    return [ApplyResult(key, spec.models[key].version, False, NOT_STARTED, why, blocked_by=blocked_by)
+            for key in keys]
+
+
+Declared = dict[str, tuple[str, Rollout | None]]  # model key -> (registered name, its rollout)
+
+
+def _declare_wave(repo: Path, env: str, spec: EnvironmentSpec, keys: tuple[str, ...],
+                  target: DeploymentTarget, registry: DeployRegistry, *, actor: str,
+                  progress: Callable[[str], None], done: list[str]) -> tuple[list[ApplyResult], Declared]:
+    """Reconcile each model of a wave: (results of those already live, the rollouts to watch)."""
+    results: list[ApplyResult] = []
+    declared: Declared = {}
+    for key in keys:
+        pin = spec.models[key]
         name = registered_name(repo, key)
         mv = registry.get(name, pin.version)
         strategy = pin.strategy
@@ -195,12 +263,14 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
             registry.set_alias(name, f"{env}-canary", pin.version)
         progress(f"{key}: rolling out {pin.version} with {strategy.type}")
         declared[key] = (name, rec.rollout)
-    if not wait:
-        for key, (_, r) in declared.items():
-            results.append(ApplyResult(key, spec.models[key].version, True,
-                                       r.phase.value if r else "", "declared; not waiting"))
-        return results
-    deadline = time.monotonic() + timeout
+    return results, declared
+
+
+def _watch(env: str, spec: EnvironmentSpec, declared: Declared, target: DeploymentTarget,
+           registry: DeployRegistry, *, deadline: float, timeout: float, poll: float,
+           progress: Callable[[str], None], done: list[str]) -> list[ApplyResult]:
+    """Poll the target until every declared rollout is done (or the deadline passes)."""
+    results: list[ApplyResult] = []
     last: dict[str, str] = {}
     pending = dict(declared)
     while pending:
@@ -220,9 +290,8 @@ def _apply_locked(repo: Path, env: str, spec: EnvironmentSpec, target: Deploymen
                 _settle_aliases(registry, name, env, r)
                 results.append(ApplyResult(key, r.to_version, True, r.phase.value, r.message))
         if pending and time.monotonic() > deadline:
-            for key in pending:
-                results.append(ApplyResult(key, spec.models[key].version, True,
-                                           "Timeout", f"still running after {timeout:.0f}s"))
+            results += [ApplyResult(key, spec.models[key].version, True, TIMEOUT,
+                                    f"still running after {timeout:.0f}s") for key in pending]
             break
         if pending:
             time.sleep(poll)

@@ -3,7 +3,8 @@
 Three inputs, as DESIGN.md section 4 says: the git base, the git head, and the
 live state (registry aliases). Output per model: old -> new version, strategy,
 the alias moves ``apply`` would make, and drift (live differs from the base,
-i.e. someone changed it outside git). ``changed`` is true when applying the head
+i.e. someone changed it outside git); per environment, the order (waves) apply
+follows when models declare ``depends_on``. ``changed`` is true when applying the head
 would change anything: a pin differs from the base, or live differs from head.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, assert_never
 
+from mlops_actions.config.order import describe_order, has_order, waves
 from mlops_actions.config.specs import (
     ABTestStrategy,
     BlueGreenStrategy,
@@ -95,6 +97,7 @@ class EnvPlan:
     strategy_target: str
     models: tuple[ModelPlan, ...]
     target: str = "not checked"  # "checked", or why the target was not read
+    order: tuple[tuple[str, ...], ...] = ()  # head's waves when a model has depends_on (config/order.py)
 
     @property
     def changed(self) -> bool:
@@ -280,7 +283,7 @@ def compute_plan(base: EnvSource, head: EnvSource, live: LiveRegistry | None, *,
             status = "unchanged"
         target = (h or b).target.type if (h or b) is not None else "?"  # type: ignore[union-attr]
         plans.append(EnvPlan(env, status, target, models,
-                             "checked" if status_of is not None else str(found)))
+                             "checked" if status_of is not None else str(found), _order(h)))
     if wanted:
         missing = sorted(wanted - set(names))
         problems.extend(Problem(f"environment {e!r} is in neither base nor head "
@@ -294,6 +297,13 @@ def compute_plan(base: EnvSource, head: EnvSource, live: LiveRegistry | None, *,
     plans.sort(key=lambda p: order.index(p.name))
     return Plan(base=base.label, head=head.label, live=label, environments=tuple(plans),
                 problems=tuple(problems), registry_calls=live.calls if live else 0, target=target_label)
+
+
+def _order(spec: EnvironmentSpec | None) -> tuple[tuple[str, ...], ...]:
+    """The waves ``apply`` goes in, when the environment orders its models (else ``()``)."""
+    if spec is None or not has_order(spec.models):
+        return ()
+    return tuple(waves(spec.models))
 
 
 _SIGN = {ChangeKind.ADDED: "+", ChangeKind.REMOVED: "-", ChangeKind.VERSION: "~",
@@ -321,6 +331,8 @@ def render_text(plan: Plan) -> str:
             lines.append(f"environment {env.name}: no change")
             continue
         lines.append(f"environment {env.name} ({env.status}, target {env.strategy_target})")
+        if env.order:
+            lines.append(f"  order: {describe_order(list(env.order))} (each wave Healthy before the next)")
         for m in env.models:
             if not m.changed and not m.drift:
                 continue
@@ -351,9 +363,11 @@ def render_markdown(plan: Plan) -> str:
     for env in plan.environments:
         if not env.changed:
             continue
-        out += [f"#### `{env.name}` ({env.status})", "",
-                "| | model | version | strategy | alias moves | drift |",
-                "|---|---|---|---|---|---|"]
+        out += [f"#### `{env.name}` ({env.status})", ""]
+        if env.order:
+            out += [f"Order: {describe_order([tuple(f'`{m}`' for m in wave) for wave in env.order])} "
+                    "(apply waits for each wave to be Healthy before it starts the next)", ""]
+        out += ["| | model | version | strategy | alias moves | drift |", "|---|---|---|---|---|---|"]
         for m in env.models:
             if not m.changed and not m.drift:
                 continue

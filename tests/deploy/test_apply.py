@@ -5,7 +5,7 @@ from __future__ import annotations
 import json as jsonlib
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -39,13 +39,22 @@ def env_file(repo: Path, version: str, strategy: str = "") -> None:
     (repo / "environments" / "prod.yaml").write_text(f'models:\n  m:\n    version: "{version}"\n{strategy}')
 
 
-@pytest.fixture()
-def target(tmp_path: Path) -> TickingTarget:
+TargetT = TypeVar("TargetT", bound=TickingTarget)
+
+
+def fake_target(tmp_path: Path, cls: type[TargetT]) -> TargetT:
+    """A ``cls`` target for environment prod loading the FakeRegistry's registry versions 1 and 2
+    as fake backends; version 3 (2.0.0) cannot load."""
     loader = FakeLoader()
-    t = TickingTarget(tmp_path / ".mlops", loader, environment="prod")
+    t = cls(tmp_path / ".mlops", loader, environment="prod")
     by_registry_version = {"1": "fake://v1", "2": "fake://v2", "3": "fake://missing"}
     t.gateway.cache._loader = lambda uri: loader(by_registry_version[uri.rsplit("/", 1)[1]])
     return t
+
+
+@pytest.fixture()
+def target(tmp_path: Path) -> TickingTarget:
+    return fake_target(tmp_path, TickingTarget)
 
 
 def test_apply_sets_aliases_rolls_out_and_is_idempotent(tmp_path: Path, target: TickingTarget) -> None:

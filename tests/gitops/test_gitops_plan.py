@@ -190,3 +190,27 @@ def test_plan_reads_the_registry_under_the_models_registered_name(
     production = next(e for e in data["environments"] if e["name"] == "production")
     fraud = next(m for m in production["models"] if m["model"] == "fraud")
     assert fraud["live_version"] == "1.1.0"
+
+
+def test_plan_shows_the_order_of_models_with_depends_on(repo: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    git(repo, "checkout", "-q", "-b", "ordered")
+    write(repo, "environments/staging.yaml",
+          'models:\n  fraud:\n    version: "1.3.0"\n    depends_on: [churn]\n'
+          '  churn:\n    version: "0.3.0"\n    depends_on: [features]\n'
+          '  features:\n    version: "0.1.0"\n  iris:\n    version: "2.0.0"\n')
+    commit_all(repo, "fraud after churn after features")
+    markdown = tmp_path / "plan.md"
+    assert main(["-C", str(repo), "plan", "--base", "main", "--head", "ordered", "--no-live",
+                 "--markdown", str(markdown)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    staging = out.index("environment staging (changed, target local)")
+    assert out[staging + 1] == \
+        "  order: features + iris -> churn -> fraud (each wave Healthy before the next)"
+    assert "Order: `features` + `iris` -> `churn` -> `fraud` (apply waits for each wave to be Healthy " \
+        "before it starts the next)" in markdown.read_text()
+    plan = compute_plan(read_git(repo, "main"), read_git(repo, "ordered"), None)
+    by_name = {e.name: e for e in plan.environments}
+    assert by_name["staging"].order == (("features", "iris"), ("churn",), ("fraud",))
+    assert by_name["production"].order == ()  # no depends_on: no order line
+    assert "order:" not in render_text(compute_plan(read_git(repo, "main"), read_git(repo, "main"), None))

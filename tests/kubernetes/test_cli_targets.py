@@ -34,6 +34,15 @@ models:
         - set_weight: 100
 """
 
+def argo_rolls_back() -> list[dict[str, Any]]:
+    """What Argo does to a canary whose analysis fails: 20% for a while, then aborted with the
+    metric (a new list each time: the fake cluster consumes its scripts)."""
+    return [
+        {"phase": "Progressing", "currentStepIndex": 0, "canary": {"weights": {"canary": {"weight": 20}}}},
+        {"phase": "Degraded", "abort": True,
+         "message": "RolloutAborted: Rollout aborted update to revision 2: "
+                    'Metric "error-rate" assessed Failed due to failed (1) > failureLimit (0)'}]
+
 
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -162,11 +171,7 @@ def test_a_failed_analysis_rolled_back_by_argo_exits_1(
         capsys: pytest.CaptureFixture[str], repo: Path, api_server: FakeApiServer, mlflow_uri: str) -> None:
     assert cli(capsys, repo, "apply", "--env", "canary", "--wait", "--timeout", "30")[0] == 0
     (repo / "environments" / "canary.yaml").write_text(CANARY_ENV.format(version="1.3.0"))
-    api_server.cluster.scripts["churn"] = [
-        {"phase": "Progressing", "currentStepIndex": 0, "canary": {"weights": {"canary": {"weight": 20}}}},
-        {"phase": "Degraded", "abort": True,
-         "message": "RolloutAborted: Rollout aborted update to revision 2: "
-                    'Metric "error-rate" assessed Failed due to failed (1) > failureLimit (0)'}]
+    api_server.cluster.scripts["churn"] = argo_rolls_back()
     code, out, _ = cli(capsys, repo, "apply", "--env", "canary", "--wait", "--timeout", "30")
     assert code == 1 and "churn 1.3.0: RolledBack" in out and "failureLimit" in out
     assert aliases(mlflow_uri, "churn")["canary"] == "1.2.0"  # the alias stays on what serves
@@ -228,3 +233,42 @@ def test_gateway_api_canary_read_and_aborted_from_another_process(
     assert deployment is not None and template_version(deployment) == "1.3.0"
     code, _, err = cli(capsys, repo, "rollback", "churn", "--env", "edge-cli", "--undo")
     assert code == 2 and "gateway-api mode" in err and "rollback-pr --model churn --env edge-cli" in err
+
+
+ORDERED_ENV = """target:
+  type: kubernetes
+  namespace: ml-ordered
+  replicas: 1
+models:
+  task_classifier:
+    version: "{classifier}"
+    depends_on: [churn]
+  churn:
+    version: "{churn}"
+    strategy:
+      type: canary
+      steps:
+        - set_weight: 20
+        - set_weight: 100
+"""
+
+
+def test_depends_on_orders_the_cluster_rollouts_and_a_failure_stops_the_next(
+        capsys: pytest.CaptureFixture[str], repo: Path, api_server: FakeApiServer, mlflow_uri: str) -> None:
+    """The same waves as the local gateway: the dependent model's Rollout is applied only once its
+    dependency's is Healthy, and not at all when Argo rolls the dependency back."""
+    env_file = repo / "environments" / "ordered.yaml"
+    env_file.write_text(ORDERED_ENV.format(churn="1.2.0", classifier="0.3.1"))
+    code, out, _ = cli(capsys, repo, "apply", "--env", "ordered", "--wait", "--timeout", "30")
+    assert code == 0, out
+    rollouts = [obj["metadata"]["name"] for obj in api_server.cluster.applied if obj["kind"] == "Rollout"]
+    assert rollouts == ["churn", "task-classifier"]  # file order is the other way round
+    assert out.index("wave 1/2: churn") < out.index("churn: Healthy") < out.index("wave 2/2: task_classifier")
+
+    env_file.write_text(ORDERED_ENV.format(churn="1.3.0", classifier="2.0.0"))
+    api_server.cluster.scripts["churn"] = argo_rolls_back()
+    code, out, _ = cli(capsys, repo, "apply", "--env", "ordered", "--wait", "--timeout", "30")
+    assert code == 1 and "churn 1.3.0: RolledBack" in out
+    assert "task_classifier 2.0.0: NotStarted - not started: churn 1.3.0 rolled back in wave 1 of 2" in out
+    assert template_version(api_server.cluster.get("Rollout", "ml-ordered", "task-classifier")) == "0.3.1"
+    assert aliases(mlflow_uri, "task_classifier")["ordered"] == "0.3.1"
