@@ -118,7 +118,7 @@ def test_the_checker_catches_a_job_that_would_run_pr_code_with_a_write_token() -
     job["steps"].insert(2, {"name": "install the PR", "run": "python -m pip install ."})  # in repo/
     assert violations({"review.yml": bad}) == [
         "review.yml/policy runs PR code (install the PR) with pull-requests: write, statuses: write, "
-        "secret MLFLOW_TRACKING_TOKEN, secret MLFLOW_TRACKING_URI"]
+        "secret MLFLOW_TRACKING_TOKEN, secret MLFLOW_TRACKING_URI, secret MLOPS_POLICY_TOKEN"]
 
 
 def test_workflow_run_jobs_never_execute_the_prs_files() -> None:
