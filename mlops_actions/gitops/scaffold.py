@@ -167,7 +167,8 @@ def resolve_pin(repository: str | None, ref: str | None) -> ToolkitPin:
 
 
 def _template(*parts: str) -> str:
-    return importlib.resources.files("mlops_actions").joinpath("templates", *parts).read_text(encoding="utf-8")
+    source = importlib.resources.files("mlops_actions").joinpath("templates", *parts)
+    return source.read_text(encoding="utf-8")
 
 
 def _fill(text: str, values: Mapping[str, str], name: str) -> str:
@@ -244,14 +245,14 @@ Next steps:
   1. Train and register: log your model with MLflow (your training script also writes
      models/{model}/data/train.csv and test.csv), then
        mlops-actions register {model} --source runs:/<run_id>/model
-  2. Secrets (Settings > Secrets and variables > Actions):
-       MLFLOW_TRACKING_URI (+ MLFLOW_TRACKING_TOKEN)   repository secret: every job that reads the registry
-       MLOPS_PREDICTION_STORE                           repository secret: monitor-schedule.yml reads the
-                                                        prediction store the gateways log to
-       SLACK_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY,        repository secrets: the alert routes models/*/model.yaml
-       MLOPS_ALERT_WEBHOOK_URL, MLOPS_ALERT_WEBHOOK_SECRET   declares (only the ones you use)
-       MLOPS_BOT_TOKEN (optional)                       repository secret: PRs the promote and rollback
-                                                        buttons open then run their checks
+  2. Secrets (Settings > Secrets and variables > Actions), repository secrets:
+       MLFLOW_TRACKING_URI (+ MLFLOW_TRACKING_TOKEN)  every job that reads the registry
+       MLOPS_PREDICTION_STORE                         monitor-schedule.yml: the store the gateways log to
+       SLACK_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY, MLOPS_ALERT_WEBHOOK_URL, MLOPS_ALERT_WEBHOOK_SECRET
+                                                      monitor-schedule.yml: the alert routes your
+                                                      model.yaml declares (only those you use)
+       MLOPS_BOT_TOKEN (optional)                     the promote and rollback buttons: their PRs
+                                                      then run their checks
   3. GitHub environments (Settings > Environments): `staging` and `production`, each with the
      secret MLOPS_GATEWAY_TOKEN, the admin token of its gateway (same name, its own value);
      give `production` its required reviewers.
@@ -259,5 +260,6 @@ Next steps:
      (and --env production at {scaffold.production_url}), reachable from your runners.
   5. Branch protection of main: require the check `all-checks` and the status `mlops-actions/policy`.
   6. Commit, push, and open a PR that pins the registered version in environments/staging.yaml.
-The workflows call {scaffold.pin.repository} at {scaffold.pin.ref}; to move the pin, run init again with --ref SHA --force.
+The workflows call {scaffold.pin.repository} at {scaffold.pin.ref};
+to move the pin, run init again with --ref SHA --force.
 """
