@@ -18,13 +18,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from tests.github.fakegithub import review
 from tests.workflows.conftest import World, open_world, publish_toolkit
 from tests.workflows.harness import (
     Remote,
     ScenarioRepo,
+    dispatch_event,
     load_yaml,
     pull_request_event,
     push_event,
+    review_event,
     schedule_event,
 )
 
@@ -91,12 +94,13 @@ def adopter(act: str, deps: Path, tmp_path: Path) -> Iterator[tuple[World, str]]
         yield w, toolkit[1]
 
 
-def test_an_adopter_repository_goes_from_init_to_an_alert(adopter: tuple[World, str]) -> None:
-    w, sha = adopter
+def adopt(w: World, sha: str) -> dict[str, str]:
+    """README's steps 1 to 4 in the adopter's repository: init (twice: nothing changes), the
+    webhook alert route uncommented, its own training script, register, check, commit.
+    Returns the environment the newcomer's shell has (MLFLOW_TRACKING_URI)."""
     work = w.repo.work
     env = {**os.environ, "MLFLOW_TRACKING_URI": w.mlflow_uri}
     env.pop("MLOPS_PREDICTION_STORE", None)
-
     # 1. init (the toolkit installed from a pinned ref; here from a checkout, so the pin is given)
     init = ["-m", "mlops_actions", "init", "--model", MODEL, "--task", "multiclass_classification",
             "--toolkit-repository", TOOLKIT, "--ref", sha,
@@ -122,6 +126,13 @@ def test_an_adopter_repository_goes_from_init_to_an_alert(adopter: tuple[World, 
     assert "mlflow.db" not in tracked and "mlruns/" not in tracked
     assert f"models/{MODEL}/data/test.csv" in tracked
     w.sync_github()
+    return env
+
+
+def test_an_adopter_repository_goes_from_init_to_an_alert(adopter: tuple[World, str]) -> None:
+    w, sha = adopter
+    work = w.repo.work
+    adopt(w, sha)
 
     # 3. the first PR pins 1.0.0 in staging: plan, validate, policy, staging-check through pr.yml
     staging = w.repo.read("environments/staging.yaml").replace("models: {}\n", FIRST_PIN)
@@ -165,4 +176,56 @@ def test_an_adopter_repository_goes_from_init_to_an_alert(adopter: tuple[World, 
     assert webhook, (w.receiver.paths(), result)
     text = json.dumps(webhook[0])
     assert MODEL in text and "staging" in text and "drift" in text
+    assert w.gh.rejected == []
+
+
+def test_an_adopters_buttons_and_review_run_the_pinned_toolkit(adopter: tuple[World, str]) -> None:
+    """The workflows init writes beyond the first PR's path: the rollback and promote buttons
+    (the composite action, dispatch inputs as single arguments) and review.yml (the toolkit
+    checked out at its pin)."""
+    w, sha = adopter
+    env = adopt(w, sha)
+    run_id = cli(w.repo.work, env, "train.py").strip().splitlines()[-1]
+    assert f"registered {MODEL} 1.1.0" in cli(w.repo.work, env, "-m", "mlops_actions", "register", MODEL,
+                                               "--source", f"runs:/{run_id}/model")
+    path = "environments/staging.yaml"
+    w.repo.commit_main(f"Pin {MODEL} 1.0.0 in staging (#1)", {path: w.repo.read(path).replace("models: {}\n",
+                                                                                             FIRST_PIN)})
+    w.repo.commit_main(f"Pin {MODEL} 1.1.0 in staging (#2)", {path: w.repo.read(path).replace('"1.0.0"',
+                                                                                             '"1.1.0"')})
+    w.sync_github()
+    w.repo.at(w.repo.sha("main"))
+
+    event = dispatch_event({"model": MODEL, "env": "staging", "to": "", "reason": "accuracy fell; see #3"},
+                           workflow="rollback.yml")
+    result = w.runner.run("workflow_dispatch", "rollback.yml", event)
+    assert result.returncode == 0, result
+    [rollback] = w.gh.state.pulls
+    assert rollback["title"] == f"Roll back {MODEL} in staging to 1.0.0"
+    assert "accuracy fell; see #3" in rollback["body"].replace("\\", "")  # one argument, shown inert
+
+    event = dispatch_event({"model": MODEL, "version": "", "from": "staging", "to": "production"},
+                           workflow="promote.yml")
+    result = w.runner.run("workflow_dispatch", "promote.yml", event)
+    assert result.returncode == 0, result
+    promote = w.gh.state.pulls[-1]
+    assert promote["title"] == f"Promote {MODEL} 1.1.0 from staging to production"
+    assert '"1.1.0"' in w.gh.state.files[(promote["head"]["ref"], "environments/production.yaml")]
+
+    # the promotion PR, approved: review.yml passes the policy
+    w.set_alias("staging", "1.1.0")  # live in staging, as apply left it
+    production = w.repo.read("environments/production.yaml").replace(
+        "models: {}\n", FIRST_PIN.replace('"1.0.0"', '"1.1.0"'))
+    pr = w.repo.open_pr("promote-prod", {"environments/production.yaml": production},
+                        title=f"Promote {MODEL} 1.1.0 to production")
+    w.github_pr(pr)
+    w.gh.state.reviews[pr.number] = [review("lead", "APPROVED", 1, association="COLLABORATOR",
+                                            commit_id=pr.head_sha)]
+    w.repo.at(pr.merge_sha)
+    result = w.runner.run("pull_request_review", "review.yml",
+                          review_event(pr, state="approved", reviewer="lead", association="COLLABORATOR"))
+    assert result.returncode == 0 and not result.failed_jobs(), result
+    assert f"stand-in checkout: {TOOLKIT} at {sha[:7]}" in result.log
+    statuses = w.gh.statuses_for(pr.head_sha)
+    assert (statuses[-1]["context"], statuses[-1]["state"]) == ("mlops-actions/policy", "success"), statuses
     assert w.gh.rejected == []
