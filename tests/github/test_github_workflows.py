@@ -176,6 +176,9 @@ def test_security_rules() -> None:
             assert SHA_PIN.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
         if path is ACTION:
             continue
+        steps = [step for job in data["jobs"].values() for step in job.get("steps") or []]
+        scripts = "".join(step.get("run", "") for step in steps)
+        assert "${{" not in scripts, f"{path.name}: an expression inside run:"
         assert data.get("permissions") == {}, f"{path.name}: top-level permissions must be {{}}"
         for name, job in data["jobs"].items():
             if "steps" in job:
