@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -229,6 +229,15 @@ class World:
         self.gh.state.pulls.append(data)
         self.gh.state.comments.setdefault(pr.number, [])
         return data
+
+    def open_pr(self, branch: str, edits: Mapping[str, str | None], *, title: str, fork: bool = False,
+                author: str = "ml-dev") -> PullRequest:
+        """A PR as GitHub has it (refs in git, the PR in the API), with the clone's HEAD at its
+        test merge commit, where act runs a ``pull_request`` event."""
+        pr = self.repo.open_pr(branch, edits, title=title, fork=fork)
+        self.github_pr(pr, author=author)
+        self.repo.at(pr.merge_sha)
+        return pr
 
     def merge(self, pr: PullRequest) -> tuple[str, str]:
         """The merge button: main moves, GitHub knows the PR by its merge commit."""

@@ -136,10 +136,8 @@ def test_an_adopter_repository_goes_from_init_to_an_alert(adopter: tuple[World, 
 
     # 3. the first PR pins 1.0.0 in staging: plan, validate, policy, staging-check through pr.yml
     staging = w.repo.read("environments/staging.yaml").replace("models: {}\n", FIRST_PIN)
-    pr = w.repo.open_pr("pin-iris", {"environments/staging.yaml": staging},
-                        title=f"Pin {MODEL} 1.0.0 in staging")
-    w.github_pr(pr)
-    w.repo.at(pr.merge_sha)
+    pr = w.open_pr("pin-iris", {"environments/staging.yaml": staging},
+                   title=f"Pin {MODEL} 1.0.0 in staging")
     result = w.runner.run("pull_request", "pr.yml", pull_request_event(pr))
     assert result.returncode == 0 and not result.failed_jobs(), result
     assert {"pr/static", "pr/all-checks"} <= set(result.jobs)
@@ -216,12 +214,10 @@ def test_an_adopters_buttons_and_review_run_the_pinned_toolkit(adopter: tuple[Wo
     w.set_alias("staging", "1.1.0")  # live in staging, as apply left it
     production = w.repo.read("environments/production.yaml").replace(
         "models: {}\n", FIRST_PIN.replace('"1.0.0"', '"1.1.0"'))
-    pr = w.repo.open_pr("promote-prod", {"environments/production.yaml": production},
-                        title=f"Promote {MODEL} 1.1.0 to production")
-    w.github_pr(pr)
+    pr = w.open_pr("promote-prod", {"environments/production.yaml": production},
+                   title=f"Promote {MODEL} 1.1.0 to production")
     w.gh.state.reviews[pr.number] = [review("lead", "APPROVED", 1, association="COLLABORATOR",
                                             commit_id=pr.head_sha)]
-    w.repo.at(pr.merge_sha)
     result = w.runner.run("pull_request_review", "review.yml",
                           review_event(pr, state="approved", reviewer="lead", association="COLLABORATOR"))
     assert result.returncode == 0 and not result.failed_jobs(), result
