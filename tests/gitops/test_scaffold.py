@@ -154,3 +154,20 @@ def test_what_init_writes_passes_check_once_the_data_exists(tmp_path: Path, task
 def test_a_bad_model_name_is_refused(tmp_path: Path) -> None:
     assert init(tmp_path, "--model", "../escape", *PIN) == EXIT_BAD_INPUT
     assert not (tmp_path / "models").exists()
+
+
+def test_the_templates_ship_in_the_wheel(tmp_path: Path) -> None:
+    """`pip install "git+https://github.com/OWNER/REPO@SHA"` builds a wheel: init's templates
+    must be in it as package data, not only in a checkout."""
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(root)], capture_output=True, text=True, check=False,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    [wheel] = tmp_path.glob("mlops_actions-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {str(p.relative_to(root)) for p in (root / "mlops_actions" / "templates").rglob("*.y*ml")}
+    assert templates and templates <= names
