@@ -265,12 +265,15 @@ class World:
                 "MLOPS_GATEWAY_TOKEN": GATEWAY_TOKENS[environment]}
 
     def start_gateway(self, environment: str) -> None:
+        """``serve --env ENV`` in the repository, as README runs a gateway: it listens where
+        target.url says, with the gateway token, MLflow and the prediction store from the
+        environment (a fast controller tick: tests wait less)."""
         assert self.logs is not None
         log = (self.logs / f"gateway-{environment}.log").open("ab")
         self.gateways[environment] = subprocess.Popen(
-            [sys.executable, "-m", "mlops_actions", "serve", "--env", environment,
-             "--tick", "0.05", "--store", self.store],
-            cwd=self.repo.work, env=self.env(environment), stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "mlops_actions", "serve", "--env", environment, "--tick", "0.05"],
+            cwd=self.repo.work, env={**self.env(environment), "MLOPS_PREDICTION_STORE": self.store},
+            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         url = f"http://127.0.0.1:{self.ports[environment]}/readyz"
         while time.monotonic() < deadline:
