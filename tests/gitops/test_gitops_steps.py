@@ -203,10 +203,25 @@ def test_set_pin_keeps_layout() -> None:
     assert new == text.replace("'1.0.0'", '"1.1.0"')
     new = set_pin(new, "environments/p.yaml", "churn", "0.2.0")
     assert '{version: "0.2.0"}' in new
-    with pytest.raises(ConfigError, match="not pinned"):
-        set_pin(text, "environments/p.yaml", "nope", "1.0.0")
     with pytest.raises(ConfigError, match="semantic version"):
         set_pin(text, "environments/p.yaml", "fraud", "latest")
+
+
+def test_set_pin_adds_the_first_pin_of_a_model() -> None:
+    """The first promotion to an environment (init writes ``models: {}``): a new pin with the
+    default strategy, the rest byte for byte (it said "add it by hand first")."""
+    path = "environments/production.yaml"
+    empty = "target: {type: local}\n# pins come by PR\nmodels: {}\n"
+    assert set_pin(empty, path, "iris", "1.1.0") == \
+        'target: {type: local}\n# pins come by PR\nmodels:\n  iris:\n    version: "1.1.0"\n'
+    block = ('models:\n  fraud:\n    version: "1.0.0"\n    strategy:\n      type: canary\n      steps:\n'
+             '        - set_weight: 20\n\n# the end\n')
+    assert set_pin(block, path, "iris", "1.1.0") == block.replace(
+        "        - set_weight: 20\n", '        - set_weight: 20\n  iris:\n    version: "1.1.0"\n')
+    assert set_pin("target: {type: local}", path, "iris", "1.1.0") == \
+        'target: {type: local}\nmodels:\n  iris:\n    version: "1.1.0"\n'
+    with pytest.raises(ConfigError, match="not pinned"):
+        set_pin('models: {fraud: {version: "1.0.0"}}\n', path, "iris", "1.0.0")
 
 
 def test_staging_check_says_not_available(repo: Path, monkeypatch: pytest.MonkeyPatch,

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,8 +43,31 @@ MODEL = "breast_cancer"
 # with `pip install .` from the checkout), its workflows, models and environments
 REPO_PARTS = (".github", "action.yml", "pyproject.toml", "README.md", "LICENSE", "mlops_actions", "models",
               "environments")
+# what the toolkit's own repository holds for an adopter's workflows to call: the reusable
+# workflows, the composite action and the package they install
+TOOLKIT_PARTS = (".github", "action.yml", "pyproject.toml", "README.md", "mlops_actions")
 GATEWAY_TOKENS = {"staging": "gw-staging-token-5f1c", "production": "gw-production-token-9b2e"}
 
+
+
+def copy_parts(parts: tuple[str, ...], dest: Path) -> None:
+    """This repository's ``parts`` (files or folders) into ``dest``, without build droppings."""
+    for part in parts:
+        src = ROOT / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif src.is_file():
+            shutil.copy2(src, dest / part)
+
+
+def publish_toolkit(remote: Remote, repository: str, work: Path) -> tuple[str, str, Path]:
+    """The toolkit as its GitHub repository holds it, one commit on main of ``repository`` on
+    ``remote``: (repository, commit SHA, checkout)."""
+    files = work.parent / f"{work.name}-files"
+    files.mkdir(parents=True)
+    copy_parts(TOOLKIT_PARTS, files)
+    toolkit = ScenarioRepo(remote, work, files, repository=repository)
+    return repository, toolkit.sha(), work
 
 
 def _dump(doc: Any) -> str:
@@ -90,12 +113,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("template")
     files = base / "files"
     files.mkdir()
-    for part in REPO_PARTS:
-        src = ROOT / part
-        if src.is_dir():
-            shutil.copytree(src, files / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        elif src.is_file():
-            shutil.copy2(src, files / part)
+    copy_parts(REPO_PARTS, files)
     (files / ".gitignore").write_text(".mlops/\nreports/\n__pycache__/\n*.md.tmp\n")
     for env, port_key in (("staging", "STAGING_PORT"), ("production", "PRODUCTION_PORT")):
         path = files / "environments" / f"{env}.yaml"
@@ -187,6 +205,7 @@ class World:
     gateways: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: Path | None = None
     store: str = ""
+    model: str = MODEL  # the model the scenario serves and monitors (models/<model>/)
 
     def sync_github(self) -> None:
         """GitHub's view of main follows the git repository (what the contents API reads)."""
@@ -211,6 +230,15 @@ class World:
         self.gh.state.comments.setdefault(pr.number, [])
         return data
 
+    def open_pr(self, branch: str, edits: Mapping[str, str | None], *, title: str, fork: bool = False,
+                author: str = "ml-dev") -> PullRequest:
+        """A PR as GitHub has it (refs in git, the PR in the API), with the clone's HEAD at its
+        test merge commit, where act runs a ``pull_request`` event."""
+        pr = self.repo.open_pr(branch, edits, title=title, fork=fork)
+        self.github_pr(pr, author=author)
+        self.repo.at(pr.merge_sha)
+        return pr
+
     def merge(self, pr: PullRequest) -> tuple[str, str]:
         """The merge button: main moves, GitHub knows the PR by its merge commit."""
         before, after = self.repo.merge_pr(pr)
@@ -228,7 +256,7 @@ class World:
         """Live state as an earlier apply left it (set-up, not what a test checks)."""
         code = ("import sys; from mlops_actions.registry.mlflow_registry import get_registry\n"
                 "get_registry(sys.argv[1]).set_alias(sys.argv[2], sys.argv[3], sys.argv[4])")
-        done = subprocess.run([sys.executable, "-c", code, self.mlflow_uri, MODEL, alias, version],
+        done = subprocess.run([sys.executable, "-c", code, self.mlflow_uri, self.model, alias, version],
                               capture_output=True, text=True, check=False)
         assert done.returncode == 0, done.stderr
 
@@ -237,12 +265,15 @@ class World:
                 "MLOPS_GATEWAY_TOKEN": GATEWAY_TOKENS[environment]}
 
     def start_gateway(self, environment: str) -> None:
+        """``serve --env ENV`` in the repository, as README runs a gateway: it listens where
+        target.url says, with the gateway token, MLflow and the prediction store from the
+        environment (a fast controller tick: tests wait less)."""
         assert self.logs is not None
         log = (self.logs / f"gateway-{environment}.log").open("ab")
         self.gateways[environment] = subprocess.Popen(
-            [sys.executable, "-m", "mlops_actions", "serve", "--env", environment,
-             "--port", str(self.ports[environment]), "--tick", "0.05", "--store", self.store],
-            cwd=self.repo.work, env=self.env(environment), stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "mlops_actions", "serve", "--env", environment, "--tick", "0.05"],
+            cwd=self.repo.work, env={**self.env(environment), "MLOPS_PREDICTION_STORE": self.store},
+            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         url = f"http://127.0.0.1:{self.ports[environment]}/readyz"
         while time.monotonic() < deadline:
@@ -277,8 +308,10 @@ class World:
         scales every feature (drift), ``wrong_labels`` sends the opposite label (accuracy drops)."""
         import pandas as pd
 
-        test = pd.read_csv(self.repo.work / "models" / MODEL / "data" / "test.csv")
-        labels = [1 - int(v) if wrong_labels else int(v) for v in test.pop("target")]
+        test = pd.read_csv(self.repo.work / "models" / self.model / "data" / "test.csv")
+        truth = test.pop("target")
+        classes = truth.nunique()
+        labels = [(int(v) + 1) % classes if wrong_labels else int(v) for v in truth]
         if shift:
             test = test * (1.0 + shift)
         columns, rows = list(test.columns), test.to_numpy().tolist()
@@ -292,7 +325,7 @@ class World:
             while not stop.is_set():
                 body = {"dataframe_split": {"columns": columns, "data": [rows[i % len(rows)]]}}
                 with contextlib.suppress(requests.RequestException):
-                    answer = session.post(f"{base}/models/{MODEL}/invocations", json=body, timeout=5)
+                    answer = session.post(f"{base}/models/{self.model}/invocations", json=body, timeout=5)
                     counts["sent"] += 1
                     if answer.status_code == 200:
                         session.post(f"{base}/feedback", timeout=5, json={
@@ -311,18 +344,12 @@ class World:
             thread.join(timeout=10)
 
 
-@pytest.fixture
-def world(act: str, deps: Path, template: Path, tmp_path: Path) -> Iterator[World]:
-    ports = {"staging": free_port(), "production": free_port()}
-    files = tmp_path / "files"
-    shutil.copytree(template / "files", files, symlinks=True)
-    for env, key in (("staging", "STAGING_PORT"), ("production", "PRODUCTION_PORT")):
-        path = files / "environments" / f"{env}.yaml"
-        path.write_text(path.read_text().replace(f"{{{key}}}", str(ports[env])))
-    mlflow_dir = tmp_path / "mlflow"
-    shutil.copytree(template / "mlflow", mlflow_dir)
-    mlflow_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
-    repo = ScenarioRepo(Remote(tmp_path / "github.com"), tmp_path / "work", files)
+@contextlib.contextmanager
+def open_world(repo: ScenarioRepo, deps: Path, tmp_path: Path, *, mlflow_uri: str, ports: dict[str, int],
+               model: str = MODEL, toolkit: tuple[str, str, Path] | None = None) -> Iterator[World]:
+    """GitHub, the runner, the alert receiver and the prediction store around ``repo``; with
+    ``toolkit`` (repository, commit, checkout), workflows that call it by ``OWNER/REPO...@SHA``
+    run that checkout."""
     store = f"sqlite:///{tmp_path / 'predictions.db'}"  # what the gateways log to
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -338,7 +365,11 @@ def world(act: str, deps: Path, template: Path, tmp_path: Path) -> Iterator[Worl
                         environments={env: {"MLOPS_GATEWAY_TOKEN": token}
                                       for env, token in GATEWAY_TOKENS.items()},
                         variables={"MLOPS_PAGERDUTY_EVENTS_URL": f"{receiver.url}/pagerduty"})
-        w = World(repo, gh, runner, mlflow_uri, ports, receiver, logs=logs, store=store)
+        if toolkit is not None:
+            repository, sha, checkout = toolkit
+            runner.actions[f"{repository}@{sha}"] = str(checkout)
+            runner.extra_roots = (checkout,)
+        w = World(repo, gh, runner, mlflow_uri, ports, receiver, logs=logs, store=store, model=model)
         w.sync_github()
         try:
             yield w
@@ -355,4 +386,21 @@ def world(act: str, deps: Path, template: Path, tmp_path: Path) -> Iterator[Worl
             receiver.server_close()
 
 
-__all__ = ["GATEWAY_TOKENS", "MODEL", "READ_TOKEN", "WRITE_TOKEN", "World", "pin_text"]
+@pytest.fixture
+def world(act: str, deps: Path, template: Path, tmp_path: Path) -> Iterator[World]:
+    ports = {"staging": free_port(), "production": free_port()}
+    files = tmp_path / "files"
+    shutil.copytree(template / "files", files, symlinks=True)
+    for env, key in (("staging", "STAGING_PORT"), ("production", "PRODUCTION_PORT")):
+        path = files / "environments" / f"{env}.yaml"
+        path.write_text(path.read_text().replace(f"{{{key}}}", str(ports[env])))
+    mlflow_dir = tmp_path / "mlflow"
+    shutil.copytree(template / "mlflow", mlflow_dir)
+    repo = ScenarioRepo(Remote(tmp_path / "github.com"), tmp_path / "work", files)
+    mlflow_uri = f"sqlite:///{mlflow_dir / 'mlflow.db'}"
+    with open_world(repo, deps, tmp_path, mlflow_uri=mlflow_uri, ports=ports) as w:
+        yield w
+
+
+__all__ = ["GATEWAY_TOKENS", "MODEL", "READ_TOKEN", "WRITE_TOKEN", "World", "open_world", "pin_text",
+           "publish_toolkit"]

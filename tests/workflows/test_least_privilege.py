@@ -128,3 +128,18 @@ def test_workflow_run_jobs_never_execute_the_prs_files() -> None:
             continue
         for job_name, job in (doc.get("jobs") or {}).items():
             assert runs_pr_code(job, event_is_pr=False) == [], f"{path.name}/{job_name}"
+
+
+def test_the_workflows_init_writes_run_no_pr_code_at_all() -> None:
+    """An adopter's workflows install the toolkit from its pinned commit (the composite action,
+    or a checkout of the toolkit's repository), so not even the static check runs the PR's code."""
+    from tests.github.test_github_workflows import generated_workflows
+
+    docs = {p.name: load_yaml(p) for p in generated_workflows()}
+    pr_docs = {name: doc for name, doc in docs.items() if _triggers(doc) & PR_TRIGGERS}
+    assert set(pr_docs) == {"pr.yml", "review.yml"}
+    assert [(n, j) for n, d in pr_docs.items() for j, job in d["jobs"].items() if runs_pr_code(job)] == []
+    for name, doc in docs.items():
+        if "workflow_run" in _triggers(doc):
+            for job_name, job in doc["jobs"].items():
+                assert runs_pr_code(job, event_is_pr=False) == [], f"{name}/{job_name}"

@@ -11,10 +11,8 @@ def test_same_repo_pr_gets_plan_validate_policy_and_staging_check(world: World) 
     """A staging-only promotion before the first apply: every check runs for staging, and only
     for staging (production's aliases are unset too, which used to pull it in)."""
     text = world.repo.read("environments/staging.yaml")
-    pr = world.repo.open_pr("promote-1.1.0", {"environments/staging.yaml": pin_text(text, "1.1.0")},
-                            title=f"Promote {MODEL} 1.1.0 to staging")
-    world.github_pr(pr)
-    world.repo.at(pr.merge_sha)
+    pr = world.open_pr("promote-1.1.0", {"environments/staging.yaml": pin_text(text, "1.1.0")},
+                       title=f"Promote {MODEL} 1.1.0 to staging")
     result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr))
     assert result.returncode == 0 and not result.failed_jobs(), result
     assert {"pr/static", "pr/all-checks"} <= set(result.jobs)
@@ -42,10 +40,8 @@ def test_production_pr_policy_waits_for_an_approval_then_review_yml_passes_it(wo
         "environments/staging.yaml": pin_text(world.repo.read("environments/staging.yaml"), "1.1.0")})
     world.sync_github()
     world.set_alias("staging", "1.1.0")  # 1.1.0 is live in staging: promotion order holds
-    pr = world.repo.open_pr("promote-prod", {"environments/production.yaml": pin_text(text, "1.1.0")},
-                            title=f"Promote {MODEL} 1.1.0 to production")
-    world.github_pr(pr)
-    world.repo.at(pr.merge_sha)
+    pr = world.open_pr("promote-prod", {"environments/production.yaml": pin_text(text, "1.1.0")},
+                       title=f"Promote {MODEL} 1.1.0 to production")
     result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
     assert result.returncode == 0, result
     statuses = world.gh.statuses_for(pr.head_sha)
@@ -69,10 +65,8 @@ def test_fork_pr_runs_without_secrets_then_pr_fork_posts_its_policy(world: World
     (workflow_run, this repository's token) reads the run's pr-info artifact as data, confirms
     it with the API, and posts the policy status and comment."""
     text = world.repo.read("environments/staging.yaml")
-    pr = world.repo.open_pr("fork-change", {"environments/staging.yaml": pin_text(text, "1.1.0")},
-                            title="Promote from a fork", fork=True)
-    world.github_pr(pr, author="outsider")
-    world.repo.at(pr.merge_sha)
+    pr = world.open_pr("fork-change", {"environments/staging.yaml": pin_text(text, "1.1.0")},
+                       title="Promote from a fork", fork=True, author="outsider")
     result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr, author="outsider"),
                               token=READ_TOKEN, secrets=False)
     assert result.returncode == 0 and not result.failed_jobs(), result
@@ -101,10 +95,8 @@ def test_a_pr_that_changes_the_policy_code_is_judged_by_the_base_branchs_code(wo
         "    return [RuleResult(r.rule, r.env, r.model, Outcome.PASSED, 'waved through', r.location)\n"
         "            for r in _real_evaluate(*args, **kwargs)]\n")
     text = world.repo.read("environments/production.yaml")
-    pr = world.repo.open_pr("self-graded", {"environments/production.yaml": pin_text(text, "1.1.0"),
-                                            policy_py: waved}, title="Promote, and wave it through")
-    world.github_pr(pr)
-    world.repo.at(pr.merge_sha)
+    pr = world.open_pr("self-graded", {"environments/production.yaml": pin_text(text, "1.1.0"),
+                                       policy_py: waved}, title="Promote, and wave it through")
     result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
     statuses = world.gh.statuses_for(pr.head_sha)
     assert statuses and statuses[-1]["state"] == "failure", result
@@ -115,10 +107,8 @@ def test_a_pr_that_changes_the_policy_code_is_judged_by_the_base_branchs_code(wo
 
 def test_pr_pinning_a_version_that_does_not_exist_fails_with_the_line_on_the_pr(world: World) -> None:
     text = world.repo.read("environments/staging.yaml")
-    pr = world.repo.open_pr("typo", {"environments/staging.yaml": pin_text(text, "1.9.0")},
-                            title="Promote a version nobody registered")
-    world.github_pr(pr)
-    world.repo.at(pr.merge_sha)
+    pr = world.open_pr("typo", {"environments/staging.yaml": pin_text(text, "1.9.0")},
+                       title="Promote a version nobody registered")
     result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
     assert result.returncode != 0 and "checks/validate (reusable)/plan" in result.failed_jobs(), result
     line = next(i for i, row in enumerate(pin_text(text, "1.9.0").splitlines(), 1) if "1.9.0" in row)
