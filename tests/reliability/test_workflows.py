@@ -50,8 +50,14 @@ ALLOWED_WRITES: dict[str, dict[str, str]] = {
     "promote.yml": {"contents": "push the promotion branch", "pull-requests": "open the PR"},
     "rollback.yml": {"contents": "push the rollback branch", "pull-requests": "open the PR",
                      "issues": "label the PR (labels are issue API)"},
-    "monitor.yml": {"issues": "the github_issue alert sink"},
-    "monitor-schedule.yml": {"issues": "the github_issue alert sink"},
+    "monitor.yml": {"issues": "the github_issue alert sink; label the rollback PR",
+                    "contents": "push the rollback branch (rollback job)",
+                    "pull-requests": "open the rollback PR (rollback job)"},
+    "monitor-schedule.yml": {"issues": "the github_issue alert sink; label the rollback PR",
+                             "contents": "caps monitor.yml's rollback job",
+                             "pull-requests": "caps monitor.yml's rollback job"},
+    "pr-fork.yml": {"pull-requests": "the policy comment of a fork's PR",
+                    "statuses": "the policy status of a fork's PR"},
 }
 
 
