@@ -86,7 +86,8 @@ def test_two_applies_at_once_one_waits_and_the_newest_file_wins(
 
         # 2. the file changes while the first run rolls out; a second run started on the newer
         #    file waits for the lock, then applies it
-        write_env(repo, "prod", port, "2.0.0", canary("4s"), model=name)
+        # long enough that the second run, however slow its start on a loaded machine, finds the lock held
+        write_env(repo, "prod", port, "2.0.0", canary("12s"), model=name)
         a = start_apply(repo, registry, "--wait", "--timeout", "60")
         out_a = OutputLines(a)
         assert out_a.wait_for("rolling out 2.0.0"), out_a.join()
