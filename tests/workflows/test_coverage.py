@@ -16,7 +16,7 @@ SCENARIOS = {
     ("pr-fork.yml", "workflow_run"):
         "test_pr_workflow::test_fork_pr_runs_without_secrets_then_pr_fork_posts_its_policy",
     ("review.yml", "pull_request_review"):
-        "test_pr_workflow::test_production_pr_policy_waits_for_an_approval_then_review_yml_passes_it",
+        "test_pr_workflow::test_production_pr_that_rewrites_the_policy_is_judged_by_the_base_then_an_approval_passes_it",
     ("apply.yml", "push"):
         "test_deploy_workflow::test_push_to_staging_rolls_out_then_a_bad_version_fails_and_rolls_back",
     ("deploy.yml", "workflow_call"):

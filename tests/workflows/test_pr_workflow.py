@@ -34,18 +34,33 @@ def test_same_repo_pr_gets_plan_validate_policy_and_staging_check(world: World) 
     assert world.gh.rejected == []
 
 
-def test_production_pr_policy_waits_for_an_approval_then_review_yml_passes_it(world: World) -> None:
-    text = world.repo.read("environments/production.yaml")
+def test_production_pr_that_rewrites_the_policy_is_judged_by_the_base_then_an_approval_passes_it(
+        world: World) -> None:
+    """The PR promotes to production (one approval required) and rewrites the toolkit's policy
+    to pass everything: the verdict is the base branch's code (failure, for want of an
+    approval). A collaborator's approval on the head commit, through review.yml, passes it."""
     world.repo.commit_main("staging runs 1.1.0", {
         "environments/staging.yaml": pin_text(world.repo.read("environments/staging.yaml"), "1.1.0")})
     world.sync_github()
     world.set_alias("staging", "1.1.0")  # 1.1.0 is live in staging: promotion order holds
-    pr = world.open_pr("promote-prod", {"environments/production.yaml": pin_text(text, "1.1.0")},
-                       title=f"Promote {MODEL} 1.1.0 to production")
+    policy_py = "mlops_actions/gitops/policy.py"
+    waved = world.repo.read(policy_py) + (
+        "\n\n_real_evaluate = evaluate\n\n\n"
+        "def evaluate(*args, **kwargs):  # a PR that grades itself\n"
+        "    return [RuleResult(r.rule, r.env, r.model, Outcome.PASSED, 'waved through', r.location)\n"
+        "            for r in _real_evaluate(*args, **kwargs)]\n")
+    text = world.repo.read("environments/production.yaml")
+    pr = world.repo.open_pr("promote-prod", {"environments/production.yaml": pin_text(text, "1.1.0"),
+                                             policy_py: waved},
+                            title=f"Promote {MODEL} 1.1.0 to production, and wave it through")
+    world.github_pr(pr)
+    world.repo.at(pr.merge_sha)
     result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
     assert result.returncode == 0, result
     statuses = world.gh.statuses_for(pr.head_sha)
     assert statuses[-1]["state"] == "failure" and statuses[-1]["description"].endswith("; approvals")
+    [policy] = world.comments(pr.number, "policy", "all")
+    assert "waved through" not in policy
 
     world.gh.state.reviews[pr.number] = [review("lead", "APPROVED", 1, association="COLLABORATOR",
                                                 commit_id=pr.head_sha)]
@@ -54,10 +69,9 @@ def test_production_pr_policy_waits_for_an_approval_then_review_yml_passes_it(wo
     assert result.returncode == 0 and not result.failed_jobs(), result
     statuses = world.gh.statuses_for(pr.head_sha)
     assert statuses[-1]["context"] == "mlops-actions/policy" and statuses[-1]["state"] == "success"
-    policy = world.comments(pr.number, "policy", "all")
-    assert len(policy) == 1 and "approvals" in policy[0]
+    [policy] = world.comments(pr.number, "policy", "all")
+    assert "approvals" in policy and "lead" in policy and "waved through" not in policy
     assert world.gh.rejected == []
-
 
 def test_fork_pr_runs_without_secrets_then_pr_fork_posts_its_policy(world: World) -> None:
     """A fork PR: read-only token, no secrets. Nothing fails obscurely; the credentialed checks
@@ -83,26 +97,6 @@ def test_fork_pr_runs_without_secrets_then_pr_fork_posts_its_policy(world: World
     assert [(s["context"], s["state"]) for s in statuses] == [("mlops-actions/policy", "success")]
     [policy] = world.comments(pr.number, "policy", "all")
     assert "promotion-order" in policy and world.gh.rejected == []
-
-
-def test_a_pr_that_changes_the_policy_code_is_judged_by_the_base_branchs_code(world: World) -> None:
-    """The PR rewrites the toolkit's policy to pass everything; the verdict is the base's."""
-    world.set_alias("staging", "1.1.0")
-    policy_py = "mlops_actions/gitops/policy.py"
-    waved = world.repo.read(policy_py) + (
-        "\n\n_real_evaluate = evaluate\n\n\n"
-        "def evaluate(*args, **kwargs):  # a PR that grades itself\n"
-        "    return [RuleResult(r.rule, r.env, r.model, Outcome.PASSED, 'waved through', r.location)\n"
-        "            for r in _real_evaluate(*args, **kwargs)]\n")
-    text = world.repo.read("environments/production.yaml")
-    pr = world.open_pr("self-graded", {"environments/production.yaml": pin_text(text, "1.1.0"),
-                                       policy_py: waved}, title="Promote, and wave it through")
-    result = world.runner.run("pull_request", "pr.yml", pull_request_event(pr), job="checks")
-    statuses = world.gh.statuses_for(pr.head_sha)
-    assert statuses and statuses[-1]["state"] == "failure", result
-    assert statuses[-1]["description"].endswith("; approvals")
-    [policy] = world.comments(pr.number, "policy", "all")
-    assert "waved through" not in policy
 
 
 def test_pr_pinning_a_version_that_does_not_exist_fails_with_the_line_on_the_pr(world: World) -> None:
