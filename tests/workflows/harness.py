@@ -90,16 +90,13 @@ def deps_dir(dest: Path) -> Path:
     site = Path(sysconfig.get_paths()["purelib"])
     dest.mkdir(parents=True, exist_ok=True)
     for entry in site.iterdir():
-        lower = entry.name.lower()
-        if lower.startswith(("mlops_actions", "mlops-actions", "__editable__", "_test_dependencies")) \
-                or (entry.suffix == ".pth" and "mlops" in lower):
+        # .pth files are not read from a folder named in another .pth: none is linked
+        if entry.suffix == ".pth" or entry.name.lower().startswith(
+                ("mlops_actions", "mlops-actions", "__editable__", "_test_dependencies")):
             continue
         link = dest / entry.name
         if not link.exists():
             link.symlink_to(entry)
-    # .pth files of dependencies (e.g. distutils-precedence) are not needed: skip them too
-    for pth in dest.glob("*.pth"):
-        pth.unlink()
     return dest
 
 
