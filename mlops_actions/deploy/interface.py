@@ -12,6 +12,8 @@ import enum
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from mlops_actions.verdict import Verdict
+
 __all__ = [
     "TERMINAL_PHASES",
     "GateResult",
@@ -40,13 +42,7 @@ TERMINAL_PHASES = frozenset({Phase.HEALTHY, Phase.ROLLED_BACK, Phase.ABORTED})
 ACTIVE_PHASES = frozenset({Phase.PROGRESSING, Phase.PAUSED, Phase.ANALYZING})
 
 
-class GateResult(enum.StrEnum):
-    """Argo Rollouts' measurement outcomes."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    INCONCLUSIVE = "inconclusive"
-    ERROR = "error"
+GateResult = Verdict  # Argo Rollouts' measurement outcomes: the toolkit's one verdict type
 
 
 @dataclass(frozen=True)

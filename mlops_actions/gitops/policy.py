@@ -25,7 +25,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from mlops_actions.config.specs import EnvironmentSpec, FreezeWindow, PromotionRules, parse_semver
@@ -35,6 +34,7 @@ from mlops_actions.gitops.live import LiveRegistry
 from mlops_actions.gitops.plan import ChangeKind, ModelPlan, compute_plan
 from mlops_actions.gitops.sources import EnvSource, key_location, pin_location
 from mlops_actions.report.markdown import inert
+from mlops_actions.verdict import Verdict
 
 __all__ = [
     "PASSED_TAG_PREFIX",
@@ -52,11 +52,7 @@ ROLLBACK_LABEL = "rollback"
 PASSED_TAG_PREFIX = "mlops.passed."
 
 
-class Outcome(StrEnum):
-    PASSED = "passed"  # the rule holds
-    FAILED = "failed"  # the rule is broken: the PR must change
-    INCONCLUSIVE = "inconclusive"  # not enough information (no credentials, no PR)
-    ERROR = "error"  # the rule could not be evaluated (outside system or bad rule data)
+Outcome = Verdict  # a rule's outcome is the toolkit's one verdict type
 
 
 @dataclass(frozen=True)

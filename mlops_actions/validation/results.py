@@ -14,28 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mlops_actions.verdict import Verdict, worst
+
 __all__ = ["CheckKind", "CheckResult", "ValidationResult", "Verdict", "roll_up"]
-
-
-class Verdict(enum.StrEnum):
-    """Outcome of a check or of a whole validation."""
-
-    PASSED = "passed"  #: the check ran and the model met the expectation
-    FAILED = "failed"  #: the check ran and the model did not meet it
-    INCONCLUSIVE = "inconclusive"  #: the check could not decide (too few rows, metric undefined)
-    ERROR = "error"  #: the check could not run (the model raised, a baseline is missing)
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-    @property
-    def icon(self) -> str:
-        return _ICON[self]
-
-
-_RANK = {Verdict.PASSED: 0, Verdict.INCONCLUSIVE: 1, Verdict.ERROR: 2, Verdict.FAILED: 3}
-_ICON = {Verdict.PASSED: "✅", Verdict.INCONCLUSIVE: "⚠️", Verdict.ERROR: "❗", Verdict.FAILED: "❌"}
 
 
 class CheckKind(enum.StrEnum):
@@ -48,11 +29,7 @@ class CheckKind(enum.StrEnum):
 
 def roll_up(verdicts: Iterable[Verdict]) -> Verdict:
     """The worst verdict; no checks at all is ``passed`` (nothing was asked)."""
-    worst = Verdict.PASSED
-    for v in verdicts:
-        if v.rank > worst.rank:
-            worst = v
-    return worst
+    return worst(verdicts)
 
 
 @dataclass(frozen=True)
