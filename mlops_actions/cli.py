@@ -20,7 +20,13 @@ from types import ModuleType
 from mlops_actions import __version__
 from mlops_actions.errors import (
     EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_EXTERNAL,
+    EXIT_OK,
+    BadInputError,
+    CheckFailed,
     ConfigError,
+    ExternalError,
     MlopsActionsError,
     scrub_credentials,
 )
@@ -29,6 +35,27 @@ from mlops_actions.github import actions
 EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
 
+
+def exit_code_for(exc: BaseException) -> int:
+    """The exit code of a command that raised ``exc``: the one place that decides it, from
+    the error's class alone (the table in :mod:`mlops_actions.errors` and the README).
+
+    Order matters where a class is two things: ``RegistryNotFound`` is an outside system's
+    error class (``ExternalError``) and the user's mistake (``BadInputError``): exit 2.
+    """
+    if isinstance(exc, CheckFailed):
+        return EXIT_CHECK_FAILED
+    if isinstance(exc, BadInputError):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, ExternalError):
+        return EXIT_EXTERNAL
+    if isinstance(exc, MlopsActionsError):  # ConfigError, ValidationError, any other on purpose
+        return EXIT_BAD_INPUT
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, BrokenPipeError):  # the reader went away (`| head`): not a failure
+        return EXIT_OK
+    return EXIT_INTERNAL
 
 
 def _command_modules() -> list[ModuleType]:
@@ -91,12 +118,12 @@ def _run(args: argparse.Namespace) -> int:
         return int(args.func(args))
     except MlopsActionsError as err:
         report_error(err)
-        return err.exit_code
-    except KeyboardInterrupt:
+        return exit_code_for(err)
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return 0
+        return exit_code_for(exc)
+    except BrokenPipeError as exc:
+        return exit_code_for(exc)
     except Exception as exc:  # a bug: say so plainly, traceback only on request
         if os.environ.get("MLOPS_ACTIONS_DEBUG"):
             traceback.print_exc()
@@ -106,10 +133,10 @@ def _run(args: argparse.Namespace) -> int:
             "for the traceback and report it",
             file=sys.stderr,
         )
-        return EXIT_INTERNAL
+        return exit_code_for(exc)
 
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "build_parser", "main"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "build_parser", "exit_code_for", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

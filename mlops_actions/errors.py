@@ -1,7 +1,10 @@
 """One error root for the toolkit, one base per subsystem, one exit code each.
 
-The CLI catches :class:`MlopsActionsError` in one place (``cli.main``) and maps it
-to the documented exit codes; nothing else in the package calls ``sys.exit``.
+Each class says what went wrong, not how to exit: the CLI catches every exception in
+one place (``cli.main``) and :func:`mlops_actions.cli.exit_code_for` maps the class to
+the documented exit code (as pre-commit's ``error_handler.py``); nothing else in the
+package calls ``sys.exit`` or picks an exit code for an error. Code that must tell errors
+apart tests their class (``isinstance(exc, NotFoundError)``), never their message text.
 
 Exit codes
 ----------
@@ -32,6 +35,7 @@ __all__ = [
     "EXIT_EXTERNAL",
     "EXIT_NO_DATA",
     "EXIT_OK",
+    "BadInputError",
     "CheckFailed",
     "ConfigError",
     "ExternalError",
@@ -39,7 +43,10 @@ __all__ = [
     "Location",
     "MlopsActionsError",
     "MonitoringError",
+    "NotFoundError",
     "RegistryError",
+    "RegistryInputError",
+    "RegistryNotFound",
     "TargetError",
     "ValidationError",
     "scrub_credentials",
@@ -73,9 +80,7 @@ class Location:
 
 
 class MlopsActionsError(Exception):
-    """Root of every error the toolkit raises on purpose."""
-
-    exit_code = EXIT_BAD_INPUT
+    """Root of every error the toolkit raises on purpose (unclassified ones: bad input)."""
 
     def __init__(self, message: str, *, hint: str | None = None,
                  location: Location | None = None) -> None:
@@ -97,8 +102,6 @@ class ConfigError(MlopsActionsError):
     ``errors`` holds every problem found, so a user fixes them all in one go.
     """
 
-    exit_code = EXIT_BAD_INPUT
-
     def __init__(self, message: str, *, hint: str | None = None,
                  location: Location | None = None,
                  errors: list[ConfigError] | None = None) -> None:
@@ -114,23 +117,36 @@ class ConfigError(MlopsActionsError):
 class ValidationError(MlopsActionsError):
     """Input to an evaluation is unusable (missing label column, empty test set...)."""
 
-    exit_code = EXIT_BAD_INPUT
-
 
 class CheckFailed(MlopsActionsError):
     """A check ran and said no: thresholds, policy, analysis, drift."""
-
-    exit_code = EXIT_CHECK_FAILED
 
 
 class ExternalError(MlopsActionsError):
     """An outside system failed or could not be reached."""
 
-    exit_code = EXIT_EXTERNAL
+
+class BadInputError(MlopsActionsError):
+    """The caller's input is wrong, whichever subsystem noticed it (a pin to a version that
+    does not exist, an invalid name or URI): mixed into a subsystem's error class so the
+    error is both (``RegistryNotFound`` is a ``RegistryError`` and the user's mistake)."""
+
+
+class NotFoundError(BadInputError):
+    """Something the input names does not exist (a model, a version, an alias)."""
 
 
 class RegistryError(ExternalError):
     """MLflow (or another registry) failed, or a version/alias does not exist."""
+
+
+class RegistryInputError(RegistryError, BadInputError):
+    """The registry refused the caller's input (a reused semver, an invalid name, alias or
+    URI): the user's mistake, not MLflow's (exit 2)."""
+
+
+class RegistryNotFound(RegistryInputError, NotFoundError):
+    """A model, version or alias does not exist: the user's pin or argument is wrong (exit 2)."""
 
 
 class TargetError(ExternalError):

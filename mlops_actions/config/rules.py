@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import csv
 import difflib
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from mlops_actions.config.loader import Repo
 from mlops_actions.config.specs import (
@@ -36,12 +36,26 @@ from mlops_actions.config.specs import (
     parse_semver,
 )
 from mlops_actions.config.yamlsafe import PathKey, format_path
-from mlops_actions.errors import EXIT_BAD_INPUT, ConfigError, RegistryError
-from mlops_actions.registry.interface import ModelRegistry
+from mlops_actions.errors import BadInputError, ConfigError, RegistryError
+
+
+class _Version(Protocol):
+    @property
+    def version(self) -> str: ...
+    @property
+    def archived(self) -> bool: ...
+
+
+class VersionLister(Protocol):
+    """The one registry call the pin check makes (``ModelRegistry`` has it): config sits
+    below the registry layer, so it names what it needs instead of importing the port."""
+
+    def list_versions(self, name: str) -> Sequence[_Version]: ...
 
 __all__ = [
     "CLASSIFICATION_METRICS",
     "REGRESSION_METRICS",
+    "VersionLister",
     "check_registry",
     "check_repo",
     "metrics_for_task",
@@ -49,8 +63,6 @@ __all__ = [
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mse", "mae", "r2", "mape")
-
-_NOT_FOUND = re.compile(r"not found|does not exist|RESOURCE_DOES_NOT_EXIST|no such", re.IGNORECASE)
 
 
 def metrics_for_task(task: Task) -> tuple[str, ...]:
@@ -66,7 +78,7 @@ def _error(repo: Repo, file: str, key: PathKey, message: str, *, hint: str | Non
                        location=repo.locate(file, key, at_key=at_key))
 
 
-def check_repo(repo: Repo, registry: ModelRegistry | None = None) -> list[ConfigError]:
+def check_repo(repo: Repo, registry: VersionLister | None = None) -> list[ConfigError]:
     """Every cross-file problem of ``repo``; with ``registry``, also pins that do not resolve."""
     errors: list[ConfigError] = []
     errors += _check_models(repo)
@@ -360,7 +372,7 @@ def _check_promotion_order(repo: Repo) -> list[ConfigError]:
 # --------------------------------------------------------------------------- registry
 
 
-def check_registry(repo: Repo, registry: ModelRegistry) -> list[ConfigError]:
+def check_registry(repo: Repo, registry: VersionLister) -> list[ConfigError]:
     """Each pin (and A/B ``version_b``) resolves to an existing, non-archived version.
 
     A registry that cannot be reached raises its ``RegistryError`` (exit 3);
@@ -378,7 +390,7 @@ def check_registry(repo: Repo, registry: ModelRegistry) -> list[ConfigError]:
                 try:
                     versions = registry.list_versions(model.name)
                 except RegistryError as exc:
-                    if exc.exit_code != EXIT_BAD_INPUT and not _NOT_FOUND.search(exc.message):
+                    if not isinstance(exc, BadInputError):  # a model that does not exist
                         raise
                     versions = []
                 cache[model.name] = {v.version: v.archived for v in versions}

@@ -152,7 +152,6 @@ def _stopped_part_way(exc: ExternalError, env: str, done: list[str]) -> External
                     hint=f"already done: {steps}. Every step is idempotent: rerun "
                          f"`mlops-actions apply --env {env}` when the outside system is back "
                          f"and it converges" + (f" ({exc.hint})" if exc.hint else ""))
-    err.exit_code = exc.exit_code
     return err
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from mlops_actions.config.specs import parse_semver
-from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError
+from mlops_actions.errors import RegistryInputError, RegistryNotFound
 
 __all__ = [
     "AB_TEST_TAG",
@@ -60,12 +60,6 @@ EMBEDDED_ARTIFACTS = "mlruns"
 #: what a repository using the toolkit keeps out of git (.gitignore lines): the gateway's state
 #: and admin token, and the embedded registry with its artifacts
 LOCAL_STATE = (".mlops/", EMBEDDED_DB, f"{EMBEDDED_ARTIFACTS}/")
-
-class RegistryNotFound(RegistryError):
-    """A model, version or alias does not exist: the user's pin or argument is wrong (exit 2)."""
-
-    exit_code = EXIT_BAD_INPUT
-
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -198,13 +192,11 @@ def model_not_found(name: str, known: list[str] | None = None, where: str | None
     )
 
 
-def duplicate_version(name: str, version: str) -> RegistryError:
-    err = RegistryError(
+def duplicate_version(name: str, version: str) -> RegistryInputError:
+    return RegistryInputError(
         f"model {name!r} already has version {version!r}; a semantic version is never reused",
         hint="omit the explicit version to get the next one automatically, or pick another",
     )
-    err.exit_code = EXIT_BAD_INPUT
-    return err
 
 
 def check_alias(alias: str) -> None:
@@ -220,11 +212,9 @@ def check_alias(alias: str) -> None:
         )
 
 
-def bad_input(message: str, hint: str | None = None) -> RegistryError:
+def bad_input(message: str, hint: str | None = None) -> RegistryInputError:
     """A RegistryError that is the caller's mistake (exit 2), not MLflow's."""
-    err = RegistryError(message, hint=hint)
-    err.exit_code = EXIT_BAD_INPUT
-    return err
+    return RegistryInputError(message, hint=hint)
 
 
 def by_registry_version(registry: ModelRegistry, name: str, registry_version: str) -> ModelVersion:

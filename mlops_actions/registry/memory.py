@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from mlops_actions.config.specs import parse_semver
-from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError
+from mlops_actions.errors import RegistryInputError
 from mlops_actions.registry.interface import (
     ARCHIVED_TAG,
     META_PREFIX,
@@ -89,9 +89,7 @@ class MemoryRegistry:
                 try:
                     parse_semver(version)
                 except ValueError as exc:
-                    err = RegistryError(str(exc))
-                    err.exit_code = EXIT_BAD_INPUT
-                    raise err from None
+                    raise RegistryInputError(str(exc)) from None
                 semver = version
             else:
                 change: Bump = "minor"

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from mlops_actions.config.specs import parse_semver
-from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError, scrub_credentials
+from mlops_actions.errors import RegistryError, RegistryInputError, scrub_credentials
 from mlops_actions.registry.interface import (
     ARCHIVED_TAG,
     EMBEDDED_ARTIFACTS,
@@ -125,12 +125,11 @@ def embedded_tracking_uri(repo_root: str | Path = ".") -> str:
     root = Path(repo_root).resolve()
     legacy = root / _LEGACY_DB
     if legacy.is_file() and legacy.stat().st_size > 0 and not (root / EMBEDDED_DB).exists():
-        err = RegistryError(
+        err = RegistryInputError(
             f"the registry is at {legacy}, the old default; the default is now {root / EMBEDDED_DB}, "
             "the store MLflow itself uses when no tracking URI is set",
             hint=f"move it once: mv {legacy} {root / EMBEDDED_DB} (its artifacts stay where they are), "
             f"or keep it there: export MLFLOW_TRACKING_URI=sqlite:///{legacy}")
-        err.exit_code = EXIT_BAD_INPUT
         raise err
     embedded_artifacts(root)
     return f"sqlite:///{root / EMBEDDED_DB}"
@@ -165,13 +164,12 @@ def get_registry(tracking_uri: str | None = None, *, repo_root: str | Path = "."
     registry_uri = (None if tracking_uri else os.environ.get("MLFLOW_REGISTRY_URI")) or uri
     for candidate in (uri, registry_uri):
         if _scheme(candidate) not in SUPPORTED_SCHEMES:
-            err = RegistryError(
+            err = RegistryInputError(
                 f"unsupported MLflow URI {redact(candidate)!r}: scheme {_scheme(candidate)!r} "
                 f"is not one of {', '.join(SUPPORTED_SCHEMES)}",
                 hint="set MLFLOW_TRACKING_URI to e.g. http://127.0.0.1:5000 or "
                 "postgresql://user@host/db, or unset it to use the embedded SQLite under .mlops/",
             )
-            err.exit_code = EXIT_BAD_INPUT
             raise err
     artifacts: str | None = None
     if _scheme(uri) not in ("http", "https", "databricks"):
@@ -254,9 +252,8 @@ class MlflowRegistry:
                 or "Connection" in message or "timed out" in message.lower():
             return self._unreachable(what, exc)
         if code == "INVALID_PARAMETER_VALUE":
-            err = RegistryError(f"MLflow at {redact(self.tracking_uri)} refused {what}: "
+            err = RegistryInputError(f"MLflow at {redact(self.tracking_uri)} refused {what}: "
                                 f"{_first_line(message)}")
-            err.exit_code = EXIT_BAD_INPUT
             return err
         return RegistryError(
             f"MLflow at {redact(self.tracking_uri)} failed while {what}: {_first_line(message)}",
@@ -745,15 +742,13 @@ def _first_line(text: str) -> str:
 
 def _check_name(name: str) -> None:
     if not name or "'" in name or "`" in name or "\n" in name:
-        err = RegistryError(f"invalid model name {name!r}: quotes, backticks and newlines are not allowed")
-        err.exit_code = EXIT_BAD_INPUT
-        raise err
+        raise RegistryInputError(f"invalid model name {name!r}: quotes, backticks and newlines "
+                                 "are not allowed")
 
 
 def _check_semver(version: str) -> None:
     try:
         parse_semver(version)
     except ValueError as exc:
-        err = RegistryError(str(exc), hint="versions are quoted strings such as \"1.2.0\"")
-        err.exit_code = EXIT_BAD_INPUT
+        err = RegistryInputError(str(exc), hint="versions are quoted strings such as \"1.2.0\"")
         raise err from None

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from mlops_actions.errors import RegistryError
+from mlops_actions.errors import RegistryError, RegistryNotFound
 from mlops_actions.registry.interface import Bump, ModelVersion
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "config"
@@ -33,7 +33,7 @@ class FakeRegistry:
             if mv.version == version:
                 return index
         existing = ", ".join(v.version for v in self.versions.get(name, [])) or "none"
-        raise RegistryError(f"version {version} of {name} not found; versions: {existing}")
+        raise RegistryNotFound(f"version {version} of {name} not found; versions: {existing}")
 
     def register(self, name: str, source: str, *, metadata: Mapping[str, object] | None = None,
                  bump: Bump | None = None, version: str | None = None) -> ModelVersion:
@@ -49,7 +49,7 @@ class FakeRegistry:
     def list_versions(self, name: str) -> list[ModelVersion]:
         self.calls.append(f"list_versions {name}")
         if name not in self.versions:
-            raise RegistryError(f"registered model {name!r} not found")
+            raise RegistryNotFound(f"registered model {name!r} not found")  # as a real registry types it
         return list(self.versions[name])
 
     def set_alias(self, name: str, alias: str, version: str) -> None:

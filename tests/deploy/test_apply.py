@@ -10,6 +10,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.deploy.apply import apply_environment, environment_lock
 from mlops_actions.deploy.targets.interface import TargetStatus
 from mlops_actions.deploy.targets.local import LocalTarget
@@ -192,7 +193,7 @@ def test_a_gateway_of_another_environment_refuses_apply_and_nothing_changes(
     assert info.value.message == (
         "target.url http://127.0.0.1:8080 of environments/production.yaml is the gateway of another "
         "environment: this gateway serves environment 'prod', not 'production'")
-    assert info.value.exit_code == 2
+    assert exit_code_for(info.value) == 2
     assert target.gateway.db.history("prod", "m") == before
     assert target.status().routes["m"].stable == "1.0.0" and registry.aliases == {("m", "prod"): "1.0.0"}
     # the right environment, or a client that names none (curl), is served as before

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.errors import GitHubError
 from mlops_actions.github.rest import COMMENT_LIMIT, GitHubClient, GitHubNotFound, marker
 from tests.github.fakegithub import FakeGitHub
@@ -91,7 +92,7 @@ def test_404_for_a_deleted_pr(gh: FakeGitHub) -> None:
     c = client(gh)
     with pytest.raises(GitHubNotFound) as err:
         c.upsert_comment(404, "plan", "staging", "x")
-    assert err.value.exit_code == 3 and err.value.hint
+    assert exit_code_for(err.value) == 3 and err.value.hint
 
 
 def test_server_rejects_bodies_outside_the_spec(gh: FakeGitHub) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mlops_actions.cli import main
+from mlops_actions.cli import exit_code_for, main
 from mlops_actions.config.loader import load_repo
 from mlops_actions.deploy.targets.kubernetes.client import (
     KubernetesApi,
@@ -105,7 +105,7 @@ def test_conflict_with_another_field_manager_is_named_and_nothing_is_written(
         t2.reconcile(timeout=10)
     assert info.value.managers == ("kubectl-edit",)
     assert "kubectl-edit" in info.value.message and ".spec.replicas" in info.value.message
-    assert info.value.exit_code == EXIT_EXTERNAL
+    assert exit_code_for(info.value) == EXIT_EXTERNAL
     assert len(api_server.cluster.writes()) == writes  # dry run caught it: nothing half-applied
     # taking ownership deliberately works
     t2.reconcile(timeout=10, force=True)
@@ -302,7 +302,7 @@ def test_unreachable_api_server_fails_within_the_timeout(tmp_path: Path) -> None
         with pytest.raises(Unreachable) as info:
             api.get(ObjectRef("v1", "Service", "ns", "svc"))
         assert time.monotonic() - start < 5
-    assert f"127.0.0.1:{port}" in info.value.message and info.value.exit_code == EXIT_EXTERNAL
+    assert f"127.0.0.1:{port}" in info.value.message and exit_code_for(info.value) == EXIT_EXTERNAL
 
 
 def test_missing_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.errors import ConfigError
 from mlops_actions.monitoring.store import (
     BatchWriter,
@@ -194,7 +195,7 @@ def test_postgres_unreachable_is_a_store_error() -> None:
 
     with pytest.raises(StoreError) as info:
         open_store("postgresql://postgres:secret@127.0.0.1:1/nodb")
-    assert info.value.exit_code == EXIT_EXTERNAL
+    assert exit_code_for(info.value) == EXIT_EXTERNAL
     assert "secret" not in str(info.value)
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.errors import EXIT_BAD_INPUT, RegistryError
 from mlops_actions.registry.interface import (
     ARCHIVED_TAG,
@@ -53,10 +54,10 @@ def test_duplicate_and_bad_semver_are_refused(backend: Backend) -> None:
     reg.register(name, backend.sources["base"])
     with pytest.raises(RegistryError, match=r"already has version '1.0.0'") as err:
         reg.register(name, backend.sources["retrained"], version="1.0.0")
-    assert err.value.exit_code == EXIT_BAD_INPUT
+    assert exit_code_for(err.value) == EXIT_BAD_INPUT
     with pytest.raises(RegistryError, match=r"not a semantic version") as err:
         reg.register(name, backend.sources["retrained"], version="1.0")
-    assert err.value.exit_code == EXIT_BAD_INPUT
+    assert exit_code_for(err.value) == EXIT_BAD_INPUT
     assert [v.version for v in reg.list_versions(name)] == ["1.0.0"]
 
 
@@ -66,7 +67,7 @@ def test_not_found_lists_what_exists(backend: Backend) -> None:
     reg.register(name, backend.sources["retrained"])
     with pytest.raises(RegistryNotFound) as err:
         reg.get(name, "9.9.9")
-    assert err.value.exit_code == EXIT_BAD_INPUT
+    assert exit_code_for(err.value) == EXIT_BAD_INPUT
     assert f"model {name!r} has no version '9.9.9'; versions that exist: 1.0.0, 1.1.0" in str(err.value)
     missing = unique("missing")
     with pytest.raises(RegistryNotFound, match=f"registered model '{missing}' does not exist"):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.errors import RegistryError
 from mlops_actions.registry.interface import RegistryNotFound
 from mlops_actions.registry.mlflow_registry import get_registry
@@ -161,7 +162,7 @@ def test_a_registry_left_at_the_old_default_says_how_to_move_it(repo_dir: Path) 
     (repo_dir / ".mlops" / "mlflow.db").write_bytes(b"SQLite format 3\x00")
     with pytest.raises(RegistryError) as info:
         get_registry(repo_root=repo_dir)
-    assert info.value.exit_code == 2 and "the old default" in info.value.message
+    assert exit_code_for(info.value) == 2 and "the old default" in info.value.message
     root = repo_dir.resolve()
     assert f"mv {root}/.mlops/mlflow.db {root}/mlflow.db" in (info.value.hint or "")
 

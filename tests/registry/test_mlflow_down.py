@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.errors import EXIT_EXTERNAL, RegistryError
 from mlops_actions.registry.mlflow_registry import HTTP_DEFAULTS, get_registry, redact
 from tests.conftest import free_port
@@ -59,7 +60,7 @@ def test_unreachable_port_fails_fast_with_one_clear_line(default_waits: None) ->
         registry.aliases("breast_cancer")
     elapsed = time.monotonic() - started
     assert elapsed < BOUND_SECONDS
-    assert err.value.exit_code == EXIT_EXTERNAL
+    assert exit_code_for(err.value) == EXIT_EXTERNAL
     message = str(err.value)
     assert message.startswith(f"cannot reach MLflow at {uri} while reading registered model 'breast_cancer'")
     assert "MLFLOW_HTTP_REQUEST_TIMEOUT" in message and "Traceback" not in message
@@ -75,7 +76,7 @@ def test_server_that_never_answers_is_bounded(default_waits: None, silent_server
     elapsed = time.monotonic() - started
     print(f"hung server: RegistryError after {elapsed:.1f} s")
     assert elapsed < BOUND_SECONDS
-    assert err.value.exit_code == EXIT_EXTERNAL
+    assert exit_code_for(err.value) == EXIT_EXTERNAL
     assert f"MLflow at {silent_server}" in str(err.value)
 
 
@@ -104,7 +105,7 @@ def test_cli_prints_one_error_and_exits_3(default_waits: None, monkeypatch: pyte
 def test_unknown_scheme_names_the_supported_ones() -> None:
     with pytest.raises(RegistryError, match=r"scheme 'ftp' is not one of http, https, sqlite") as err:
         get_registry("ftp://example.org/mlflow")
-    assert err.value.exit_code == 2
+    assert exit_code_for(err.value) == 2
 
 
 def test_passwords_are_redacted_from_messages() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.errors import EXIT_EXTERNAL, GitHubError
 from mlops_actions.github.rest import GitHubClient, marker
 from tests.github.fakegithub import FakeGitHub
@@ -164,7 +165,7 @@ def test_github_down_gives_up_bounded_with_a_clear_error(gh: FakeGitHub, proxy: 
         attempts = proxy.exchanges - before
         results[kind] = {"requests": attempts, "waited_s": sum(sleeps.waits)}
         message = str(err.value)
-        assert err.value.exit_code == EXIT_EXTERNAL
+        assert exit_code_for(err.value) == EXIT_EXTERNAL
         assert message.startswith(f"GitHub API GET {proxy.url}/repos/octo/repo/issues/7/comments failed "
                                   "after 4 tries"), message
         assert TOKEN not in message and "Traceback" not in message

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.deploy.apply import apply_environment
 from mlops_actions.errors import EXIT_EXTERNAL, RegistryError
 from mlops_actions.registry.mlflow_registry import MlflowRegistry, get_registry
@@ -162,7 +163,7 @@ def test_persistent_faults_give_up_bounded_with_one_clear_line(mlflow: Mlflow, p
         elapsed = time.monotonic() - started
         attempts = proxy.exchanges - before
         results[kind] = {"attempts": attempts, "seconds": round(elapsed, 2)}
-        assert err.value.exit_code == EXIT_EXTERNAL
+        assert exit_code_for(err.value) == EXIT_EXTERNAL
         assert err.value.message.startswith(f"cannot reach MLflow at {proxy.url} while reading registered")
         assert len(err.value.message.splitlines()) == 1 and "Traceback" not in str(err.value)
         assert attempts == 1 + RETRIES, kind
@@ -318,7 +319,7 @@ def test_apply_that_loses_mlflow_part_way_says_so_and_a_rerun_converges(
         apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, timeout=30,
                           progress=lose_mlflow)
     text = str(err.value)
-    assert err.value.exit_code == EXIT_EXTERNAL
+    assert exit_code_for(err.value) == EXIT_EXTERNAL
     assert text.startswith(f"apply of prod stopped part-way: cannot reach MLflow at {proxy.url}")
     assert f"{name} 1.1.0 declared to the prod target (canary)" in text
     assert f"MLflow alias {name}@prod-canary -> 1.1.0" in text

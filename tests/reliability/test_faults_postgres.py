@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mlops_actions.cli import exit_code_for
 from mlops_actions.errors import EXIT_EXTERNAL
 from mlops_actions.monitoring.store import BatchWriter, PredictionRecord, StoreError
 from mlops_actions.monitoring.store.postgres import PostgresStore
@@ -126,7 +127,7 @@ def test_outage_gives_a_clear_store_error_and_the_writer_keeps_the_batch(
     elapsed = time.monotonic() - started
     attempts = proxy.exchanges - before
     message = str(err.value)
-    assert err.value.exit_code == EXIT_EXTERNAL
+    assert exit_code_for(err.value) == EXIT_EXTERNAL
     assert message.startswith("prediction store postgresql://postgres:***@127.0.0.1:")
     assert "connection lost during write after 3 attempts" in message
     assert PASSWORD not in message and "Traceback" not in message
@@ -176,7 +177,7 @@ def test_a_server_that_never_answers_is_bounded(proxy: FaultProxy, database: str
         store.write([rec(model, i) for i in range(10)])
     elapsed = time.monotonic() - started
     message = str(err.value)
-    assert err.value.exit_code == EXIT_EXTERNAL and PASSWORD not in message
+    assert exit_code_for(err.value) == EXIT_EXTERNAL and PASSWORD not in message
     assert "connection lost during write after 3 attempts" in message
     # one write (1 s deadline), two reconnects (1 s connect timeout each), the waits between
     assert elapsed < 15, elapsed
