@@ -6,14 +6,16 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mlops_actions.config.loader import load_repo
 from mlops_actions.config.specs import ModelSpec
 from mlops_actions.errors import EXIT_OK, ConfigError, ExternalError
+from mlops_actions.github import actions
 from mlops_actions.monitoring.alerts import Alert, AlertManager, Severity, make_sink, notify
-from mlops_actions.monitoring.alerts.hook import register_with_monitor, state_path
+from mlops_actions.monitoring.alerts.hook import monitor_alert_hook, state_path
 from mlops_actions.monitoring.alerts.interface import AlertSink
 from mlops_actions.monitoring.alerts.manager import NotifyReport, sink_ids
 
@@ -22,7 +24,37 @@ DEFAULT_STATE = ".mlops/alerts.json"
 
 STATE_HELP = f"alert state file (default: $MLOPS_ALERT_STATE, else <repo>/{DEFAULT_STATE})"
 
-# `mlops-actions monitor` (when installed) sends its findings through the declared sinks
+
+
+def _warn(message: str) -> None:
+    """An alerting problem, for people (stderr) and, inside Actions, as an annotation."""
+    print(f"warning: alerts: {message}", file=sys.stderr, flush=True)
+    if actions.in_actions():
+        actions.annotate("warning", message, title="mlops-actions alerts")
+
+
+def alert_hook(findings: Sequence[Any], context: Any) -> NotifyReport:
+    """The monitor command's alert hook: :func:`monitor_alert_hook` warning at the CLI edge."""
+    return monitor_alert_hook(findings, context, warn=_warn)
+
+
+def register_with_monitor() -> bool:
+    """Register :func:`alert_hook` with the monitor command, once; False when the monitor
+    command is not installed."""
+    try:
+        from mlops_actions.commands import monitor  # type: ignore[attr-defined,unused-ignore]
+    except Exception:  # not installed, or broken: the rest of the CLI must still work
+        return False
+    hooks = getattr(monitor, "ALERT_HOOKS", None)
+    register = getattr(monitor, "register_alert_hook", None)
+    if hooks is None or register is None:
+        return False
+    if alert_hook not in hooks:
+        register(alert_hook)
+    return True
+
+
+# `mlops-actions monitor` sends its findings through the declared sinks
 register_with_monitor()
 
 

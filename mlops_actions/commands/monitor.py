@@ -113,11 +113,11 @@ def _reference(repo: Repo, key: str, spec: ModelSpec,
     if not path.exists():
         raise ValidationError(f"reference data {path} for model {key} does not exist",
                               hint="set data.reference in model.yaml or pass --reference PATH")
-    from mlops_actions.monitoring.profile import ReferenceProfile
+    from mlops_actions.monitoring.columnar import cached_profile
 
     label = spec.data.label
     # profiled column by column (Arrow), the label left out; cached until the file changes
-    profile = ReferenceProfile.cached(path, repo.root / ".mlops" / "profiles", exclude=(label,))
+    profile = cached_profile(path, repo.root / ".mlops" / "profiles", exclude=(label,))
     features = list(spec.data.features) if spec.data.features else [c for c in profile.columns if c != label]
     return profile, features
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mlops_actions.github import actions
+
 ORDER = 50
 
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         host, port = _env_address(Path(args.repo), args.env, args.host, args.port)
         gateway = build_gateway(Path(args.repo), args.env, args.store, args.tick,
                                 max_inflight=args.max_inflight)
+    actions.add_mask(gateway.config.token)  # generated or read from a file: GitHub does not know it
     run_server(gateway, host, port)
     return 0
 

@@ -25,7 +25,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,16 +45,18 @@ from mlops_actions.monitoring.profile import (
     ReferenceProfile,
     StoredProfile,
     category_profile,
+    file_sha256,
     numeric_profile,
     sorted_label_counts,
+    text_profile,
 )
 from mlops_actions.monitoring.verdict import Verdict
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ColumnFile", "arrow_current", "arrow_kind", "arrow_profile", "detect_drift_files",
-           "profile_file"]
+__all__ = ["ColumnFile", "arrow_current", "arrow_kind", "arrow_profile", "cached_profile",
+           "detect_drift_files", "profile_file"]
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".txt")
@@ -171,8 +173,6 @@ def arrow_profile(name: str, arr: pa.ChunkedArray) -> ColumnProfile:
     if kind == "categorical":
         return category_profile(name, *arrow_category_counts(arr))
     if kind == "text":
-        from mlops_actions.monitoring.text import text_profile
-
         return text_profile(name, arr.to_pylist())
     return ColumnProfile(name, "unknown", len(arr) - arr.null_count, arr.null_count, np.empty(0), error=why)
 
@@ -301,3 +301,28 @@ def detect_drift_files(reference: str | Path | ReferenceProfile, current: str | 
     finally:
         close()
     return decide_report(cols, options, n_ref_rows, cur.n_rows)
+
+
+def cached_profile(data_path: str | Path, cache_dir: str | Path, *, features: list[str] | None = None,
+                   reader: Any = None, exclude: tuple[str, ...] = ()) -> ReferenceProfile:
+    """The profile of a CSV/Parquet file, from ``cache_dir`` when the file is unchanged.
+
+    Without ``reader`` the file is profiled column by column with Arrow (:func:`profile_file`:
+    no DataFrame of the whole file); ``reader(path) -> DataFrame`` profiles what it returns
+    instead. (Here, not on ``ReferenceProfile``: the profile module sits below this one.)"""
+    data_path = Path(data_path)
+    fingerprint = file_sha256(data_path)
+    cache = Path(cache_dir) / f"{data_path.stem}-{fingerprint[:16]}.npz"
+    if cache.exists():
+        prof = ReferenceProfile.load(cache)
+        if prof.fingerprint == fingerprint and (features is None or set(features) <= set(prof.columns)):
+            return prof
+    if reader is None:
+        prof = profile_file(data_path, features=features, exclude=exclude, source=str(data_path),
+                            fingerprint=fingerprint)
+    else:
+        df = reader(data_path)
+        prof = ReferenceProfile.from_frame(df, features=features, source=str(data_path),
+                                           fingerprint=fingerprint)
+    prof.save(cache)
+    return prof

@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from mlops_actions.errors import ValidationError
+from mlops_actions.monitoring.text import descriptors, tokens
 
 if TYPE_CHECKING:  # pandas loads on first use: the file-based drift path never needs it
     import pandas as pd
@@ -40,6 +43,7 @@ __all__ = [
     "numeric_profile",
     "numeric_values",
     "sorted_label_counts",
+    "text_profile",
 ]
 
 INTEGER_CARDINALITY_LIMIT = 10
@@ -182,8 +186,6 @@ def _profile_column(name: str, col: pd.Series, kind: ColumnKind | None = None) -
         labels, counts, n_missing = category_counts(col)
         return category_profile(name, labels, counts, n_missing)
     if kind == "text":
-        from mlops_actions.monitoring.text import text_profile
-
         return text_profile(name, [None if v is None or v != v else v for v in col.tolist()])
     non_null = col.dropna()
     if non_null.empty:
@@ -249,32 +251,6 @@ class ReferenceProfile:
         with StoredProfile(path) as stored:
             cols = {name: stored.column(name) for name in stored.names}
         return cls(cols, stored.n_rows, stored.source, stored.fingerprint)
-
-    @classmethod
-    def cached(cls, data_path: str | Path, cache_dir: str | Path, *, features: list[str] | None = None,
-               reader: Any = None, exclude: tuple[str, ...] = ()) -> ReferenceProfile:
-        """The profile of a CSV/Parquet file, from ``cache_dir`` when the file is unchanged.
-
-        Without ``reader`` the file is profiled column by column with Arrow
-        (:func:`~mlops_actions.monitoring.columnar.profile_file`: no DataFrame of the whole
-        file); ``reader(path) -> DataFrame`` profiles what it returns instead."""
-        data_path = Path(data_path)
-        fingerprint = file_sha256(data_path)
-        cache = Path(cache_dir) / f"{data_path.stem}-{fingerprint[:16]}.npz"
-        if cache.exists():
-            prof = cls.load(cache)
-            if prof.fingerprint == fingerprint and (features is None or set(features) <= set(prof.columns)):
-                return prof
-        if reader is None:
-            from mlops_actions.monitoring.columnar import profile_file
-
-            prof = profile_file(data_path, features=features, exclude=exclude, source=str(data_path),
-                                fingerprint=fingerprint)
-        else:
-            df = reader(data_path)
-            prof = cls.from_frame(df, features=features, source=str(data_path), fingerprint=fingerprint)
-        prof.save(cache)
-        return prof
 
 
 class StoredProfile:
@@ -356,3 +332,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
                               hint="give a readable CSV or Parquet file") from exc
     raise ValidationError(f"cannot read {path}: unknown format {path.suffix!r}",
                           hint="use a .csv or .parquet file")
+
+
+def text_profile(name: str, texts: Sequence[Any]) -> ColumnProfile:
+    """The reference profile of a text column: its vocabulary (token counts) and descriptors."""
+    vocab_counts: Counter[str] = Counter()
+    n = 0
+    for t in texts:
+        if isinstance(t, str):
+            n += 1
+            vocab_counts.update(tokens(t))
+    labels, counts = sorted_label_counts(list(vocab_counts), np.fromiter(vocab_counts.values(), np.int64,
+                                                                         len(vocab_counts)))
+    desc = descriptors(texts, labels, counts)
+    stored = {k: np.sort(v[np.isfinite(v)]) for k, v in desc.items()}
+    return ColumnProfile(name, "text", n, len(texts) - n, labels, counts,
+                         error=None if n else "the reference column is all missing", descriptors=stored)

@@ -25,15 +25,12 @@ sense). The reference vocabulary and descriptor values are stored in the profile
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mlops_actions.monitoring.profile import ColumnProfile, sorted_label_counts
-
-__all__ = ["DESCRIPTORS", "MIN_VOCAB_COUNT", "descriptors", "text_profile", "tokens"]
+__all__ = ["DESCRIPTORS", "MIN_VOCAB_COUNT", "descriptors", "tokens"]
 
 DESCRIPTORS = ("length", "oov_share")
 MIN_VOCAB_COUNT = 2
@@ -57,19 +54,3 @@ def descriptors(texts: Sequence[Any], vocab: np.ndarray, counts: np.ndarray) -> 
         if toks:
             oov[i] = sum(tok not in known for tok in toks) / len(toks)
     return {"length": length, "oov_share": oov}
-
-
-def text_profile(name: str, texts: Sequence[Any]) -> ColumnProfile:
-    """The reference profile of a text column: its vocabulary (token counts) and descriptors."""
-    vocab_counts: Counter[str] = Counter()
-    n = 0
-    for t in texts:
-        if isinstance(t, str):
-            n += 1
-            vocab_counts.update(tokens(t))
-    labels, counts = sorted_label_counts(list(vocab_counts), np.fromiter(vocab_counts.values(), np.int64,
-                                                                         len(vocab_counts)))
-    desc = descriptors(texts, labels, counts)
-    stored = {k: np.sort(v[np.isfinite(v)]) for k, v in desc.items()}
-    return ColumnProfile(name, "text", n, len(texts) - n, labels, counts,
-                         error=None if n else "the reference column is all missing", descriptors=stored)

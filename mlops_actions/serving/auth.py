@@ -7,8 +7,6 @@ import os
 import secrets
 from pathlib import Path
 
-from mlops_actions.github import actions
-
 __all__ = ["ENVIRONMENT_HEADER", "TOKEN_ENV", "WRONG_ENVIRONMENT", "check_bearer", "load_or_create_token"]
 
 TOKEN_ENV = "MLOPS_GATEWAY_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -21,8 +19,9 @@ WRONG_ENVIRONMENT = "WRONG_ENVIRONMENT"
 def load_or_create_token(state_dir: Path, env_var: str = TOKEN_ENV) -> str:
     """``$MLOPS_GATEWAY_TOKEN`` when set, else ``state_dir/gateway.token`` (created 0600 if missing).
 
-    Inside GitHub Actions the token is masked in the job's log: GitHub masks the secrets it
-    passes in, but not a token this process generated or read from a file."""
+    Not masked here: the caller at the CLI edge (``commands/serve.py``) masks it in the job's
+    log inside GitHub Actions (GitHub masks the secrets it passes in, but not a token this
+    process generated or read from a file)."""
     token = os.environ.get(env_var, "").strip()
     if not token:
         path = state_dir / "gateway.token"
@@ -34,7 +33,6 @@ def load_or_create_token(state_dir: Path, env_var: str = TOKEN_ENV) -> str:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(token + "\n")
-    actions.add_mask(token)
     return token
 
 

@@ -13,7 +13,7 @@ gets from this module sit next to the document that describes them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -22,8 +22,31 @@ from starlette.routing import Route as HttpRoute
 from mlops_actions import __version__
 from mlops_actions.serving.auth import ENVIRONMENT_HEADER
 
-if TYPE_CHECKING:
-    from mlops_actions.serving.gateway import Gateway
+
+class _Backend(Protocol):
+    @property
+    def input_columns(self) -> Sequence[str] | None: ...
+
+
+class _Cache(Protocol):
+    def loaded(self, uri: str) -> _Backend | None: ...
+
+
+class _Route(Protocol):
+    @property
+    def stable_uri(self) -> str: ...
+
+
+class ServedGateway(Protocol):
+    """What the two routes read from the gateway (``serving.gateway.Gateway`` has it): named
+    here, not imported, so the gateway module may import this one without a cycle."""
+
+    @property
+    def routes(self) -> Mapping[str, _Route]: ...
+    @property
+    def cache(self) -> _Cache: ...
+    @property
+    def environment(self) -> str: ...
 
 __all__ = ["SCORING_PATHS", "api_routes", "openapi_document"]
 
@@ -206,7 +229,7 @@ def openapi_document(served: Mapping[str, Sequence[str] | None] | None = None) -
     }
 
 
-def api_routes(gateway: Gateway) -> list[HttpRoute]:
+def api_routes(gateway: ServedGateway) -> list[HttpRoute]:
     """``GET /openapi.json`` and ``GET /version``, for the gateway's route table."""
 
     async def openapi(request: Request) -> Response:

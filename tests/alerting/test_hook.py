@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from mlops_actions.commands import alerts as alerts_cmd
+from mlops_actions.commands import monitor as monitor_cmd
 from mlops_actions.config.loader import load_repo
-from mlops_actions.monitoring.alerts.hook import monitor_alert_hook, register_with_monitor
+from mlops_actions.monitoring.alerts.hook import monitor_alert_hook
+from mlops_actions.monitoring.health import Finding
+from mlops_actions.verdict import Verdict
 from tests.alerting.conftest import Receiver
 from tests.alerting.test_sinks import slack_receiver
 
 
-@dataclass(frozen=True)
-class MonitorFinding:  # the shape of mlops_actions.monitoring.health.Finding (branch monitoring)
-    model: str
-    environment: str
-    kind: str
-    name: str
-    verdict: str
-    message: str
-    value: float | None = None
-    limit: float | None = None
-    version: str | None = None
+def MonitorFinding(model: str, environment: str, kind: str, name: str, verdict: str, message: str,
+                   value: float | None = None, limit: float | None = None,
+                   version: str | None = None) -> Finding:
+    """The monitor's own Finding (its verdict an enum, not a string), so a change to it that
+    the hook does not follow fails here."""
+    return Finding(model, environment, kind, name, Verdict(verdict), message, value, limit, version)
 
 
 def _repo(root: Path, alerts: str = "[{type: slack}]") -> Path:
@@ -36,10 +34,15 @@ def _repo(root: Path, alerts: str = "[{type: slack}]") -> Path:
     return root
 
 
-def _run(repo: Path, findings: list[MonitorFinding]) -> object:
-    ctx = SimpleNamespace(environment="production", repo=load_repo(repo),
-                          healths=[SimpleNamespace(model="churn-model")], markdown="")
-    return monitor_alert_hook(findings, ctx)
+def _context(repo: Path) -> monitor_cmd.AlertContext:
+    """What the monitor command hands its hooks (a health stands in: the hook reads its model)."""
+    health: Any = SimpleNamespace(model="churn-model")
+    return monitor_cmd.AlertContext(environment="production", repo=load_repo(repo), healths=(health,),
+                                    markdown="")
+
+
+def _run(repo: Path, findings: list[Finding]) -> Any:
+    return monitor_alert_hook(findings, _context(repo))
 
 
 def test_hook_fires_once_per_problem_and_resolves_what_disappears(
@@ -101,10 +104,28 @@ def test_hook_never_raises_and_skips_models_without_sinks(tmp_path: Path, monkey
     _run(repo, [MonitorFinding("unknown", "production", "performance", "accuracy", "failed", "bad")])
 
 
-def test_registration_follows_the_monitor_command() -> None:
-    present = importlib.util.find_spec("mlops_actions.commands.monitor") is not None
-    assert register_with_monitor() is present
-    if present:
-        from mlops_actions.commands import monitor  # type: ignore[attr-defined,unused-ignore]
-        register_with_monitor()
-        assert monitor.ALERT_HOOKS.count(monitor_alert_hook) == 1
+def test_the_cli_registers_the_hook_once_and_monitor_findings_reach_the_sinks(
+        tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # the CLI imports every command module; importing the alerts command wires the hook into monitor
+    import importlib
+
+    receiver.handler = slack_receiver
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", receiver.url + "/slack")
+    monkeypatch.setenv("MLOPS_ALERT_STATE", str(tmp_path / "alerts.json"))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setattr(monitor_cmd, "ALERT_HOOKS", [])
+    importlib.reload(alerts_cmd)
+    assert [alerts_cmd.alert_hook] == monitor_cmd.ALERT_HOOKS
+    assert alerts_cmd.register_with_monitor() is True  # a second registration adds nothing
+    assert [alerts_cmd.alert_hook] == monitor_cmd.ALERT_HOOKS
+    failed = MonitorFinding("churn-model", "production", "performance", "accuracy", "failed",
+                            "accuracy 0.81 < threshold 0.9", 0.81, 0.9, "1.3.0")
+    monitor_cmd.dispatch_findings([failed], _context(_repo(tmp_path)))
+    assert len(receiver.requests) == 1 and "accuracy" in receiver.requests[0].json()["text"]
+    # a problem is a warning at the CLI edge: stderr, and an annotation inside Actions
+    monkeypatch.delenv("SLACK_WEBHOOK_URL")
+    monitor_cmd.dispatch_findings([failed], _context(tmp_path))
+    out, err = capsys.readouterr()
+    assert "SLACK_WEBHOOK_URL is not set" in err
+    assert "::warning title=mlops-actions alerts::" in out and "SLACK_WEBHOOK_URL is not set" in out

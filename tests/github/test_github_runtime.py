@@ -128,15 +128,27 @@ def test_a_generated_or_file_gateway_token_is_masked_in_actions(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """GitHub masks the secrets it passes in; a token the gateway generated into .mlops/ (or
-    that apply reads from there) must be masked by us, or the next log line could show it."""
+    that apply reads from there) must be masked by us, or the next log line could show it.
+    The masking is the CLI edge's job (``serve``), not the serving layer's (issue 17)."""
+    from types import SimpleNamespace
+
+    from mlops_actions.cli import main
     from mlops_actions.deploy.targets.local import read_token
+    from mlops_actions.serving import server
     from mlops_actions.serving.auth import load_or_create_token
 
     monkeypatch.delenv("MLOPS_GATEWAY_TOKEN", raising=False)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     token = load_or_create_token(tmp_path)
-    assert capsys.readouterr().out == f"::add-mask::{token}\n"
+    assert capsys.readouterr().out == ""  # the serving layer prints nothing
     assert read_token("MLOPS_GATEWAY_TOKEN", tmp_path) == token
     assert capsys.readouterr().out == f"::add-mask::{token}\n"
+    served: list[object] = []
+    monkeypatch.setattr(server, "build_single_model_gateway", lambda *a, **k: SimpleNamespace(
+        config=SimpleNamespace(token=load_or_create_token(tmp_path))))
+    monkeypatch.setattr(server, "run", lambda gateway, host, port: served.append(gateway))
+    assert main(["serve", "--model-uri", "models:/churn/1"]) == 0 and served
+    assert capsys.readouterr().out == f"::add-mask::{token}\n"  # masked before the server starts
     monkeypatch.delenv("GITHUB_ACTIONS")
-    assert load_or_create_token(tmp_path) == token and capsys.readouterr().out == ""  # outside Actions
+    assert main(["serve", "--model-uri", "models:/churn/1"]) == 0
+    assert capsys.readouterr().out == ""  # outside Actions

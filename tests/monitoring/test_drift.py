@@ -202,16 +202,17 @@ def test_cached_profile_is_reused_until_the_file_changes(tmp_path: Path) -> None
     data = tmp_path / "ref.csv"
     pd.DataFrame({"x": np.arange(50.0)}).to_csv(data, index=False)
     calls: list[Path] = []
+    from mlops_actions.monitoring.columnar import cached_profile
 
     def reader(p: Path) -> pd.DataFrame:
         calls.append(p)
         return pd.read_csv(p)
 
-    ReferenceProfile.cached(data, tmp_path / "cache", reader=reader)
-    ReferenceProfile.cached(data, tmp_path / "cache", reader=reader)
+    cached_profile(data, tmp_path / "cache", reader=reader)
+    cached_profile(data, tmp_path / "cache", reader=reader)
     assert len(calls) == 1
     pd.DataFrame({"x": np.arange(60.0)}).to_csv(data, index=False)
-    assert ReferenceProfile.cached(data, tmp_path / "cache", reader=reader).n_rows == 60
+    assert cached_profile(data, tmp_path / "cache", reader=reader).n_rows == 60
     assert len(calls) == 2
 
 

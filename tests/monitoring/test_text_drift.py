@@ -11,8 +11,8 @@ import pytest
 
 from mlops_actions.monitoring.columnar import detect_drift_files
 from mlops_actions.monitoring.drift import DriftOptions, detect_drift
-from mlops_actions.monitoring.profile import ColumnProfile, ReferenceProfile
-from mlops_actions.monitoring.text import descriptors, text_profile, tokens
+from mlops_actions.monitoring.profile import ColumnProfile, ReferenceProfile, text_profile
+from mlops_actions.monitoring.text import descriptors, tokens
 
 WORDS = [f"word{i}" for i in range(300)]
 NEW_WORDS = [f"novel{i}" for i in range(300)]

@@ -1,26 +1,26 @@
 """The alerting side of ``mlops-actions monitor``: its findings go to the sinks each
 model.yaml declares (``monitoring.alerts``), with dedup and resolve.
 
-The monitor command (branch ``monitoring``) calls every function registered with
-``mlops_actions.commands.monitor.register_alert_hook`` with ``(findings, context)``;
-:func:`register_with_monitor` registers :func:`monitor_alert_hook` there (the
-``alerts`` command module calls it on import, so the CLI always has it).
+The monitor command calls every function registered with
+``mlops_actions.commands.monitor.register_alert_hook`` with ``(findings, context)``; the
+``alerts`` command module registers :func:`monitor_alert_hook` there on import (the CLI edge
+wires the layers together: this module never imports a command), passing the function that
+shows a warning (stderr, and an annotation inside GitHub Actions).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from mlops_actions.errors import MlopsActionsError
-from mlops_actions.github import actions
 from mlops_actions.monitoring.alerts.manager import NotifyReport
 from mlops_actions.monitoring.alerts.notify import _get, notify
 
-__all__ = ["STATE_ENV", "monitor_alert_hook", "register_with_monitor", "state_path"]
+__all__ = ["STATE_ENV", "monitor_alert_hook", "state_path"]
 
 #: Environment variable overriding where the alert state lives (default: <repo>/.mlops/alerts.json).
 STATE_ENV = "MLOPS_ALERT_STATE"
@@ -30,18 +30,17 @@ def state_path(repo_root: str | Path) -> Path:
     return Path(os.environ.get(STATE_ENV) or Path(repo_root) / ".mlops" / "alerts.json")
 
 
-def _warn(message: str) -> None:
+def _print_warning(message: str) -> None:
     print(f"warning: alerts: {message}", file=sys.stderr, flush=True)
-    if actions.in_actions():
-        actions.annotate("warning", message, title="mlops-actions alerts")
 
 
-def monitor_alert_hook(findings: Sequence[Any], context: Any) -> NotifyReport:
+def monitor_alert_hook(findings: Sequence[Any], context: Any, *,
+                       warn: Callable[[str], None] = _print_warning) -> NotifyReport:
     """Send one monitor run's findings, grouped: one alert per model and environment listing
     its failing checks worst first (sent again only when that list changes), resolved once
     when none fails any more; an open alert of a monitored model that no finding mentions any
     more resolves. Per-column data drift findings are left out of the list (the dataset
-    finding names the drifted columns). Never raises: a problem is a warning."""
+    finding names the drifted columns). Never raises: a problem is a ``warn(message)``."""
     env_name = str(_get(context, "environment", default=""))
     repo = _get(context, "repo")
     models = getattr(repo, "models", {}) or {}
@@ -60,12 +59,12 @@ def monitor_alert_hook(findings: Sequence[Any], context: Any) -> NotifyReport:
                             spec.monitoring.alerts, state_path(getattr(repo, "root", ".")),
                             resolve_missing=[f"{model}/{env_name}/"], group=True)
         except MlopsActionsError as exc:
-            _warn(f"{model}: {exc}")
+            warn(f"{model}: {exc}")
             continue
         for err in report.config_errors:
-            _warn(f"{model}: sink not configured: {err}")
+            warn(f"{model}: sink not configured: {err}")
         for d in report.failures:
-            _warn(f"{model}: {d.sink} could not deliver {d.status.value} {d.key}: {d.error}")
+            warn(f"{model}: {d.sink} could not deliver {d.status.value} {d.key}: {d.error}")
         sent = sum(1 for d in report.deliveries if d.ok)
         if sent or report.suppressed:
             print(f"alerts: {model}: {sent} notification(s) sent, {len(report.suppressed)} already open, "
@@ -73,18 +72,3 @@ def monitor_alert_hook(findings: Sequence[Any], context: Any) -> NotifyReport:
         total = total.merged(report)
     return total
 
-
-def register_with_monitor() -> bool:
-    """Register :func:`monitor_alert_hook` with the monitor command, once; False when the
-    monitor command is not installed."""
-    try:
-        from mlops_actions.commands import monitor  # type: ignore[attr-defined,unused-ignore]
-    except Exception:  # not installed, or broken: the rest of the CLI must still work
-        return False
-    hooks = getattr(monitor, "ALERT_HOOKS", None)
-    register = getattr(monitor, "register_alert_hook", None)
-    if hooks is None or register is None:
-        return False
-    if monitor_alert_hook not in hooks:
-        register(monitor_alert_hook)
-    return True
