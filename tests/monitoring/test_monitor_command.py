@@ -78,7 +78,15 @@ def test_drifted_model_exits_1_worst_first_and_alert_hook_gets_findings(
     md = capsys.readouterr().out
     assert "❌ unhealthy" in md
     worst = md.split("worst first:")[1]
-    assert worst.index("accuracy") < worst.index("monthly_charges") or "❌ failed" in worst.splitlines()[3]
+    rows = [[cell.strip().strip("`") for cell in line.strip("|").split("|")]
+            for line in worst.splitlines() if line.startswith("| ") and not line.startswith("| check")]
+    # worst first: failed checks only here, in the monitor's order (performance, the dataset's
+    # drift, the drifted columns by severity, quality), each with its value and limit
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("performance", "accuracy", "❌ failed"), ("data_drift", "*", "❌ failed"),
+        ("data_drift", "monthly_charges", "❌ failed"), ("data_drift", "plan", "❌ failed"),
+        ("quality", "plan:unseen_categories", "❌ failed")]
+    assert float(rows[0][3]) < float(rows[0][4]) == 0.8  # accuracy below its threshold
     assert "'student'" in md  # unseen category named
     findings, ctx = received[0]
     assert ctx.environment == "production" and "unhealthy" in ctx.markdown
