@@ -91,3 +91,15 @@ def test_html_has_plots_and_escapes() -> None:
     assert page.count("data:image/png;base64,") == 3  # confusion matrix, calibration, per-slice bars
     assert "<script" not in page
     assert table(["a|b"], [["x"]]).splitlines()[0] == "| a\\|b |"
+
+
+def test_html_helpers_render_from_autoescaped_templates() -> None:
+    # issue 17: Jinja2 templates with autoescape; a value never reaches the page as markup
+    from mlops_actions.report import html as report_html
+
+    assert report_html._ENV.autoescape is True
+    page = report_html.page("<b>t</b>", report_html.table(["<h>"], [["<script>x</script>", None]],
+                                                          [["failed\" onload=\"x"]]))
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert '<td class="failed&quot; onload=&quot;x">' in page and "<td></td>" in page
+    assert page.startswith("<!doctype html>\n") and "<title>&lt;b&gt;t&lt;/b&gt;</title>" in page
