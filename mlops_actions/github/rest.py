@@ -32,10 +32,13 @@ from urllib.parse import quote
 import requests
 
 from mlops_actions.errors import GitHubError
+from mlops_actions.retry import RetryPolicy, TryAgain
 
 __all__ = [
     "COMMENT_LIMIT",
+    "GitHubAlreadyExists",
     "GitHubClient",
+    "GitHubConflict",
     "GitHubNotFound",
     "StickyComment",
     "marker",
@@ -51,6 +54,15 @@ class GitHubNotFound(GitHubError):
     """The resource does not exist (or the token cannot see it): HTTP 404."""
 
 
+class GitHubConflict(GitHubError):
+    """HTTP 409: the resource changed under the request (a file's sha no longer matches)."""
+
+
+class GitHubAlreadyExists(GitHubError):
+    """HTTP 422 whose message says the thing already exists (a branch, a PR): GitHub says so
+    only in words, so this client reads them once, here, and callers test the class."""
+
+
 class GitHubTransient(GitHubError):
     """The last try failed in a way a later one may not (connection lost, 5xx, rate limit).
 
@@ -60,6 +72,37 @@ class GitHubTransient(GitHubError):
     def __init__(self, message: str, *, wait: float, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.wait = wait
+
+
+class _Retry(TryAgain):
+    """One try of :meth:`GitHubClient.request` that a later one may fix; ``status`` None for a
+    lost connection. ``wait``: what this try would wait (for the final GitHubTransient)."""
+
+    def __init__(self, detail: str, *, tries: int, wait: float, status: int | None = None) -> None:
+        super().__init__(detail, retry_after=wait if status is not None else None)
+        self.tries = tries
+        self.wait = wait
+        self.status = status
+
+
+def _permission_hint(status: int) -> str | None:
+    if status in (401, 403):
+        return "the token lacks a permission: give this job e.g. `pull-requests: write`"
+    return None
+
+
+def _final_error(what: str, status: int, last: str, tries: int, message: str) -> GitHubError:
+    """The error of an answer no retry will change, typed by what it means."""
+    if status == 404:
+        return GitHubNotFound(f"GitHub API {what}: not found ({last})",
+                              hint="the PR/issue may be deleted, or the token lacks access")
+    suffix = f" after {tries} tries" if tries > 1 else ""
+    text = f"GitHub API {what} failed{suffix}: {last}"
+    if status == 409:
+        return GitHubConflict(text)
+    if status == 422 and "already exists" in message.lower():
+        return GitHubAlreadyExists(text)
+    return GitHubError(text, hint=_permission_hint(status))
 
 
 def marker(kind: str, env: str) -> str:
@@ -167,6 +210,13 @@ class GitHubClient:
                 return max(60.0, float(self.backoff * (2 ** attempt)))
         return None
 
+    def _policy(self, retries: int) -> RetryPolicy:
+        """The shared retry policy (:mod:`mlops_actions.retry`) with this client's numbers: the
+        backoff of a lost connection capped at ``max_wait``; a server's wait used as computed
+        by :meth:`_wait_for` (longer than ``max_wait`` is refused before it gets here)."""
+        return RetryPolicy(retries=retries, backoff=self.backoff, max_backoff=self.max_wait,
+                           sleep=self._sleep)
+
     def request(self, method: str, path: str, *, json: Any = None,
                 params: Mapping[str, Any] | None = None, max_retries: int | None = None
                 ) -> requests.Response:
@@ -174,9 +224,9 @@ class GitHubClient:
         (:class:`GitHubTransient` when a later try might succeed)."""
         url = self._url(path)
         what = f"{method} {self._scrub(url)}"
-        retries = self.max_retries if max_retries is None else max_retries
-        last = ""
-        for attempt in range(retries + 1):
+        policy = self._policy(self.max_retries if max_retries is None else max_retries)
+
+        def attempt(n: int) -> requests.Response:
             try:
                 self.calls += 1
                 response = self._session.request(method, url, json=json, params=params,
@@ -184,38 +234,31 @@ class GitHubClient:
                 if _cut_short(response):
                     raise requests.ConnectionError("the answer was cut short (its headers end early)")
             except requests.RequestException as exc:
-                last = f"{type(exc).__name__}: {self._scrub(str(exc))}"
-                wait = min(self.max_wait, self.backoff * (2 ** attempt))
-                if attempt < retries:
-                    self._sleep(wait)
-                    continue
-                raise GitHubTransient(f"GitHub API {what} failed after {attempt + 1} tries: {last}",
-                                      wait=wait, hint="check GITHUB_API_URL and the runner's network"
-                                      ) from None
+                raise _Retry(f"{type(exc).__name__}: {self._scrub(str(exc))}", tries=n + 1,
+                             wait=policy.backoff_for(n + 1)) from None
             if response.status_code < 400:
                 return response
-            wait = self._wait_for(response, attempt)
+            wait = self._wait_for(response, n)
             last = f"HTTP {response.status_code}: {self._scrub(_message(response))}"
             if wait is not None and wait > self.max_wait:
                 raise GitHubError(
                     f"GitHub API {what}: asked to wait {wait:.0f}s (rate limited or unavailable), "
                     f"more than the {self.max_wait:.0f}s this client waits ({last})",
                     hint="retry the job later, or reduce the number of calls") from None
-            if wait is not None and attempt < retries:
-                self._sleep(wait)
-                continue
-            if response.status_code == 404:
-                raise GitHubNotFound(f"GitHub API {what}: not found ({last})",
-                                     hint="the PR/issue may be deleted, or the token lacks access")
-            hint = None
-            if response.status_code in (401, 403):
-                hint = "the token lacks a permission: give this job e.g. `pull-requests: write`"
-            tries = f" after {attempt + 1} tries" if attempt else ""
             if wait is not None:
-                raise GitHubTransient(f"GitHub API {what} failed{tries}: {last}", wait=wait,
-                                      hint=hint) from None
-            raise GitHubError(f"GitHub API {what} failed{tries}: {last}", hint=hint) from None
-        raise GitHubError(f"GitHub API {what} failed: {last}")  # pragma: no cover
+                raise _Retry(last, tries=n + 1, wait=wait, status=response.status_code)
+            raise _final_error(what, response.status_code, last, n + 1, _message(response)) from None
+
+        try:
+            return policy.call(attempt)
+        except _Retry as gave_up:
+            if gave_up.status is None:
+                raise GitHubTransient(f"GitHub API {what} failed after {gave_up.tries} tries: "
+                                      f"{gave_up.detail}", wait=gave_up.wait,
+                                      hint="check GITHUB_API_URL and the runner's network") from None
+            tries = f" after {gave_up.tries} tries" if gave_up.tries > 1 else ""
+            raise GitHubTransient(f"GitHub API {what} failed{tries}: {gave_up.detail}", wait=gave_up.wait,
+                                  hint=_permission_hint(gave_up.status)) from None
 
     def create_once(self, path: str, body: Any, find: Callable[[], Any | None]) -> tuple[Any, bool]:
         """POST something that must exist once (a comment, a PR, a branch): (data, created).
@@ -226,29 +269,33 @@ class GitHubClient:
         ``max_retries`` resends at most. ``created`` is False when ``find()`` found it.
         """
         what = f"POST {self._scrub(self._url(path))}"
-        last: GitHubError | None = None
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                found = find()
-                if found is not None:
-                    return found, False
+        last: list[GitHubError] = []
+
+        def attempt(n: int) -> tuple[Any, bool]:
             try:
                 return self.json("POST", path, json=body, max_retries=0), True
             except GitHubTransient as exc:
-                last = exc
-                if attempt < self.max_retries:
-                    self._sleep(exc.wait)
-            except GitHubError as exc:
-                if "already exists" not in exc.message.lower():
-                    raise
-                last = exc  # a lost answer's twin request: look it up
+                last.append(exc)
+                raise TryAgain(exc.message, retry_after=exc.wait) from None
+            except GitHubAlreadyExists as exc:
+                last.append(exc)  # a lost answer's twin request: look it up, at once
+                raise TryAgain(exc.message, retry_after=0.0) from None
+
+        def look_up(n: int) -> tuple[Any, bool] | None:
+            found = find()
+            return None if found is None else (found, False)
+
+        try:
+            return self._policy(self.max_retries).call(attempt, before_resend=look_up)
+        except TryAgain:
+            pass
         found = find()
         if found is not None:
             return found, False
-        detail = last.message.split(": ", 1)[-1] if last else ""
+        detail = last[-1].message.split(": ", 1)[-1] if last else ""
         raise GitHubError(f"GitHub API {what} failed after {self.max_retries + 1} tries "
                           f"(looked up before each resend): {detail}",
-                          hint=last.hint if last else None)
+                          hint=last[-1].hint if last else None)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.request(method, path, **kwargs)
@@ -438,7 +485,7 @@ class GitHubClient:
         except GitHubError as exc:
             # A retry after a lost answer finds the file already changed (409: sha does not match):
             # done if what is there is what we wrote.
-            if "HTTP 409" not in exc.message or self.get_file(path, branch)[0] != text:
+            if not isinstance(exc, GitHubConflict) or self.get_file(path, branch)[0] != text:
                 raise
             return {}
 

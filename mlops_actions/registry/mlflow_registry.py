@@ -58,6 +58,7 @@ from mlops_actions.registry.semver import (
     signature_change,
 )
 from mlops_actions.registry.uris import check_model_uri
+from mlops_actions.retry import RetryPolicy, TryAgain
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -722,15 +723,29 @@ class _AnswerRetryingClient:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             retries = int(bound_http_waits()["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
-            for attempt in range(retries + 1):
+
+            def attempt(n: int) -> Any:
                 try:
                     return attr(*args, **kwargs)
                 except Exception as exc:
-                    if attempt >= retries or not broken_answer(exc):
+                    if not broken_answer(exc):
                         raise
-            raise AssertionError("unreachable")  # pragma: no cover
+                    raise _BrokenAnswer(exc) from None
+
+            try:  # the shared policy; at once (urllib3 has already waited its backoff)
+                return RetryPolicy(retries=retries, backoff=0.0).call(attempt)
+            except _BrokenAnswer as gave_up:
+                raise gave_up.error from None
 
         return call
+
+
+class _BrokenAnswer(TryAgain):
+    """An MLflow call whose answer was cut mid-body: sent again (every write is idempotent)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _first_line(text: str) -> str:

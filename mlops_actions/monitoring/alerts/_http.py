@@ -1,4 +1,5 @@
-"""A small JSON-over-HTTP helper for the sinks: timeouts, bounded retries, no secrets in errors."""
+"""A small JSON-over-HTTP helper for the sinks: timeouts, bounded retries (the shared policy of
+:mod:`mlops_actions.retry`), no secrets in errors."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from urllib.parse import urlsplit
 import requests
 
 from mlops_actions.monitoring.alerts.interface import AlertError
+from mlops_actions.retry import RetryPolicy, TryAgain
 
-__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "json_default", "redact_url", "request_json"]
+__all__ = ["DEFAULT_RETRIES", "DEFAULT_TIMEOUT", "MAX_WAIT", "json_default", "policy", "redact_url",
+           "request_json"]
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
+MAX_WAIT = 5.0  # seconds: the longest backoff or Retry-After a sink waits
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
@@ -53,27 +57,27 @@ def request_json(method: str, url: str, body: Any = None, *, what: str,
     hdrs = {"Content-Type": "application/json", "User-Agent": "mlops-actions"}
     hdrs.update(headers or {})
     http = session or requests
-    last = ""
-    transient = True
-    wait = 0.0
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(wait or min(backoff * 2 ** (attempt - 1), 5.0))
-        wait = 0.0
+    final: list[str] = []  # set when an answer is final (not 429/5xx): not transient
+
+    def attempt(n: int) -> requests.Response:
         try:
             resp = http.request(method, url, data=payload, headers=hdrs, timeout=timeout)
         except requests.RequestException as exc:
-            last = f"{type(exc).__name__}"
-            continue
+            raise TryAgain(f"{type(exc).__name__}") from None
         if resp.status_code in ok:
             return resp
         last = f"HTTP {resp.status_code}: {resp.text[:200]}"
         if resp.status_code not in _RETRY_STATUS:
-            transient = False
-            break
+            final.append(last)
+            raise _Final(last)
         retry_after = resp.headers.get("Retry-After", "")
-        if retry_after.isdigit():
-            wait = min(float(retry_after), 5.0)
+        wait = float(retry_after) if retry_after.isdigit() and int(retry_after) > 0 else None
+        raise TryAgain(last, retry_after=wait)
+
+    try:
+        return policy(retries, backoff).call(attempt)
+    except (TryAgain, _Final) as exc:
+        last = str(exc)
     for secret in secrets:
         if secret:
             last = last.replace(secret, "***")
@@ -81,5 +85,16 @@ def request_json(method: str, url: str, body: Any = None, *, what: str,
         f"{what}: {method} {redact_url(url)} failed: {last}",
         hint="check the endpoint and credentials in the environment variables the alert spec names",
     )
-    err.transient = transient
+    err.transient = not final
     raise err
+
+
+class _Final(Exception):
+    """An answer no retry changes (4xx): the sink gives up at once."""
+
+
+def policy(retries: int = DEFAULT_RETRIES, backoff: float = 0.5) -> RetryPolicy:
+    """The sinks' retry policy: ``retries`` resends, backoff doubling from ``backoff`` up to
+    5 s, a ``Retry-After`` honoured up to 5 s (an alert is worth little an hour late)."""
+    return RetryPolicy(retries=retries, backoff=backoff, max_backoff=MAX_WAIT, retry_after_cap=MAX_WAIT,
+                       sleep=lambda seconds: time.sleep(seconds))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, json_default, request_json
+from mlops_actions.monitoring.alerts._http import DEFAULT_TIMEOUT, json_default, policy, request_json
 from mlops_actions.monitoring.alerts.interface import Alert, AlertError, AlertStatus
+from mlops_actions.retry import TryAgain
 
 __all__ = ["API_URL", "GitHubIssueSink", "IssueApi", "issue_body", "marker"]
 
@@ -72,6 +72,14 @@ def issue_body(alert: Alert) -> str:
             f"{_findings_table(alert)}{_details_table(alert)}\n\n{link}"
             f"Opened by mlops-actions (`{alert.source}`); it comments on updates and closes "
             "this issue when the alert resolves.")
+
+
+class _Lost(TryAgain):
+    """A create that failed and may have been done: looked up before it is sent again."""
+
+    def __init__(self, error: AlertError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class GitHubIssueSink:
@@ -130,18 +138,18 @@ class GitHubIssueSink:
         was lost (cut connection, 5xx after the write) must not open a second issue."""
         title = f"[mlops alert] {alert.summary}"[:256]
         body = {"title": title, "body": issue_body(alert), "labels": self._labels}
-        for attempt in range(self._retries + 1):
-            if attempt:
-                time.sleep(min(self._backoff * 2 ** (attempt - 1), 5.0))
-                found = self.find_open_issue(alert.key)
-                if found is not None:
-                    return found
+
+        def attempt(n: int) -> int:
             try:
                 return int(self._call("POST", "/issues", body, retries=0)["number"])
-            except AlertError:
-                if attempt == self._retries:
-                    raise
-        raise AssertionError("unreachable")
+            except AlertError as exc:
+                raise _Lost(exc) from None
+
+        try:
+            return policy(self._retries, self._backoff).call(
+                attempt, before_resend=lambda n: self.find_open_issue(alert.key))
+        except _Lost as gave_up:
+            raise gave_up.error from None
 
     def send(self, alert: Alert, ref: str | None = None) -> str | None:
         number = int(ref) if ref and ref.isdigit() else self.find_open_issue(alert.key)
