@@ -1,6 +1,6 @@
 """Per-model Prometheus alerting rules generated from model.yaml's ``monitoring``.
 
-``deploy/prometheus/rules.yml`` ships generic defaults (5% errors, 0.5 s p99...).
+``docs/operations/prometheus/rules.yml`` ships generic defaults (5% errors, 0.5 s p99...).
 This renders the thresholds each model declares, for every environment that
 pins it, so Prometheus alerts on the same bounds the ``monitor`` command checks:
 

@@ -35,8 +35,8 @@ from tests.alerting.conftest import Receiver
 from tests.alerting.test_sinks import pagerduty_receiver
 from tests.conftest import REPO_ROOT, free_port
 
-PROM = REPO_ROOT / "deploy" / "prometheus"
-GRAFANA = REPO_ROOT / "deploy" / "grafana"
+PROM = REPO_ROOT / "docs" / "operations" / "prometheus"
+GRAFANA = REPO_ROOT / "docs" / "operations" / "grafana"
 needs_prometheus = pytest.mark.skipif(shutil.which("prometheus") is None or shutil.which("promtool") is None,
                                       reason="prometheus/promtool not installed (apt-get install prometheus)")
 
@@ -70,7 +70,7 @@ def _generator() -> Any:
 def test_dashboards_are_generated_and_provisioning_ready() -> None:
     for name, text in _generator().render().items():
         assert (GRAFANA / "dashboards" / name).read_text() == text, \
-            f"{name} is stale: run python deploy/grafana/build_dashboards.py"
+            f"{name} is stale: run python docs/operations/grafana/build_dashboards.py"
     uids = set()
     for path in (GRAFANA / "dashboards").glob("*.json"):
         d = json.loads(path.read_text())
@@ -230,8 +230,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def alertmanager_config(receiver_url: str) -> dict[str, Any]:
-    """The shipped deploy/alertmanager/alertmanager.yml, pointed at the loopback receiver, fast timers."""
-    am = yaml.safe_load((REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml").read_text())
+    """The shipped docs/operations/alertmanager/alertmanager.yml, pointed at the loopback receiver,
+    fast timers."""
+    am = yaml.safe_load((REPO_ROOT / "docs" / "operations" / "alertmanager" / "alertmanager.yml").read_text())
     am["route"].update(group_wait="1s", group_interval="1s")
     for r in am["receivers"]:
         for c in r.get("slack_configs", []):
@@ -375,7 +376,7 @@ AMTOOL = shutil.which("amtool")
 @pytest.mark.prometheus
 @pytest.mark.skipif(AMTOOL is None, reason="amtool not installed (apt-get install prometheus-alertmanager)")
 def test_alertmanager_config_checks_and_routes_every_rule() -> None:
-    cfg = REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+    cfg = REPO_ROOT / "docs" / "operations" / "alertmanager" / "alertmanager.yml"
     out = subprocess.run([str(AMTOOL), "check-config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     expected = {"critical": "pagerduty,slack", "error": "slack", "warning": "slack"}

@@ -1,4 +1,4 @@
-"""deploy/Dockerfile, checked structurally (no Docker engine here; GitHub builds it in k8s-e2e)."""
+"""docs/operations/Dockerfile, checked structurally (no Docker engine here; GitHub builds it in k8s-e2e)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from mlops_actions.deploy.targets.kubernetes.render import CONTAINER_PORT, LIVENESS_PATH, READINESS_PATH
 
 ROOT = Path(__file__).parent.parent.parent
-DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+DOCKERFILE = ROOT / "docs" / "operations" / "Dockerfile"
 
 
 def instructions(text: str) -> list[tuple[str, str]]:
@@ -93,6 +93,6 @@ def test_entrypoint_serves_model_uri_in_single_model_mode(steps: list[tuple[str,
 
 
 def test_dockerignore_keeps_the_context_small() -> None:
-    ignore = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+    ignore = (ROOT / "docs" / "operations" / "Dockerfile.dockerignore").read_text().splitlines()
     assert ignore[1] == "*" or "*" in ignore
     assert "!mlops_actions/" in ignore

@@ -34,7 +34,7 @@ def test_workflow_is_least_privilege_and_pinned() -> None:
 def test_e2e_test_is_skipped_here_and_runs_on_github() -> None:
     text = WORKFLOW.read_text()
     assert "MLOPS_K8S_E2E" in text and "tests/kubernetes/e2e" in text
-    assert "deploy/Dockerfile" in text and "argo-rollouts" in text
+    assert "docs/operations/Dockerfile" in text and "argo-rollouts" in text
 
 
 @pytest.mark.parametrize("tool,args", [

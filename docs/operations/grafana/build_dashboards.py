@@ -1,6 +1,6 @@
 """Writes dashboards/*.json (Grafana 10+ JSON model, provisioning-ready).
 
-Run from anywhere: ``python deploy/grafana/build_dashboards.py``. The JSON is
+Run from anywhere: ``python docs/operations/grafana/build_dashboards.py``. The JSON is
 committed; tests/alerting/test_prometheus.py runs every query against a real
 Prometheus, and test_dashboards checks the files match this generator.
 """
