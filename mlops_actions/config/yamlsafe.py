@@ -24,9 +24,10 @@ line:column, which the loader uses to turn pydantic's ``loc`` into
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.events import (
@@ -193,15 +194,17 @@ def _compose(text: str) -> _Node | None:
     node, or None for an empty document.
     """
     loader = _EventLoader(text)
+    # PyYAML's stubs leave get_event untyped: one typed handle instead of an ignore per call
+    next_event = cast(Callable[[], yaml.Event], loader.get_event)
     try:
-        loader.get_event()  # stream start
+        next_event()  # stream start
         if loader.check_event(StreamEndEvent):
             return None
-        loader.get_event()  # document start
+        next_event()  # document start
         root: _Node | None = None
         stack: list[tuple[_Node, list[_Node]]] = []  # collection node, pending mapping key (0 or 1)
         while True:
-            event = loader.get_event()
+            event = next_event()
             if isinstance(event, DocumentEndEvent):
                 break
             line, column = _position(event)
@@ -235,7 +238,7 @@ def _compose(text: str) -> _Node | None:
             if node.kind != "scalar":
                 stack.append((node, []))
         if not loader.check_event(StreamEndEvent):
-            line, column = _position(loader.get_event())
+            line, column = _position(next_event())
             raise _Fatal(line, column, "a second YAML document (`---`) is not allowed",
                          "a file holds one document; remove the `---` line and what follows, or move it "
                          "to its own file")

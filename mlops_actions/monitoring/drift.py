@@ -490,7 +490,8 @@ def _decide(col: ColumnDrift, p_adjusted: float | None) -> ColumnDrift:
 def _adjust(p: np.ndarray, how: str) -> np.ndarray:
     m = len(p)
     if how == "bonferroni":
-        return np.minimum(p * m, 1.0)
+        capped: np.ndarray = np.minimum(p * m, 1.0)
+        return capped
     order = np.argsort(p)
     ranked = p[order] * m / np.arange(1, m + 1)
     ranked = np.minimum.accumulate(ranked[::-1])[::-1]

@@ -13,8 +13,8 @@ import base64
 import html
 import io
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -213,7 +213,7 @@ def _time_plot(h: ModelHealth, buckets: int = 20) -> str | None:
                                       (axes[2], er, "error_rate", "error rate")):
         ax.plot(mids, series, marker="o", markersize=3)
         ax.set_title(label, fontsize=9)
-        ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+        ax.xaxis.set_major_formatter(cast(Callable[[str], Any], DateFormatter)("%H:%M"))
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
         check = checks.get(metric)
         if check is not None and check.bound is not None:

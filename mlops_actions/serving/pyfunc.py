@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from mlops_actions.registry.uris import check_artifact_tree, check_model_uri
@@ -41,13 +42,12 @@ def local_artifacts(uri: str) -> Path | None:
     from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
     from mlflow.utils.file_utils import local_file_uri_to_path
 
-    if uri.startswith("models:/"):
-        underlying = ModelsArtifactRepository.get_underlying_uri(uri)
-    else:
-        underlying = RunsArtifactRepository.get_underlying_uri(uri)
+    repository = ModelsArtifactRepository if uri.startswith("models:/") else RunsArtifactRepository
+    underlying_of = cast(Callable[[str], str], repository.get_underlying_uri)  # untyped in MLflow
+    underlying = underlying_of(uri)
     if urlsplit(underlying).scheme not in ("", "file"):
         return None
-    return Path(local_file_uri_to_path(underlying))
+    return Path(cast(Callable[[str], str], local_file_uri_to_path)(underlying))
 
 
 def load_pyfunc(uri: str) -> Backend:

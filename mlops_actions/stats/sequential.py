@@ -37,7 +37,8 @@ def _k(n_total: ArrayLike, alpha: float, tuning: float) -> FloatArray:
     if tuning <= 0:
         raise ConfigError(f"sequential tuning {tuning} is not positive", hint="use e.g. 5000")
     rho2 = (-2 * np.log(alpha) + np.log(1 - 2 * np.log(alpha))) / tuning
-    return rho2 * np.asarray(n_total, dtype=float)
+    out: FloatArray = rho2 * np.asarray(n_total, dtype=float)
+    return out
 
 
 def always_valid_p(z: ArrayLike, n_total: ArrayLike, alpha: float,

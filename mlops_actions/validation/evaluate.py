@@ -75,7 +75,8 @@ class TestData:
 
     @property
     def y(self) -> np.ndarray:
-        return self.frame[self.label].to_numpy()
+        labels: np.ndarray = self.frame[self.label].to_numpy()
+        return labels
 
 
 @dataclass(frozen=True)

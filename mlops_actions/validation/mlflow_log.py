@@ -71,7 +71,7 @@ def log_evaluation(result: ValidationResult, candidate: ModelVersion, tracking_u
             "mlops.registry_version": candidate.registry_version, "mlops.verdict": verdict,
             "mlops.baseline_version": result.baseline_version or "",
         })
-        run_id = run.info.run_id
+        run_id: str = run.info.run_id
         now = int(time.time() * 1000)
         metrics = [Metric(k, v, now, 0) for k, v in _metrics(result).items()]
         for i in range(0, len(metrics), 1000):

@@ -58,7 +58,7 @@ def condition_mask(frame: pd.DataFrame, cond: Condition, *, location: Location |
             f"slice condition names unknown column {cond.column!r}",
             hint=f"columns of the test data: {', '.join(map(str, frame.columns))}", location=location)
     series = frame[cond.column]
-    notnull = series.notna().to_numpy()
+    notnull: np.ndarray = series.notna().to_numpy()
     if cond.op == "is null":
         return ~notnull
     if cond.op == "is not null":
@@ -66,8 +66,9 @@ def condition_mask(frame: pd.DataFrame, cond: Condition, *, location: Location |
     if cond.op in ("in", "not in"):
         assert isinstance(cond.value, list)  # guaranteed by the spec validator
         values = [_comparable(series, v, cond, location) for v in cond.value]
-        member = series.isin(values).to_numpy()
-        return (member if cond.op == "in" else ~member) & notnull
+        member: np.ndarray = series.isin(values).to_numpy()
+        inside: np.ndarray = (member if cond.op == "in" else ~member) & notnull
+        return inside
     value = _comparable(series, cond.value, cond, location)
     arr = series.to_numpy()
     try:
@@ -90,7 +91,8 @@ def condition_mask(frame: pd.DataFrame, cond: Condition, *, location: Location |
             f"({series.dtype}) with {value!r}: {exc}",
             hint="check the column's values (mixed types?) and the condition's value", location=location,
         ) from None
-    return np.asarray(out, dtype=bool) & notnull
+    mask: np.ndarray = np.asarray(out, dtype=bool) & notnull
+    return mask
 
 
 def slice_mask(frame: pd.DataFrame, spec: SliceSpec, *,

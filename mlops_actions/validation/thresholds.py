@@ -68,7 +68,9 @@ def check_threshold(metric: str, spec: Threshold, candidate: float | None, basel
         return result(Verdict.INCONCLUSIVE,
                       f"{metric} is undefined{where} (e.g. a single class, no predicted positives or a "
                       "constant target), so `" + bound + "` cannot be checked; widen the slice or add rows")
-    better = (lambda a, b: a >= b) if gib else (lambda a, b: a <= b)
+    def better(a: float, b: float) -> bool:
+        return a >= b if gib else a <= b
+
     failures: list[str] = []
     if spec.threshold is not None and not better(candidate, spec.threshold):
         failures.append(

@@ -253,4 +253,5 @@ class AlertManager:
 
 
 def _jsonable(details: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(details), default=json_default))
+    plain: dict[str, Any] = json.loads(json.dumps(dict(details), default=json_default))
+    return plain
