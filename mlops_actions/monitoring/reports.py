@@ -10,7 +10,6 @@ time (accuracy, p95 latency, error rate), as base64 PNGs drawn with matplotlib
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 from collections.abc import Callable, Sequence
@@ -226,13 +225,12 @@ def _time_plot(h: ModelHealth, buckets: int = 20) -> str | None:
     return _png(fig)
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:
+    """A table for the template: every cell as text (escaped there)."""
+    return {"headers": headers, "rows": [[str(c) for c in r] for r in rows]}
 
 
-def _drift_table(drift: Any) -> str:
+def _drift_table(drift: Any) -> dict[str, Any]:
     return _table(
         ["column", "kind", "method", "statistic", "threshold", "drifted", "PSI", "missing cur", "verdict"],
         [[c.column, c.kind, c.method or "-", _fmt(c.statistic), _fmt(c.threshold),
@@ -241,54 +239,49 @@ def _drift_table(drift: Any) -> str:
 
 
 def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_plots: int = 9) -> str:
-    parts = [f"<h1>Monitoring{': ' + html.escape(environment) if environment else ''}</h1>",
-             _table(["model", "version", "verdict", "rows", "labelled"],
-                    [[h.model, h.version or "-", f"{ICON[h.verdict]} {h.verdict.value}",
-                      h.performance.n_predictions, h.performance.n_labelled] for h in healths])]
+    """The monitoring report as one self-contained page, from the ``monitoring.html`` template
+    (autoescaped: a column name or message never reaches the page as markup)."""
+    from mlops_actions.report.html import render
+
+    models: list[dict[str, Any]] = []
     for h in healths:
-        parts.append(f"<h2>{html.escape(h.model)} {html.escape(h.version or '')} — "
-                     f"{ICON[h.verdict]} {h.verdict.value}</h2>")
-        parts += [f"<p class=note>{html.escape(n)}</p>" for n in h.notes]
-        bad: list[Finding] = [f for f in h.findings() if f.verdict is not Verdict.PASSED]
-        if bad:
-            parts.append("<h3>Findings, worst first</h3>")
-            parts.append(_table(["check", "name", "variant", "verdict", "value", "limit", "detail"],
-                                [[f.kind, f.name, f.variant or "-", f.verdict.value, _fmt(f.value),
-                                  _fmt(f.limit), f.message] for f in bad]))
         p = h.performance
-        parts.append("<h3>Performance</h3>")
-        parts.append(_table(["metric", "value"], [[k, _fmt(v)] for k, v in p.metrics.items()]))
+        bad: list[Finding] = [f for f in h.findings() if f.verdict is not Verdict.PASSED]
+        model: dict[str, Any] = {
+            "model": h.model, "version": h.version or "", "verdict": f"{ICON[h.verdict]} {h.verdict.value}",
+            "notes": list(h.notes),
+            "findings": _table(["check", "name", "variant", "verdict", "value", "limit", "detail"],
+                               [[f.kind, f.name, f.variant or "-", f.verdict.value, _fmt(f.value),
+                                 _fmt(f.limit), f.message] for f in bad]) if bad else None,
+            "performance": _table(["metric", "value"], [[k, _fmt(v)] for k, v in p.metrics.items()]),
+            "variants": None, "variant_drifts": [], "time_plot": _time_plot(h), "drift": None,
+            "distribution_plot": None,
+        }
         if h.variants:
             keys = list(p.metrics)
-            parts.append("<h3>By variant</h3><p>Checks and drift run per variant; the other sections "
-                         "show all rows together, for reference.</p>")
-            parts.append(_table(["variant", "verdict", "rows", "labelled", *keys, "data drift",
-                                 "prediction drift", "quality"],
-                                [[n, v.verdict.value, v.performance.n_predictions, v.performance.n_labelled,
-                                  *[_fmt(v.performance.metrics.get(k)) for k in keys],
-                                  *[_part_cell(v, part) for part in ("drift", "prediction", "quality")]]
-                                 for n, v in h.variants.items()]))
-            for n, v in h.variants.items():
-                if v.drift is not None:
-                    parts.append(f"<h4>Data drift: {html.escape(n)}</h4>"
-                                 f"<p>{html.escape(v.drift.summary())}</p>")
-                    parts.append(_drift_table(v.drift))
-        img = _time_plot(h)
-        if img:
-            parts.append(f'<img alt="metrics over time" src="data:image/png;base64,{img}">')
+            model["variants"] = _table(
+                ["variant", "verdict", "rows", "labelled", *keys, "data drift", "prediction drift",
+                 "quality"],
+                [[n, v.verdict.value, v.performance.n_predictions, v.performance.n_labelled,
+                  *[_fmt(v.performance.metrics.get(k)) for k in keys],
+                  *[_part_cell(v, part) for part in ("drift", "prediction", "quality")]]
+                 for n, v in h.variants.items()])
+            model["variant_drifts"] = [
+                {"name": n, "summary": v.drift.summary(), "table": _drift_table(v.drift)}
+                for n, v in h.variants.items() if v.drift is not None]
         if h.drift is not None:
-            parts.append(f"<h3>Data drift</h3><p>{html.escape(h.drift.summary())}</p>")
-            parts.append(_drift_table(h.drift))
+            model["drift"] = {"summary": h.drift.summary(), "table": _drift_table(h.drift)}
             cols = [c.column for c in h.drift.worst_first()
                     if h.reference is not None and c.column in h.reference.columns
                     and h.reference.columns[c.column].kind in ("numeric", "categorical")
                     and h.reference.columns[c.column].n > 0][:max_plots]
-            img = _distribution_plot(h, cols)
-            if img:
-                parts.append('<img alt="reference vs current distributions" '
-                             f'src="data:image/png;base64,{img}">')
+            model["distribution_plot"] = _distribution_plot(h, cols)
+        models.append(model)
+    summary = _table(["model", "version", "verdict", "rows", "labelled"],
+                     [[h.model, h.version or "-", f"{ICON[h.verdict]} {h.verdict.value}",
+                       h.performance.n_predictions, h.performance.n_labelled] for h in healths])
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;"
              "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%}.note{color:#666}")
-    return (f"<!doctype html><html><head><meta charset=utf-8><title>Monitoring report</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    return render("monitoring.html", style=style, environment=environment, summary=summary,
+                  models=models)  # the template ends with the page's one newline

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 import markupsafe
 
-__all__ = ["escape", "figure_png", "img", "page", "table"]
+__all__ = ["escape", "figure_png", "img", "page", "render", "table"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("mlops_actions.report", "templates"),
@@ -31,6 +31,11 @@ def _escaped(value: object) -> markupsafe.Markup:
     if isinstance(value, markupsafe.Markup):
         return value
     return markupsafe.Markup(escape(value))  # noqa: S704 - escaped on this line
+
+
+def render(template: str, **context: Any) -> str:
+    """A template of ``report/templates/`` rendered with ``context`` (autoescaped)."""
+    return _ENV.get_template(template).render(**context)
 
 
 def escape(value: object) -> str:
