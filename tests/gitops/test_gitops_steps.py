@@ -227,10 +227,24 @@ def test_set_pin_adds_the_first_pin_of_a_model() -> None:
 
 
 def test_staging_check_says_not_available(repo: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                          capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # never a fake pass: without the gateway the check errors (exit 3, output `not-available`)
+    # and nothing is served; a knowingly skipped check says so (output `skipped`) and serves
+    # nothing either. The real check is tests/gitops/test_gitops_staging.py.
+    from mlops_actions.gitops import staging
+
+    outputs = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    served: list[str] = []
+    monkeypatch.setattr(staging, "run_staging_check", lambda *a, **k: served.append("ran") or [])
     monkeypatch.setattr("mlops_actions.commands.staging_check.GATEWAY_MODULE", "no_such_gateway_module")
     assert main(["-C", str(repo), "staging-check", "--env", "production"]) == 3
-    assert "not available yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: staging-check production: not available yet: the gateway (no_such_gateway_module)" in err
+    assert outputs.read_text() == "result=not-available\n" and served == []
     write(repo, "environments/dev.yaml", "promotion:\n  require_staging_check: false\nmodels: {}\n")
+    outputs.write_text("")
     assert main(["-C", str(repo), "staging-check", "--env", "dev"]) == 0
+    assert "staging-check dev: skipped: promotion.require_staging_check is false" in capsys.readouterr().out
+    assert outputs.read_text() == "result=skipped\n" and served == []
     assert main(["-C", str(repo), "staging-check", "--env", "nope"]) == 2
