@@ -16,8 +16,9 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if exe is None:  # pragma: no cover - the dev extra has it
         pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    env = {"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(root)}
     return subprocess.run([exe, "--no-cache"], cwd=root, capture_output=True, text=True, timeout=120,
-                          env={"PATH": str(Path(sys.executable).parent), "PYTHONPATH": str(root)}, check=False)
+                          env=env, check=False)
 
 
 def test_layers_and_acyclic_contracts_are_kept() -> None:
