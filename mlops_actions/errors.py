@@ -154,7 +154,15 @@ class TargetError(ExternalError):
 
 
 class GitHubError(ExternalError):
-    """The GitHub API failed."""
+    """The GitHub API failed. ``status``: the HTTP status of GitHub's final answer (None when
+    there was none: a lost connection, bad input); ``answer``: that answer as one line,
+    ``HTTP 404: Not Found``, for messages that quote it."""
+
+    def __init__(self, message: str, *, hint: str | None = None, location: Location | None = None,
+                 status: int | None = None, answer: str | None = None) -> None:
+        super().__init__(message, hint=hint, location=location)
+        self.status = status
+        self.answer = answer
 
 
 class MonitoringError(ExternalError):

@@ -69,8 +69,9 @@ class GitHubTransient(GitHubError):
     ``wait``: the seconds to wait before trying again (``Retry-After``, or the backoff).
     """
 
-    def __init__(self, message: str, *, wait: float, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, wait: float, hint: str | None = None,
+                 status: int | None = None, answer: str | None = None) -> None:
+        super().__init__(message, hint=hint, status=status, answer=answer)
         self.wait = wait
 
 
@@ -95,14 +96,15 @@ def _final_error(what: str, status: int, last: str, tries: int, message: str) ->
     """The error of an answer no retry will change, typed by what it means."""
     if status == 404:
         return GitHubNotFound(f"GitHub API {what}: not found ({last})",
-                              hint="the PR/issue may be deleted, or the token lacks access")
+                              hint="the PR/issue may be deleted, or the token lacks access",
+                              status=status, answer=last)
     suffix = f" after {tries} tries" if tries > 1 else ""
     text = f"GitHub API {what} failed{suffix}: {last}"
     if status == 409:
-        return GitHubConflict(text)
+        return GitHubConflict(text, status=status, answer=last)
     if status == 422 and "already exists" in message.lower():
-        return GitHubAlreadyExists(text)
-    return GitHubError(text, hint=_permission_hint(status))
+        return GitHubAlreadyExists(text, status=status, answer=last)
+    return GitHubError(text, hint=_permission_hint(status), status=status, answer=last)
 
 
 def marker(kind: str, env: str) -> str:
@@ -244,7 +246,8 @@ class GitHubClient:
                 raise GitHubError(
                     f"GitHub API {what}: asked to wait {wait:.0f}s (rate limited or unavailable), "
                     f"more than the {self.max_wait:.0f}s this client waits ({last})",
-                    hint="retry the job later, or reduce the number of calls") from None
+                    hint="retry the job later, or reduce the number of calls",
+                    status=response.status_code, answer=last) from None
             if wait is not None:
                 raise _Retry(last, tries=n + 1, wait=wait, status=response.status_code)
             raise _final_error(what, response.status_code, last, n + 1, _message(response)) from None
@@ -258,7 +261,8 @@ class GitHubClient:
                                       hint="check GITHUB_API_URL and the runner's network") from None
             tries = f" after {gave_up.tries} tries" if gave_up.tries > 1 else ""
             raise GitHubTransient(f"GitHub API {what} failed{tries}: {gave_up.detail}", wait=gave_up.wait,
-                                  hint=_permission_hint(gave_up.status)) from None
+                                  hint=_permission_hint(gave_up.status), status=gave_up.status,
+                                  answer=gave_up.detail) from None
 
     def create_once(self, path: str, body: Any, find: Callable[[], Any | None]) -> tuple[Any, bool]:
         """POST something that must exist once (a comment, a PR, a branch): (data, created).

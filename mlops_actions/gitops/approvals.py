@@ -21,7 +21,6 @@ count falls short: the approval might have counted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -65,8 +64,8 @@ class ReviewerAccess(Protocol):
 
 
 def _status(exc: GitHubError) -> str:
-    m = re.search(r"HTTP \d{3}(: [^()]*)?", exc.message)
-    return m.group(0).strip() if m else exc.message
+    """GitHub's answer (``HTTP 403: Resource not accessible``), or the error when none came."""
+    return exc.answer or exc.message
 
 
 class GitHubAccess:
