@@ -83,3 +83,11 @@ def test_every_shell_and_python_example_is_run_by_a_test() -> None:
                       if p.name != "test_readme.py")
     unclaimed = sorted(n for n in names if f'example("{n}"' not in sources)
     assert unclaimed == [], f"README examples no test runs: {unclaimed}"
+
+
+def test_the_docs_link_to_files_that_exist() -> None:
+    # the README's history moved to docs/: their relative links must still resolve
+    broken = [(page.relative_to(REPO_ROOT), target) for page in (REPO_ROOT / "docs").rglob("*.md")
+              for target in re.findall(r"\]\(([^)#\s]+)", page.read_text())
+              if "://" not in target and not (page.parent / target).exists()]
+    assert broken == []
