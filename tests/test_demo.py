@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import REPO_ROOT
 from tests.readme_examples import example
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the demo itself is bounded at 900 s
 
 
 def _demo_gateways() -> list[str]:
