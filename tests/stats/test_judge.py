@@ -245,3 +245,18 @@ def test_judge_imports_no_upper_layer() -> None:
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     for layer in ("deploy", "serving", "commands", "monitoring", "validation"):
         assert not any(m.startswith(f"mlops_actions.{layer}") for m in imported), layer
+
+
+def test_prediction_drift_from_the_monitoring_function_wires_in() -> None:
+    """The documented wiring: Jensen-Shannon between stable's and canary's predictions, computed
+    by monitoring's drift function, judged as a score (judge.py itself imports no monitoring)."""
+    from mlops_actions.monitoring.drift import detect_prediction_drift
+
+    rng = np.random.default_rng(9)
+    stable = rng.normal(0.3, 0.1, 400).tolist()
+    same = classify(drift_score(detect_prediction_drift(stable, rng.normal(0.3, 0.1, 400).tolist(),
+                                                        method="jensenshannon").statistic, threshold=0.1))
+    shifted = classify(drift_score(detect_prediction_drift(stable, rng.normal(0.5, 0.1, 400).tolist(),
+                                                           method="jensenshannon").statistic, threshold=0.1))
+    assert same.classification is Classification.PASS
+    assert shifted.classification is Classification.HIGH and shifted.bad
