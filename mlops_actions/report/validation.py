@@ -35,12 +35,12 @@ def _paired(d: PairedDelta | None) -> str:
     if d.ci is not None:
         text += f" [{d.ci[0]:+.4f}, {d.ci[1]:+.4f}]"
     if d.p_value is not None:
-        text += f" p={_p(d.p_value)}"
+        text += f" {_p(d.p_value)}"
     return text
 
 
 def _p(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
 
 
 def _delta(c: CheckResult) -> str:

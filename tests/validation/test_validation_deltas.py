@@ -307,3 +307,30 @@ def test_validate_cli_reports_cis_and_gates_on_the_bound(repo: Path,
     code, report, md = run(f"      min_absolute_change: {between!r}\n      min_change_on: ci_bound\n")
     assert code == 1
     assert "lower bound" in md and "min_change_on: ci_bound" in md
+
+
+def test_markdown_and_html_show_estimate_ci_and_p() -> None:
+    from dataclasses import replace
+
+    from mlops_actions.report.validation import render_html, render_markdown
+    from mlops_actions.validation.results import CheckKind, CheckResult, ValidationResult
+
+    acc = PairedDelta(0.0234, (0.0058, 0.041), 0.0113, 0.95, 171, "McNemar")
+    auc = PairedDelta(0.01, (-0.002, 0.022), 0.0004, 0.95, 171, "DeLong")
+    check = CheckResult(name="accuracy_score", kind=CheckKind.METRIC, verdict=Verdict.PASSED, message="ok",
+                        metric="accuracy_score", candidate=0.9234, baseline=0.9, threshold=">= 0.9",
+                        paired=acc)
+    result = ValidationResult(model="m", version="1.1.0", task="binary_classification", checks=(check,),
+                              metrics={"accuracy_score": 0.9234, "roc_auc": 0.95, "true_positives": 50.0},
+                              baseline_version="1.0.0",
+                              baseline_metrics={"accuracy_score": 0.9, "roc_auc": 0.94,
+                                                "true_positives": 48.0},
+                              deltas={"accuracy_score": acc, "roc_auc": auc}, rows=171)
+    md = render_markdown(result)
+    assert "| accuracy_score | 0.9234 | 0.9000 | +0.0234 [+0.0058, +0.0410] p=0.011 | >= 0.9 |" in md
+    assert "| roc_auc | 0.9500 | 0.9400 | +0.0100 [-0.0020, +0.0220] p<0.001 |" in md
+    assert "| true_positives | 50 | 48 | +2 |" in md  # counts: the delta only
+    assert md.count("95% CI in brackets") == 2  # under the thresholds and under all metrics
+    assert "+0.0234 [+0.0058, +0.0410] p=0.011" in render_html(result)
+    plain = render_markdown(replace(result, deltas={}, checks=(replace(check, paired=None),)))
+    assert "CI in brackets" not in plain and "| +0.0234 |" in plain
