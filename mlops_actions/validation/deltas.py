@@ -14,7 +14,8 @@ Both versions predict once on the same rows (:mod:`.evaluate`), so every delta i
   random buckets of rows);
 * counts (``example_count``, ``true_positives``...), ``max_error`` and ``mean_on_target`` get no
   interval (a count's change is exact; the others are not stable under resampling or do not
-  depend on the model).
+  depend on the model), nor do precision, recall and F1 with more than 50 classes (the
+  resampled confusion matrices would cost resamples x classes^2).
 
 Resamples, seed and confidence come from the caller (2,000 resamples, seed 0, 95 % by default),
 so a report is reproducible. Each resampled metric is computed with the same formulas as
@@ -54,6 +55,7 @@ _CONFUSION = ("precision_score", "recall_score", "f1_score", "precision_score_ma
 _REGRESSION = ("mean_absolute_error", "mean_squared_error", "root_mean_squared_error", "r2_score",
                "mean_absolute_percentage_error")
 _EPS = np.finfo(np.float64).eps
+MAX_CLASSES = 50  # above: no interval for precision/recall/F1 (resamples x classes^2 confusion cells)
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ def _classification(y: np.ndarray, cand: Predictions, base: Predictions, cand_ev
     if "accuracy_score" in wanted:
         out["accuracy_score"] = mcnemar(pa == yt, pb == yt, confidence=options.confidence)
     names = [m for m in _CONFUSION if m in wanted]
-    if names:
+    if names and k <= MAX_CLASSES:
         values, counts = resample_cells((yt * k + pa) * k + pb, options.resamples,
                                         seed=_seed(options, scope, "confusion"))
         full = np.bincount((yt * k + pa) * k + pb, minlength=k ** 3)[values][None, :]
