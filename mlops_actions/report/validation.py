@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 from mlops_actions.report import html, markdown, plots
-from mlops_actions.stats.paired import PairedDelta
 from mlops_actions.validation.results import CheckKind, CheckResult, ValidationResult, Verdict
+
+if TYPE_CHECKING:
+    from mlops_actions.stats.paired import PairedDelta
 
 __all__ = ["render_html", "render_json", "render_markdown"]
 

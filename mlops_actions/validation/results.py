@@ -12,10 +12,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops_actions.stats.paired import PairedDelta
 from mlops_actions.verdict import Verdict, worst
+
+if TYPE_CHECKING:
+    from mlops_actions.stats.paired import PairedDelta
 
 __all__ = ["CheckKind", "CheckResult", "ValidationResult", "Verdict", "roll_up"]
 

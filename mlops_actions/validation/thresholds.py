@@ -22,10 +22,14 @@ comparison was asked but there is no baseline version).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlops_actions.config.specs import Threshold
-from mlops_actions.stats.paired import PairedDelta
 from mlops_actions.validation.metrics import GREATER_IS_BETTER
 from mlops_actions.validation.results import CheckKind, CheckResult, Verdict
+
+if TYPE_CHECKING:
+    from mlops_actions.stats.paired import PairedDelta
 
 __all__ = ["check_threshold", "describe_threshold", "greater_is_better"]
 
