@@ -1,4 +1,4 @@
-"""The README's first command, end to end: `mlops-actions demo --fast` on the embedded default.
+"""The README's first command, end to end: `./scripts/demo --fast` on the embedded default.
 
 Asserts on the outcomes, not on output text: versions live in each environment,
 the broken candidate rolled back, an alert reached the receiver, the PR comments
@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.readme_examples import example
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the demo itself is bounded at 900 s
 
 
 def _demo_gateways() -> list[str]:
@@ -33,13 +33,26 @@ def _demo_gateways() -> list[str]:
     return found
 
 
+def _readme_command(start: str) -> str:
+    """The line of the README's "Two commands" that starts with ``start``, without its comment."""
+    lines = [line.split("#")[0].strip() for line in example("two-commands").splitlines()]
+    [command] = [line for line in lines if line.startswith(start)]
+    return command
+
+
+def test_the_readmes_test_command_is_what_ci_runs() -> None:
+    ci = [line.strip() for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.lstrip().startswith("#")]
+    assert ci[-1] == _readme_command("./scripts/test")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "GITHUB_"))}
-    done = subprocess.run([sys.executable, "-m", "mlops_actions", "-C", str(REPO_ROOT), "demo",
-                           "--fast", "--out", str(out)], env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+    command = _readme_command("./scripts/demo")
+    done = subprocess.run(["bash", "-c", f"{command} --fast --out {out}"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=900, check=False)
     summary_path = out / "summary.json"
     assert summary_path.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
     summary: dict[str, object] = json.loads(summary_path.read_text())

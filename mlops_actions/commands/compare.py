@@ -1,7 +1,7 @@
 """``mlops-actions compare A B --metric M``: is variant B better or worse than A, and how sure is that?
 
 A and B are CSV or Parquet prediction logs, one row per served prediction (columns
-prediction, label, latency_ms, error; see README "Compare two variants"). Prints a sentence
+prediction, label, latency_ms, error; see docs/compare.md). Prints a sentence
 and a table, or JSON (--json). Exit 0 when the comparison was made, whatever its verdict;
 1 when B is significantly worse than A or the row counts do not fit --expected-split
 (sample ratio mismatch), so the command can gate a rollout; 2 for bad input.

@@ -154,6 +154,12 @@ def _check_thresholds(repo: Repo, file: str, model: ModelSpec) -> list[ConfigErr
         else:
             first_use[slice_.name] = index
     groups.append((("monitoring", "performance"), model.monitoring.performance))
+    for name, threshold in model.monitoring.performance.items():
+        if threshold.min_change_on != "estimate":
+            errors.append(_error(repo, file, ("monitoring", "performance", name, "min_change_on"),
+                                 "min_change_on applies to validation only: monitoring compares live "
+                                 "figures with the baseline's, with no paired rows to put a CI on",
+                                 hint="delete min_change_on here (keep it under validation.thresholds)"))
     for prefix, names in groups:
         for name in names:
             if name in allowed:

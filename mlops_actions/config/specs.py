@@ -121,6 +121,12 @@ class Threshold(_Spec):
     min_absolute_change: float | None = Field(None, ge=0)
     min_relative_change: float | None = Field(None, ge=0)
     greater_is_better: bool | None = None
+    min_change_on: Literal["estimate", "ci_bound"] = Field(
+        "estimate",
+        description="what min_absolute_change / min_relative_change judge (validation only): "
+        "`estimate`, the change measured on the test set (MLflow's rule), or `ci_bound`, the "
+        "worse end of its 95% confidence interval (lower bound when greater is better), so a "
+        "change that could be noise does not pass")
 
     @model_validator(mode="after")
     def _one_bound(self) -> Threshold:
@@ -129,6 +135,12 @@ class Threshold(_Spec):
             raise ValueError(
                 "a threshold needs at least one of threshold, min_absolute_change, "
                 "min_relative_change"
+            )
+        if self.min_change_on == "ci_bound" and self.min_absolute_change is None \
+                and self.min_relative_change is None:
+            raise ValueError(
+                "min_change_on: ci_bound judges a change against the baseline, but this threshold "
+                "has no min_absolute_change or min_relative_change; add one or drop min_change_on"
             )
         return self
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 from mlops_actions.report import html, markdown, plots
 from mlops_actions.validation.results import CheckKind, CheckResult, ValidationResult, Verdict
+
+if TYPE_CHECKING:
+    from mlops_actions.stats.paired import PairedDelta
 
 __all__ = ["render_html", "render_json", "render_markdown"]
 
@@ -26,9 +30,36 @@ def _num(x: float | None, digits: int = 4, metric: str | None = None) -> str:
     return f"{x:.{digits}f}"
 
 
+def _paired(d: PairedDelta | None) -> str:
+    """`` [+0.0050, +0.0350] p=0.012``: the interval and p-value of a paired change, or ''."""
+    if d is None:
+        return ""
+    text = ""
+    if d.ci is not None:
+        text += f" [{d.ci[0]:+.4f}, {d.ci[1]:+.4f}]"
+    if d.p_value is not None:
+        text += f" {_p(d.p_value)}"
+    return text
+
+
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
 def _delta(c: CheckResult) -> str:
     d = c.delta
-    return _NA if d is None else f"{d:+.4f}"
+    return _NA if d is None else f"{d:+.4f}{_paired(c.paired)}"
+
+
+def _legend(result: ValidationResult) -> str | None:
+    """What the bracketed figures are, once per report (only when some delta has them)."""
+    deltas = [*result.deltas.values(), *(d for m in result.slice_deltas.values() for d in m.values())]
+    if not any(d.ci is not None for d in deltas):
+        return None
+    confidence = next(d.confidence for d in deltas if d.ci is not None)
+    return (f"Delta = candidate - baseline on the same test rows, with its {confidence:.0%} CI in "
+            "brackets and p-value: McNemar mid-p test and Agresti-Min CI for accuracy, DeLong for ROC "
+            "AUC, paired bootstrap (fixed seed) for the other metrics; none for counts.")
 
 
 def _jsonable(value: object) -> object:
@@ -72,6 +103,9 @@ def render_markdown(result: ValidationResult, limit: int = markdown.GITHUB_COMME
         parts.append("### Thresholds\n\n" + markdown.table(
             ["metric", "candidate", "baseline", "delta", "threshold", "verdict"], rows,
             ["l", "r", "r", "r", "l", "l"]))
+        legend = _legend(result)
+        if legend and any(c.paired is not None for c in thresholded):
+            parts[-1] += "\n\n" + legend
     behavioural = [c for c in result.checks if c.kind is CheckKind.BEHAVIOURAL]
     if behavioural:
         parts.append("### Behavioural tests\n\n" + markdown.table(
@@ -82,10 +116,13 @@ def render_markdown(result: ValidationResult, limit: int = markdown.GITHUB_COMME
     for name, value in result.metrics.items():
         b = result.baseline_metrics.get(name) if result.baseline_metrics else None
         d = None if value is None or b is None else value - b
-        delta = _NA if d is None else (f"{d:+.0f}" if name in _COUNTS else f"{d:+.4f}")
+        delta = _NA if d is None else (f"{d:+.0f}" if name in _COUNTS else
+                                       f"{d:+.4f}{_paired(result.deltas.get(name))}")
         metric_rows.append([name, _num(value, metric=name), _num(b, metric=name), delta])
+    legend = _legend(result) if result.deltas else None
     parts.append("<details><summary>All metrics (whole test set)</summary>\n\n" + markdown.table(
-        ["metric", "candidate", "baseline", "delta"], metric_rows, ["l", "r", "r", "r"]) + "\n\n</details>")
+        ["metric", "candidate", "baseline", "delta"], metric_rows, ["l", "r", "r", "r"])
+        + (f"\n\n{legend}" if legend else "") + "\n\n</details>")
     if result.slice_metrics:
         slice_rows = []
         for s, m in result.slice_metrics.items():

@@ -2,7 +2,10 @@
 
 ``interface`` (value types), ``compare`` (fixed horizon; several metrics with a
 multiplicity correction), ``sequential`` (mSPRT, always-valid), ``srm`` (sample ratio
-mismatch), ``files`` (reading a variant's prediction log). Pure functions over numpy arrays.
+mismatch), ``files`` (reading a variant's prediction log), ``paired`` (two models on the same
+rows: McNemar, DeLong, paired bootstrap; validation's deltas), ``judge`` (canary against
+stable, Kayenta's model: ``from mlops_actions.stats.judge import judge``). Pure functions over
+numpy arrays.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from mlops_actions.stats.interface import (
     Srm,
     Verdict,
 )
+from mlops_actions.stats.paired import PairedDelta, bootstrap_delta, delong, mcnemar
 from mlops_actions.stats.srm import srm_check
 
 __all__ = [
@@ -27,11 +31,15 @@ __all__ = [
     "Difference",
     "Metric",
     "MultiComparison",
+    "PairedDelta",
     "Srm",
     "Verdict",
+    "bootstrap_delta",
     "compare_arms",
     "compare_metrics",
+    "delong",
     "latency_test",
+    "mcnemar",
     "proportion_test",
     "srm_check",
 ]

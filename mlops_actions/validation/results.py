@@ -12,9 +12,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_actions.verdict import Verdict, worst
+
+if TYPE_CHECKING:
+    from mlops_actions.stats.paired import PairedDelta
 
 __all__ = ["CheckKind", "CheckResult", "ValidationResult", "Verdict", "roll_up"]
 
@@ -47,6 +50,7 @@ class CheckResult:
     baseline: float | None = None
     threshold: str | None = None  # human-readable bound(s), e.g. ">= 0.9; >= baseline + 0.01"
     location: str | None = None  # model.yaml:line:col of the declaration
+    paired: PairedDelta | None = None  # candidate - baseline on the same rows, with CI and p-value
 
     @property
     def delta(self) -> float | None:
@@ -59,6 +63,7 @@ class CheckResult:
         d["kind"] = self.kind.value
         d["verdict"] = self.verdict.value
         d["delta"] = self.delta
+        d["paired"] = self.paired.to_dict() if self.paired is not None else None
         return d
 
 
@@ -85,6 +90,10 @@ class ValidationResult:
     #: small plot inputs: "calibration" {mean_predicted, observed, count} (binary) or
     #: "residuals" {predicted, residual} (regression, a sample of rows)
     curves: Mapping[str, Mapping[str, list[float]]] = field(default_factory=dict)
+    #: candidate - baseline on the same rows, per metric (whole set; see validation.deltas)
+    deltas: Mapping[str, PairedDelta] = field(default_factory=dict)
+    #: the same per slice, for the metrics a slice threshold names
+    slice_deltas: Mapping[str, Mapping[str, PairedDelta]] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Verdict:
@@ -110,9 +119,11 @@ class ValidationResult:
             "data_path": self.data_path,
             "metrics": dict(self.metrics),
             "baseline_metrics": dict(self.baseline_metrics),
+            "deltas": {k: v.to_dict() for k, v in self.deltas.items()},
             "slices": {
                 name: {"rows": self.slice_rows.get(name, 0), "metrics": dict(m),
-                       "baseline_metrics": dict(self.baseline_slice_metrics.get(name, {}))}
+                       "baseline_metrics": dict(self.baseline_slice_metrics.get(name, {})),
+                       "deltas": {k: v.to_dict() for k, v in self.slice_deltas.get(name, {}).items()}}
                 for name, m in self.slice_metrics.items()
             },
             "confusion_matrix": [list(r) for r in self.confusion_matrix]

@@ -7,12 +7,14 @@ Order of work (cheap and certain first, so bad input fails fast):
 3. load candidate (and baseline) from the registry, check the data against the
    signature, predict once each;
 4. score the whole set and every slice from those predictions;
-5. thresholds, slice thresholds, behavioural tests -> four-valued checks.
+5. with a baseline: every metric's change, paired on the same rows, with a CI and a p-value
+   (:mod:`.deltas`);
+6. thresholds, slice thresholds, behavioural tests -> four-valued checks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,9 @@ import pandas as pd
 from mlops_actions.config.specs import ModelSpec, Threshold
 from mlops_actions.errors import ConfigError, ValidationError
 from mlops_actions.registry.interface import ModelVersion
+from mlops_actions.stats.paired import PairedDelta
 from mlops_actions.validation.behavioural import BehaviouralContext, run_behavioural
+from mlops_actions.validation.deltas import DeltaOptions, paired_deltas
 from mlops_actions.validation.evaluate import (
     Evaluation,
     LoadedModel,
@@ -62,6 +66,8 @@ class ValidationOptions:
     repo_root: Path | None = None  # messages show model.yaml relative to it
     tracking_uri: str | None = None  # the MLflow holding the versions (default: MLFLOW_TRACKING_URI)
     registry_uri: str | None = None
+    #: confidence, resamples and seed of the paired candidate-vs-baseline intervals
+    deltas: DeltaOptions = field(default_factory=DeltaOptions)
 
 
 def check_spec(spec: ModelSpec, locator: YamlLocator) -> None:
@@ -168,12 +174,13 @@ def validate_uri(spec: ModelSpec, model_yaml: str | Path, candidate_uri: str, ca
 
     checks: list[CheckResult] = []
     base: Evaluation | None = None
+    base_preds: Predictions | None = None
     if baseline_uri is not None:
         baseline_version = baseline_version or baseline_uri
         try:
             base_model = load_model(baseline_uri, baseline_version, tracking_uri=options.tracking_uri,
                                     registry_uri=options.registry_uri)
-            base, _, _ = _evaluate(base_model, spec, data, masks, locator)
+            base, _, base_preds = _evaluate(base_model, spec, data, masks, locator)
         except (ModelFailed, ValidationError) as exc:
             checks.append(CheckResult(
                 name="baseline", kind=CheckKind.METRIC, verdict=Verdict.ERROR,
@@ -182,13 +189,25 @@ def validate_uri(spec: ModelSpec, model_yaml: str | Path, candidate_uri: str, ca
                         "comparisons against it are errors"))
     base_label = baseline_version if base is not None else None
 
+    deltas: dict[str, PairedDelta] = {}
+    slice_deltas: dict[str, dict[str, PairedDelta]] = {}
+    if base is not None and base_preds is not None:
+        deltas = paired_deltas(spec.task, data.y, preds, base_preds, cand, base, cand.metrics,
+                               options=options.deltas)
+        for s in spec.validation.slices:
+            if s.thresholds and cand.slice_rows[s.name] >= s.min_rows:
+                slice_deltas[s.name] = paired_deltas(
+                    spec.task, data.y, preds, base_preds, cand, base,
+                    [metric_name(t) for t in s.thresholds], mask=masks[s.name], scope=s.name,
+                    options=options.deltas)
+
     n = len(data.frame)
     for name, th in spec.validation.thresholds.items():
         m = metric_name(name)
         loc = str(locator.locate("validation", "thresholds", name))
         checks.append(check_threshold(
             m, th, cand.metrics.get(m), base.metrics.get(m) if base else None, rows=n,
-            baseline_version=base_label, location=loc))
+            baseline_version=base_label, location=loc, paired=deltas.get(m)))
     for i, s in enumerate(spec.validation.slices):
         rows = cand.slice_rows[s.name]
         label = f"{s.name} ({describe(s.where)})"
@@ -206,7 +225,8 @@ def validate_uri(spec: ModelSpec, model_yaml: str | Path, candidate_uri: str, ca
             checks.append(check_threshold(
                 m, th, cand.slice_metrics[s.name].get(m),
                 base.slice_metrics[s.name].get(m) if base else None,
-                slice_name=s.name, rows=rows, baseline_version=base_label, location=loc))
+                slice_name=s.name, rows=rows, baseline_version=base_label, location=loc,
+                paired=slice_deltas.get(s.name, {}).get(m)))
     for i, test in enumerate(spec.validation.behavioural):
         ctx = BehaviouralContext(model=cand_model, frame=frame, preds=preds, task=spec.task,
                                  location=str(locator.locate("validation", "behavioural", i)))
@@ -222,4 +242,5 @@ def validate_uri(spec: ModelSpec, model_yaml: str | Path, candidate_uri: str, ca
         if cand.confusion is not None else None,
         labels=cand.labels, latency=latency, rows=n, data_path=str(data.path),
         curves=_curves(spec.task, data.y, preds, cand),
+        deltas=deltas, slice_deltas=slice_deltas,
     )

@@ -114,3 +114,55 @@ def test_pin_of_a_registered_name_instead_of_the_directory_names_both_files(repo
         "models/diabetes-regressor/model.yaml; `diabetes-regressor` is the registered name declared at "
         "models/diabetes/model.yaml:1:1 (directory models/diabetes/)"]
     assert errors[0].hint == "environments pin a model by its directory: write `diabetes:` here"
+
+
+# --------------------------------------------------------------------------- min_change_on (issue 18)
+
+
+def _thresholds(repo_dir: Path, old: str, new: str) -> None:
+    path = repo_dir / "models" / "cancer" / "model.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_min_change_on_ci_bound_is_accepted_in_validation(repo_dir: Path) -> None:
+    _thresholds(repo_dir, "      min_absolute_change: 0.01\n",
+                "      min_absolute_change: 0.01\n      min_change_on: ci_bound\n")
+    repo = load_repo(repo_dir)
+    assert repo.models["cancer"].validation.thresholds["roc_auc"].min_change_on == "ci_bound"
+    assert check_repo(repo) == []
+
+
+def test_min_change_on_bad_value_names_the_choices(repo_dir: Path) -> None:
+    from mlops_actions.errors import ConfigError
+
+    _thresholds(repo_dir, "      min_absolute_change: 0.01\n",
+                "      min_absolute_change: 0.01\n      min_change_on: ci_lower\n")
+    with pytest.raises(ConfigError) as info:
+        load_repo(repo_dir)
+    text = str(info.value) + " ".join(str(e) for e in info.value.errors)
+    assert "min_change_on" in text and "expected one of estimate, ci_bound" in text
+
+
+def test_min_change_on_without_a_change_rule_is_an_error(repo_dir: Path) -> None:
+    from mlops_actions.errors import ConfigError
+
+    _thresholds(repo_dir, "    accuracy: {threshold: 0.9}\n",
+                "    accuracy: {threshold: 0.9, min_change_on: ci_bound}\n")
+    with pytest.raises(ConfigError) as info:
+        load_repo(repo_dir)
+    text = str(info.value) + " ".join(str(e) for e in info.value.errors)
+    assert "has no min_absolute_change or min_relative_change" in text
+
+
+def test_min_change_on_in_monitoring_is_an_error(repo_dir: Path) -> None:
+    _thresholds(repo_dir, "    accuracy: {threshold: 0.85}\n",
+                "    accuracy: {threshold: 0.85, min_absolute_change: 0.0, min_change_on: ci_bound}\n")
+    errors = check_repo(load_repo(repo_dir))
+    lines = (repo_dir / "models" / "cancer" / "model.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "min_change_on: ci_bound" in text)
+    assert len(errors) == 1
+    assert _lines(errors)[0].startswith(f"models/cancer/model.yaml:{line}:")
+    assert "monitoring.performance.accuracy.min_change_on: min_change_on applies to validation only" \
+        in _lines(errors)[0]

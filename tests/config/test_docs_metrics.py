@@ -29,7 +29,7 @@ def _flat(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-@pytest.mark.parametrize("doc", ["docs/config.md", "docs/validation.md"])
+@pytest.mark.parametrize("doc", ["README.md", "docs/config.md", "docs/validation.md"])
 def test_the_metric_names_the_docs_list_are_the_ones_check_accepts(doc: str) -> None:
     assert metric_names_sentence() in _flat((ROOT / doc).read_text())
 

@@ -49,6 +49,27 @@ def test_registry_snippet_runs_as_written(repo_dir: Path, monkeypatch: pytest.Mo
     assert len(model.predict(x)) == len(x)  # type: ignore[arg-type]
 
 
+def test_the_readmes_python_example_runs_as_written(repo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.readme_examples import example
+
+    monkeypatch.chdir(repo_dir)
+    _pickle(repo_dir / "models" / "v0.pkl", c=0.1)
+    _pickle(repo_dir / "models" / "v1.pkl")
+    setup = get_registry(repo_root=repo_dir)  # the A/B line names 1.0.0 and 1.1.0: they exist first
+    setup.register("task_classifier", "models/v0.pkl")
+    setup.register("task_classifier", "models/v0.pkl")
+    snippet = repo_dir / "readme_example.py"
+    snippet.write_text(example("python-api"), encoding="utf-8")
+
+    scope = runpy.run_path(str(snippet))
+
+    assert scope["version"] == "1.2.0"
+    reg = get_registry(repo_root=repo_dir)
+    assert reg.aliases("task_classifier") == {"production": "1.2.0"}
+    ab = json.loads(reg.model_tags("task_classifier")["mlops.ab_test"])
+    assert (ab["version_a"], ab["version_b"], ab["traffic_split"]) == ("1.0.0", "1.1.0", 0.5)
+
+
 def test_workflow_snippets_run_as_written(repo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(repo_dir)
     _pickle(repo_dir / "models" / "model.pkl")

@@ -4,7 +4,7 @@ Each reliability test calls :func:`record` once with a one-line summary and the
 numbers behind it (faults injected, predictions acknowledged and found, inputs
 tried, ...). The figures land in ``$MLOPS_RELIABILITY_FIGURES`` (default
 ``build/reliability/``), one JSON file per check; ``scripts/reliability`` runs
-the suite and rewrites the README's "Reliability and security" table from them
+the suite and rewrites the "Figures" table of docs/reliability.md from them
 (``python -m tests.reliability.readme``).
 """
 
@@ -27,9 +27,9 @@ def record(check: str, area: str, summary: str, **numbers: Any) -> Path:
     """Write one check's figures.
 
     ``check``: a stable key (file name), e.g. ``"gateway-sigkill-under-load"``.
-    ``area``: the README row group: ``crash``, ``load``, ``faults``, ``concurrency``,
+    ``area``: the table row group: ``crash``, ``load``, ``faults``, ``concurrency``,
     ``hostile-input``, ``secrets`` or ``workflows``.
-    ``summary``: one sentence with the figures in it, as a reader of the README wants it,
+    ``summary``: one sentence with the figures in it, as a reader of that table wants it,
     e.g. ``"30 SIGKILLs at random points of a canary: 30/30 restarts converged, 0 s without
     a healthy backend"``.
     ``numbers``: the raw figures (JSON-serialisable), kept for trend-watching.

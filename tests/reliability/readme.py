@@ -1,4 +1,4 @@
-"""Rewrite the README's "Reliability and security" table from the recorded figures.
+"""Rewrite the "Figures" table of docs/reliability.md from the recorded figures.
 
 ``python -m tests.reliability.readme [FIGURES_DIR]``; ``scripts/reliability`` runs the
 suite first. Only the text between the two markers changes.
@@ -51,8 +51,8 @@ def main(argv: list[str]) -> int:
     if not records:
         print(f"no figures in {src}: run scripts/reliability first", file=sys.stderr)
         return 1
-    changed = rewrite(REPO_ROOT / "README.md", records)
-    print(f"{len(records)} checks; README {'updated' if changed else 'unchanged'}")
+    changed = rewrite(REPO_ROOT / "docs" / "reliability.md", records)
+    print(f"{len(records)} checks; docs/reliability.md {'updated' if changed else 'unchanged'}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The README's reliability table is generated from recorded figures, between its markers only."""
+"""docs/reliability.md's figures table is generated from recorded figures, between its markers only."""
 
 from __future__ import annotations
 
@@ -41,5 +41,5 @@ def test_rewrite_refuses_a_readme_without_markers(tmp_path: Path) -> None:
 
 
 def test_the_repositorys_readme_has_the_markers() -> None:
-    text = (readme.REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    text = (readme.REPO_ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
     assert text.count(readme.BEGIN) == 1 and text.count(readme.END) == 1

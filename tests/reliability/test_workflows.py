@@ -12,7 +12,7 @@
 * ``zizmor --offline`` reports 0 findings.
 
 The figures (workflows, ``uses:`` checked, ``run:`` blocks checked, zizmor findings) go to the
-README table through :func:`tests.reliability.figures.record`.
+docs/reliability.md figures table through :func:`tests.reliability.figures.record`.
 """
 
 from __future__ import annotations

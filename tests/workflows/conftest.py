@@ -264,15 +264,20 @@ class World:
         return {**os.environ, "MLFLOW_TRACKING_URI": self.mlflow_uri,
                 "MLOPS_GATEWAY_TOKEN": GATEWAY_TOKENS[environment]}
 
-    def start_gateway(self, environment: str) -> None:
+    def start_gateway(self, environment: str, *, command: str | None = None,
+                      env: Mapping[str, str] | None = None) -> None:
         """``serve --env ENV`` in the repository, as README runs a gateway: it listens where
         target.url says, with the gateway token, MLflow and the prediction store from the
-        environment (a fast controller tick: tests wait less)."""
+        environment (a fast controller tick: tests wait less). ``command``: a shell line to run
+        instead (README's own), in the shell ``env`` (its PATH) with the same secrets."""
         assert self.logs is not None
         log = (self.logs / f"gateway-{environment}.log").open("ab")
+        argv = ([sys.executable, "-m", "mlops_actions", "serve", "--env", environment, "--tick", "0.05"]
+                if command is None else ["bash", "-c", f"exec {command.strip()}"])
         self.gateways[environment] = subprocess.Popen(
-            [sys.executable, "-m", "mlops_actions", "serve", "--env", environment, "--tick", "0.05"],
-            cwd=self.repo.work, env={**self.env(environment), "MLOPS_PREDICTION_STORE": self.store},
+            argv, cwd=self.repo.work,
+            env={**self.env(environment), "MLOPS_PREDICTION_STORE": self.store,
+                 **{k: v for k, v in (env or {}).items() if k in ("PATH", "VIRTUAL_ENV")}},
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 120
         url = f"http://127.0.0.1:{self.ports[environment]}/readyz"

@@ -1,10 +1,10 @@
-"""A repository that adopts the toolkit, step by step as README's "Adopting it in your
-repository" tells a newcomer, nothing else: its own model (iris, a LogisticRegression the
-project does not ship, trained by its own script), ``mlops-actions init``, ``register``, the
-first PR through the real pr.yml, the merge, apply.yml deploying to a real gateway, traffic,
-drift, and monitor-schedule.yml delivering the alert. Its workflows call the toolkit's
-reusable workflows and composite action by ``OWNER/REPO/...@SHA`` from another repository
-(a bare repository on the scenario's remote, as github.com would hold it)."""
+"""A repository that adopts the toolkit, step by step as README's "Use it in your repository"
+tells a newcomer, running the README's own blocks, nothing else: its own model (iris, a
+LogisticRegression the project does not ship, trained by its own script), ``mlops-actions
+init``, ``register``, the first PR through the real pr.yml, the merge, apply.yml deploying to a
+real gateway, traffic, drift, and monitor-schedule.yml delivering the alert. Its workflows call
+the toolkit's reusable workflows and composite action by ``OWNER/REPO/...@SHA`` from another
+repository (a bare repository on the scenario's remote, as github.com would hold it)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.github.fakegithub import review
+from tests.readme_examples import example
 from tests.workflows.conftest import World, open_world, publish_toolkit
 from tests.workflows.harness import (
     Remote,
@@ -33,40 +34,6 @@ from tests.workflows.harness import (
 
 TOOLKIT = "ml-tools/mlops-actions"  # not the reusable workflows' default: toolkit-repository is used
 MODEL = "iris"
-# the adopter's own training script: scikit-learn's iris, logged with MLflow; prints the run id
-TRAIN = '''"""Train the iris classifier, write its data splits, log it to MLflow; print the run id."""
-from pathlib import Path
-
-import mlflow
-import sklearn
-from mlflow.models import infer_signature
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-
-frame = load_iris(as_frame=True).frame
-frame.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width", "target"]
-train, test = train_test_split(frame, test_size=0.4, random_state=7, stratify=frame["target"])
-data = Path("models/iris/data")
-data.mkdir(parents=True, exist_ok=True)
-train.to_csv(data / "train.csv", index=False)
-test.to_csv(data / "test.csv", index=False)
-x, y = train.drop(columns="target"), train["target"]
-model = LogisticRegression(max_iter=1000).fit(x, y)
-with mlflow.start_run() as run:
-    mlflow.log_metric("accuracy", model.score(test.drop(columns="target"), test["target"]))
-    mlflow.sklearn.log_model(model, name="model", signature=infer_signature(x, model.predict(x)),
-                             input_example=x.head(3),
-                             pip_requirements=[f"scikit-learn=={sklearn.__version__}"])
-print(run.info.run_id)
-'''
-FIRST_PIN = f'''models:
-  {MODEL}:
-    version: "1.0.0"
-    strategy: {{type: full}}
-'''
-
-
 def cli(repo: Path, env: dict[str, str], *args: str) -> str:
     """A command as the newcomer types it in their repository."""
     done = subprocess.run([sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True,
@@ -84,7 +51,7 @@ def adopter(act: str, deps: Path, tmp_path: Path) -> Iterator[tuple[World, str]]
     toolkit = publish_toolkit(remote, TOOLKIT, tmp_path / "toolkit")
     files = tmp_path / "adopter-files"
     files.mkdir()
-    (files / "train.py").write_text(TRAIN, encoding="utf-8")
+    (files / "train.py").write_text(example("adopt-train"), encoding="utf-8")  # README's train.py
     repo = ScenarioRepo(remote, tmp_path / "adopter", files)
     ports = {"staging": free_port(), "production": free_port()}
     mlflow_uri = f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
@@ -94,21 +61,54 @@ def adopter(act: str, deps: Path, tmp_path: Path) -> Iterator[tuple[World, str]]
         yield w, toolkit[1]
 
 
-def adopt(w: World, sha: str) -> dict[str, str]:
-    """README's steps 1 to 4 in the adopter's repository: init (twice: nothing changes), the
-    webhook alert route uncommented, its own training script, register, check, commit.
-    Returns the environment the newcomer's shell has (MLFLOW_TRACKING_URI)."""
-    work = w.repo.work
-    env = {**os.environ, "MLFLOW_TRACKING_URI": w.mlflow_uri}
+def newcomer_shell(w: World, tmp: Path) -> dict[str, str]:
+    """The newcomer's shell: a virtual environment of their own on PATH (its third-party
+    packages are the test venv's, linked as the setup-python stand-in links them, so pip
+    installs only the toolkit, offline), git's identity, and github.com answered by the
+    scenario's bare repositories (``url.insteadOf``, what the checkout stand-in does for
+    actions/checkout), so ``pip install git+https://github.com/...`` and ``git push`` reach them."""
+    venv = tmp / "newcomer-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = Path(subprocess.run([str(venv / "bin" / "python"), "-c",
+                                "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    for entry in site.iterdir():  # the build backend comes from the linked packages too
+        if entry.name.startswith(("setuptools", "pkg_resources", "_distutils_hack", "distutils-precedence")):
+            subprocess.run(["rm", "-rf", str(entry)], check=True)
+    (site / "_test_dependencies.pth").write_text(f"{w.runner.deps}\n")
+    gitconfig = tmp / "newcomer.gitconfig"
+    gitconfig.write_text(f'[url "file://{w.repo.remote.root}/"]\n\tinsteadOf = https://github.com/\n'
+                         "[user]\n\tname = Newcomer\n\temail = newcomer@example.com\n")
+    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "VIRTUAL_ENV": str(venv),
+           "GIT_CONFIG_GLOBAL": str(gitconfig), "PIP_NO_INDEX": "1", "PIP_NO_BUILD_ISOLATION": "0",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "MLFLOW_TRACKING_URI": w.mlflow_uri}
     env.pop("MLOPS_PREDICTION_STORE", None)
-    # 1. init (the toolkit installed from a pinned ref; here from a checkout, so the pin is given)
-    init = ["-m", "mlops_actions", "init", "--model", MODEL, "--task", "multiclass_classification",
-            "--toolkit-repository", TOOLKIT, "--ref", sha,
-            "--staging-url", f"http://127.0.0.1:{w.ports['staging']}",
-            "--production-url", f"http://127.0.0.1:{w.ports['production']}"]
-    out = cli(work, env, *init)
+    return env
+
+
+def run_example(cwd: Path, env: dict[str, str], text: str) -> str:
+    """A README block, run by bash as the newcomer pastes it (it stops at the first failure)."""
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", text], cwd=cwd, env=env, capture_output=True,
+                          text=True, check=False, timeout=600)
+    assert done.returncode == 0, f"{text}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def adopt(w: World, sha: str) -> dict[str, str]:
+    """README's steps 1 to 3 in the adopter's repository, its blocks as written (OWNER, SHA and
+    the ports replaced, as the reader does): install from the pinned commit, init (twice:
+    nothing changes), the webhook alert route uncommented, train.py, register, check, commit,
+    push. Returns the newcomer's shell environment."""
+    work = w.repo.work
+    env = newcomer_shell(w, work.parent)
+    owner = TOOLKIT.split("/")[0]
+    # 1. install from the pinned commit: pip records github.com/OWNER/mlops-actions@SHA
+    run_example(work, env, example("adopt-install", OWNER=owner, SHA=sha))
+    # 2. init: the pin comes from what pip installed (no --toolkit-repository, no --ref)
+    init = example("adopt-init", **{"8080": str(w.ports["staging"]), "8081": str(w.ports["production"])})
+    out = run_example(work, env, init)
     assert f"wrote: models/{MODEL}/model.yaml" in out and "all-checks" in out and "MLOPS_GATEWAY_TOKEN" in out
-    again = cli(work, env, *init)  # twice: nothing changes
+    again = run_example(work, env, init)  # twice: nothing changes
     assert "wrote" not in again and again.count("unchanged: ") == 11
     pr_yml = (work / ".github/workflows/pr.yml").read_text()
     assert f"uses: {TOOLKIT}/.github/workflows/validate.yml@{sha}" in pr_yml
@@ -116,15 +116,13 @@ def adopt(w: World, sha: str) -> dict[str, str]:
     spec = work / "models" / MODEL / "model.yaml"
     spec.write_text(spec.read_text().replace("    # - {type: webhook}", "    - {type: webhook}"))
 
-    # 2. train with its own script, register through the toolkit, commit
-    run_id = cli(work, env, "train.py").strip().splitlines()[-1]
-    registered = cli(work, env, "-m", "mlops_actions", "register", MODEL, "--source", f"runs:/{run_id}/model")
+    # 3. train with its own script, register through the toolkit, check, commit, push
+    registered = run_example(work, env, example("adopt-register"))
     assert f"registered {MODEL} 1.0.0" in registered
-    cli(work, env, "-m", "mlops_actions", "check")
-    w.repo.commit_main("Adopt mlops-actions", {})
+    w.repo.fetch_main()
     tracked = subprocess.run(["git", "ls-files"], cwd=work, capture_output=True, text=True).stdout
     assert "mlflow.db" not in tracked and "mlruns/" not in tracked
-    assert f"models/{MODEL}/data/test.csv" in tracked
+    assert f"models/{MODEL}/data/test.csv" in tracked and "train.py" in tracked
     w.sync_github()
     return env
 
@@ -132,10 +130,10 @@ def adopt(w: World, sha: str) -> dict[str, str]:
 def test_an_adopter_repository_goes_from_init_to_an_alert(adopter: tuple[World, str]) -> None:
     w, sha = adopter
     work = w.repo.work
-    adopt(w, sha)
+    env = adopt(w, sha)
 
     # 3. the first PR pins 1.0.0 in staging: plan, validate, policy, staging-check through pr.yml
-    staging = w.repo.read("environments/staging.yaml").replace("models: {}\n", FIRST_PIN)
+    staging = w.repo.read("environments/staging.yaml").replace("models: {}\n", example("adopt-pin"))
     pr = w.open_pr("pin-iris", {"environments/staging.yaml": staging},
                    title=f"Pin {MODEL} 1.0.0 in staging")
     result = w.runner.run("pull_request", "pr.yml", pull_request_event(pr))
@@ -154,7 +152,7 @@ def test_an_adopter_repository_goes_from_init_to_an_alert(adopter: tuple[World, 
     # 4. merge; the staging gateway runs where staging.yaml says; apply.yml deploys to it
     before, after = w.merge(pr)
     w.repo.at(after)
-    w.start_gateway("staging")
+    w.start_gateway("staging", command=example("adopt-serve"), env=env)
     result = w.runner.run("push", "apply.yml", push_event(before, after),
                           environment="staging", matrix={"environment": "staging"})
     assert result.returncode == 0 and not result.failed_jobs(), result
@@ -188,7 +186,7 @@ def test_an_adopters_buttons_and_review_run_the_pinned_toolkit(adopter: tuple[Wo
                                                "--source", f"runs:/{run_id}/model")
     path = "environments/staging.yaml"
     w.repo.commit_main(f"Pin {MODEL} 1.0.0 in staging (#1)", {path: w.repo.read(path).replace("models: {}\n",
-                                                                                             FIRST_PIN)})
+                                                                                             example("adopt-pin"))})
     w.repo.commit_main(f"Pin {MODEL} 1.1.0 in staging (#2)", {path: w.repo.read(path).replace('"1.0.0"',
                                                                                              '"1.1.0"')})
     w.sync_github()
@@ -213,7 +211,7 @@ def test_an_adopters_buttons_and_review_run_the_pinned_toolkit(adopter: tuple[Wo
     # the promotion PR, approved: review.yml passes the policy
     w.set_alias("staging", "1.1.0")  # live in staging, as apply left it
     production = w.repo.read("environments/production.yaml").replace(
-        "models: {}\n", FIRST_PIN.replace('"1.0.0"', '"1.1.0"'))
+        "models: {}\n", example("adopt-pin").replace('"1.0.0"', '"1.1.0"'))
     pr = w.open_pr("promote-prod", {"environments/production.yaml": production},
                    title=f"Promote {MODEL} 1.1.0 to production")
     w.gh.state.reviews[pr.number] = [review("lead", "APPROVED", 1, association="COLLABORATOR",
