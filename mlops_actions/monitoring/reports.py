@@ -10,11 +10,14 @@ time (accuracy, p95 latency, error rate), as base64 PNGs drawn with matplotlib
 from __future__ import annotations
 
 import base64
+import functools
+import html
 import io
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -225,6 +228,23 @@ def _time_plot(h: ModelHealth, buckets: int = 20) -> str | None:
     return _png(fig)
 
 
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The report's Jinja2 templates (``monitoring/templates/``), autoescaped; values escaped as
+    ``html.escape`` does, so pages read byte for byte as the f-string version did. Here, not in
+    ``report/``: the report layer sits above monitoring (it shows stats, which read columnar files)."""
+    import markupsafe
+
+    def escaped(value: object) -> markupsafe.Markup:
+        if isinstance(value, markupsafe.Markup):
+            return value
+        return markupsafe.Markup(html.escape("" if value is None else str(value)))  # noqa: S704 - escaped
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("mlops_actions.monitoring", "templates"),
+                              autoescape=True, keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined, finalize=escaped)
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> dict[str, Any]:
     """A table for the template: every cell as text (escaped there)."""
     return {"headers": headers, "rows": [[str(c) for c in r] for r in rows]}
@@ -241,8 +261,6 @@ def _drift_table(drift: Any) -> dict[str, Any]:
 def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_plots: int = 9) -> str:
     """The monitoring report as one self-contained page, from the ``monitoring.html`` template
     (autoescaped: a column name or message never reaches the page as markup)."""
-    from mlops_actions.report.html import render
-
     models: list[dict[str, Any]] = []
     for h in healths:
         p = h.performance
@@ -283,5 +301,5 @@ def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_pl
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
              "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;"
              "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%}.note{color:#666}")
-    return render("monitoring.html", style=style, environment=environment, summary=summary,
-                  models=models)  # the template ends with the page's one newline
+    return _templates().get_template("monitoring.html").render(
+        style=style, environment=environment, summary=summary, models=models)  # ends with one newline

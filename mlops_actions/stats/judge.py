@@ -256,7 +256,7 @@ def _check(metric: SampleMetric | ScoreMetric, confidence: float) -> None:
 
 def _values(name: str, side: str, values: npt.ArrayLike, binary: bool) -> npt.NDArray[np.float64]:
     try:
-        arr = np.asarray(values, dtype=float).reshape(-1)
+        arr: npt.NDArray[np.float64] = np.asarray(values, dtype=np.float64).reshape(-1)
     except (TypeError, ValueError):
         raise ConfigError(f"metric {name!r}: {side} values are not numbers",
                           hint="pass one number per request") from None
@@ -298,7 +298,9 @@ def classify(metric: SampleMetric | ScoreMetric, *,
     else:
         method = (f"Mann-Whitney U; Hodges-Lehmann shift canary - stable with Moses' CI at "
                   f"{confidence:.0%}")
-    centre = (lambda a: float(a.mean())) if binary else (lambda a: float(np.median(a)))
+    def centre(a: np.ndarray) -> float:
+        return float(a.mean()) if binary else float(np.median(a))
+
     c_val = centre(can) if can.size else None
     s_val = centre(sta) if sta.size else None
     common: dict[str, Any] = dict(name=metric.name, weight=metric.weight, critical=metric.critical,
