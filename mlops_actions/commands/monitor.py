@@ -4,11 +4,13 @@ For each model pinned in ``environments/ENV.yaml``: performance of the pinned
 version over the window (from the prediction store, against the stored
 baseline and ``monitoring.performance`` thresholds), data drift and data
 quality against the reference data (``data.reference``, else ``data.test``, or
-``--reference``), and prediction drift against the stored prediction baseline.
-Prints a Markdown report (or JSON with ``--json``); ``--out DIR`` also writes
-``monitor-ENV.{md,html,json}``. Exit 1 when a model is unhealthy (a check
-failed), else 5 when a pinned model had no prediction in the window (nothing was
-checked, so it never passes silently), 0 otherwise.
+``--reference``), and prediction drift against the stored prediction baseline;
+a model in an A/B test (strategy ``ab_test``) also gets its A/B analysis
+(docs/monitoring.md, "A/B tests"). Prints a Markdown report (or JSON with
+``--json``); ``--out DIR`` also writes ``monitor-ENV.{md,html,json}``. Exit 1
+when a model is unhealthy (a check failed, an A/B test's traffic split or
+guardrail included), else 5 when a pinned model had no prediction in the window
+(nothing was checked, so it never passes silently), 0 otherwise.
 
 Alerting plugs in through :func:`register_alert_hook`: each hook receives the
 flat list of findings (worst first) and the context; the command never sends
