@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_actions.config.specs import ABAnalysisSpec
-from mlops_actions.stats.interface import Arm, Comparison, Metric, MultiComparison, Srm
+from mlops_actions.stats.interface import SRM_THRESHOLD, Arm, Comparison, Metric, MultiComparison, Srm
 from mlops_actions.stats.interface import Verdict as Outcome
 from mlops_actions.verdict import Verdict
 
@@ -135,7 +135,7 @@ class ABReport:
         srm = self.srm
         out = [Finding(self.model, self.environment, "ab_test", "traffic_split",
                        Verdict.FAILED if srm.mismatch else Verdict.PASSED, _split_text(self),
-                       srm.p_value, 0.001, version)]
+                       srm.p_value, SRM_THRESHOLD, version)]
         for c in self.comparison.guardrails:
             v = self.guardrails[c.metric.value]
             out.append(Finding(self.model, self.environment, "ab_test", f"guardrail:{c.metric.value}", v,
@@ -150,7 +150,7 @@ class ABReport:
                 "variants": {"a": self.a.to_dict(), "b": self.b.to_dict()},
                 "expected_split": {"a": 1 - self.share_b, "b": self.share_b},
                 "srm": {"p_value": _num(self.srm.p_value), "mismatch": self.srm.mismatch,
-                        "rows": list(self.srm.rows), "threshold": 0.001},
+                        "rows": list(self.srm.rows), "threshold": SRM_THRESHOLD},
                 "alpha": self.alpha, "sequential": self.sequential,
                 "ci_level": self.ci_level,
                 "multiplicity": f"{self.correction} across the {len(self.comparison.primary)} primary "
