@@ -75,6 +75,7 @@ class DemoResult:
     alerts_received: list[dict[str, Any]] = field(default_factory=list)
     live: dict[str, dict[str, str]] = field(default_factory=dict)  # env -> model -> version
     reports: list[Path] = field(default_factory=list)
+    ab_sentence: str = ""  # the A/B test's verdict, as monitor words it
 
     @property
     def ok(self) -> bool:
@@ -387,7 +388,7 @@ class Demo:
         s(f"throwaway repository: {self.repo}; reports: {self.out}")
         self.prepare_repo()
 
-        s("1/7 train and register the examples: 1.0.0 (baseline), 1.1.0 (candidate), "
+        s("1/8 train and register the examples: 1.0.0 (baseline), 1.1.0 (candidate), "
           "1.2.0 (broken: shuffled labels)")
         self.train()
         self.run("static checks of the declared state", "check")
@@ -395,26 +396,30 @@ class Demo:
             self.start_gateway(env)
             self.run(f"apply {env} (the initial 1.0.0 pins)", "apply", "--env", env, "--wait")
 
-        s("2/7 pull request: promote 1.1.0 to staging")
+        s("2/8 pull request: promote 1.1.0 to staging")
         self.pr_stage("staging", "1.1.0", "promote-1.1.0-staging")
-        s("3/7 merge: canary rollout of 1.1.0 on staging, gated by analysis on live traffic")
+        s("3/8 merge: canary rollout of 1.1.0 on staging, gated by analysis on live traffic")
         self.merge_and_apply("staging", "promote-1.1.0-staging")
 
-        s("4/7 pull request and merge: promote 1.1.0 to production")
+        s("4/8 pull request and merge: promote 1.1.0 to production")
         self.pr_stage("production", "1.1.0", "promote-1.1.0-production")
         self.merge_and_apply("production", "promote-1.1.0-production")
 
-        s("5/7 monitor production: healthy traffic, then traffic with injected drift")
+        s("5/8 monitor production: healthy traffic, then traffic with injected drift")
         self.monitor()
 
-        s("6/7 the broken candidate: validation fails on the PR; merged anyway, its canary "
+        s("6/8 A/B test in production: 1.1.0 (A) against the broken 1.2.0 (B), half the traffic "
+          "each; monitor judges it, conclude keeps the winner alone")
+        self.ab_test()
+
+        s("7/8 the broken candidate: validation fails on the PR; merged anyway, its canary "
           "is rolled back automatically")
         self.pr_stage("staging", "1.2.0", "promote-1.2.0-staging", expect_validate=1)
         self.merge_and_apply("staging", "promote-1.2.0-staging", expect=1)
         self.run("rollback PR that restores the last good pin", "rollback-pr", "--model", MODEL,
                  "--env", "staging", "--dry-run", "--reason", "canary rolled back by analysis")
 
-        s("7/7 summary")
+        s("8/8 summary")
         for env in ("staging", "production"):
             self.result.live[env] = self.live_versions(env)
         self.result.alerts_received = list(self.receiver.received)
@@ -462,6 +467,49 @@ class Demo:
         self.say(f"alerts received by the webhook receiver: {len(self.receiver.received)}")
 
 
+    def ab_test(self) -> None:
+        """Pin production as an A/B test, replay the test rows through it, let monitor word the
+        verdict, print the PR conclude would open, then merge that change and apply it."""
+        from mlops_actions.gitops.propose import PinChange, edit
+
+        path = self.repo / "environments" / "production.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc["models"][MODEL]["strategy"] = {"type": "ab_test", "version_b": "1.2.0", "traffic_split": 0.5}
+        path.write_text(_dump(doc))
+        self.git("commit", "-qam", f"A/B test {MODEL}: 1.1.0 against 1.2.0 in production")
+        self.run("apply production (A/B test 1.1.0 vs 1.2.0)", "apply", "--env", "production", "--wait",
+                 "--timeout", str(int(self.settings.apply_timeout)))
+        time.sleep(1.0)  # the window below starts after the earlier phases' traffic
+        started = time.time()
+        since = datetime.datetime.now(datetime.UTC).isoformat()
+        sent = errors = 0
+        for _ in range(2):  # each test row twice: about 170 labelled rows per variant
+            counts = self.replay_once("production")
+            sent, errors = sent + counts["sent"], errors + counts["errors"]
+        time.sleep(3.0)  # the gateway writes its prediction log (and labels) in batches
+        self.say(f"A/B test: replayed the test rows twice, {sent} requests ({errors} errors)")
+        out = self.out / "monitor" / "ab"
+        # exit 1 is possible: with ~170 rows a guardrail (latency) can differ by chance
+        self.run("monitor production (A/B test)", "monitor", "--env", "production", "--model", MODEL,
+                 "--since", since, "--out", str(out), expect=(0, 1))
+        report_path = out / "monitor-production.json"
+        report = (json.loads(report_path.read_text())["models"][0].get("ab_test")
+                  if report_path.is_file() else None)
+        self.result.ab_sentence = report["sentence"] if report else "(no A/B analysis was written)"
+        self.say(f"A/B verdict: {self.result.ab_sentence}")
+        window = f"{time.time() - started + 2:.0f}s"
+        self.run("conclude the A/B test (the PR it opens, printed)", "conclude", "--env", "production",
+                 "--model", MODEL, "--window", window, "--dry-run")
+        winner = (report or {}).get("winner_version")
+        if winner:  # merge what the conclude PR changes: the winner alone, then apply it
+            change = PinChange(env="production", model=MODEL, version=str(winner), branch="", title="",
+                               body="", only=True)
+            path.write_text(edit(path.read_text(), change))
+            self.git("commit", "-qam", f"Conclude the A/B test of {MODEL} in production: keep {winner}")
+            self.run(f"apply production ({winner} alone)", "apply", "--env", "production", "--wait",
+                     "--timeout", str(int(self.settings.apply_timeout)))
+
+
 class _NoAliasDumper(yaml.SafeDumper):
     """Writes a value shared twice out in full: the toolkit's loader refuses aliases."""
 
@@ -503,6 +551,8 @@ def render_summary(result: DemoResult) -> str:
     lines += ["", "## Live versions", ""]
     for env, models in result.live.items():
         lines.append(f"- **{env}**: " + ", ".join(f"{m} {v}" for m, v in sorted(models.items())))
+    if result.ab_sentence:
+        lines += ["", "## A/B test", "", f"> {result.ab_sentence}"]
     lines += ["", f"## Alerts received: {len(result.alerts_received)}", ""]
     lines += ["## Reports", ""] + [f"- {p}" for p in result.reports]
     return "\n".join(lines) + "\n"
@@ -516,6 +566,7 @@ def summary_json(result: DemoResult) -> dict[str, Any]:
                    "expected": list(s.expected), "ok": s.ok, "seconds": round(s.seconds, 2),
                    "log": str(s.log)} for s in result.steps],
         "live": result.live,
+        "ab_test": result.ab_sentence,
         "alerts_received": result.alerts_received,
         "reports": [str(p) for p in result.reports],
     }

@@ -10,7 +10,7 @@ Exit codes
 ----------
 0  ok (``plan``: no change)
 1  a check failed: validation, policy, analysis rolled back, drift found
-   (``plan``: there are changes)
+   (``plan``: there are changes; ``conclude``: the A/B test has no winner)
 2  bad input or usage: malformed YAML, unknown keys, bad semver, wrong flags
 3  an outside system failed: MLflow, the gateway, GitHub, Kubernetes, a database
 4  internal error (a bug; ``cli.EXIT_INTERNAL``)

@@ -83,6 +83,7 @@ def test_candidate_is_live_and_broken_one_was_rolled_back(demo: dict) -> None:
 
 def test_drift_fired_an_alert_to_the_webhook(demo: dict) -> None:
     monitors = {s["title"]: s["exit_code"] for s in demo["steps"] if "monitor" in s["command"]}
+    assert monitors.pop("monitor production (A/B test)") in (0, 1)  # see test_the_ab_test_has_a_verdict
     assert monitors == {"monitor production (healthy)": 0,
                         "monitor production (drift injected)": 1}
     assert len(demo["alerts_received"]) >= 1
@@ -107,3 +108,15 @@ def test_pr_comments_and_reports_are_written(demo: dict) -> None:
 
 def test_no_process_is_left_running(demo: dict) -> None:
     assert _demo_gateways() == []
+
+
+def test_the_ab_test_has_a_verdict_and_its_winner_is_kept(demo: dict) -> None:
+    """1.1.0 against the broken 1.2.0 (shuffled labels) on ~170 rows each: A wins, in one sentence,
+    printed and in the summary; conclude's PR keeps 1.1.0 alone, which is what is live after."""
+    assert demo["ab_test"].startswith("A (1.1.0) beats B (1.2.0) on accuracy: -"), demo["ab_test"]
+    assert f"A/B verdict: {demo['ab_test']}" in demo["_stdout"]
+    steps = {s["title"]: s for s in demo["steps"]}
+    conclude = steps["conclude the A/B test (the PR it opens, printed)"]
+    log = Path(conclude["log"]).read_text()
+    assert conclude["exit_code"] == 0 and "-      type: ab_test" in log
+    assert steps["apply production (1.1.0 alone)"]["exit_code"] == 0

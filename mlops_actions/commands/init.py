@@ -17,7 +17,7 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "init", help="set up this repository: environments, a model skeleton, the workflows",
         description="Write environments/staging.yaml and production.yaml, models/NAME/model.yaml "
-        "(with --model), the trigger workflows (pr, review, pr-fork, apply, promote, rollback, "
+        "(with --model), the trigger workflows (pr, review, pr-fork, apply, promote, rollback, conclude, "
         "monitor-schedule) calling this toolkit's reusable workflows pinned by commit SHA, and the "
         ".gitignore lines of the toolkit's local state; then print the next steps. Running it again "
         "changes nothing; a file of yours that differs is kept unless --force.",

@@ -4,11 +4,13 @@ For each model pinned in ``environments/ENV.yaml``: performance of the pinned
 version over the window (from the prediction store, against the stored
 baseline and ``monitoring.performance`` thresholds), data drift and data
 quality against the reference data (``data.reference``, else ``data.test``, or
-``--reference``), and prediction drift against the stored prediction baseline.
-Prints a Markdown report (or JSON with ``--json``); ``--out DIR`` also writes
-``monitor-ENV.{md,html,json}``. Exit 1 when a model is unhealthy (a check
-failed), else 5 when a pinned model had no prediction in the window (nothing was
-checked, so it never passes silently), 0 otherwise.
+``--reference``), and prediction drift against the stored prediction baseline;
+a model in an A/B test (strategy ``ab_test``) also gets its A/B analysis
+(docs/monitoring.md, "A/B tests"). Prints a Markdown report (or JSON with
+``--json``); ``--out DIR`` also writes ``monitor-ENV.{md,html,json}``. Exit 1
+when a model is unhealthy (a check failed, an A/B test's traffic split or
+guardrail included), else 5 when a pinned model had no prediction in the window
+(nothing was checked, so it never passes silently), 0 otherwise.
 
 Alerting plugs in through :func:`register_alert_hook`: each hook receives the
 flat list of findings (worst first) and the context; the command never sends
@@ -98,6 +100,9 @@ def add_parser(sub: Any) -> None:
                    help="count rows of every version, not only the pinned one")
     p.add_argument("--any-environment", action="store_true",
                    help="count rows logged for any environment (default: rows tagged ENV when there are any)")
+    p.add_argument("--fixed-horizon", action="store_true",
+                   help="judge A/B tests with fixed-horizon p-values and CIs instead of the sequential "
+                   "(always-valid) default; only for one look at a planned sample size")
     p.add_argument("--retention", default=None, metavar="AGE",
                    help="first delete logged predictions older than AGE, e.g. 30d (retention)")
     p.set_defaults(func=run)
@@ -125,8 +130,11 @@ def _reference(repo: Repo, key: str, spec: ModelSpec,
 def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, reference: str | None = None,
                 store_url: str | None = None, models: list[str] | None = None,
                 all_versions: bool = False, now: float | None = None,
-                any_environment: bool = False) -> list[ModelHealth]:
-    """The command's work, callable from Python: one :class:`ModelHealth` per pinned model."""
+                any_environment: bool = False, sequential: bool | None = None) -> list[ModelHealth]:
+    """The command's work, callable from Python: one :class:`ModelHealth` per pinned model.
+    A model pinned with an ``ab_test`` strategy also gets its A/B analysis (``health.ab``);
+    ``sequential`` overrides model.yaml's ``monitoring.ab_test.sequential``."""
+    from mlops_actions.monitoring.ab import assess_ab
     from mlops_actions.monitoring.health import assess_model
     from mlops_actions.monitoring.store import open_store
 
@@ -172,6 +180,12 @@ def run_monitor(repo: Repo, env_name: str, *, window: str | None = None, referen
                                   task=spec.task, reference=profile, features=features, now=now,
                                   environment_filter=False if any_environment else None)
             health.notes = notes + health.notes
+            if pin.strategy.type == "ab_test":
+                health.ab = assess_ab(store, key, version_a=pin.version, version_b=pin.strategy.version_b,
+                                      share_b=pin.strategy.traffic_split, spec=spec.monitoring.ab_test,
+                                      environment=env_name, window_seconds=win, now=now,
+                                      sequential=sequential,
+                                      environment_filter=False if any_environment else None)
             out.append(health)
     finally:
         store.close()
@@ -213,7 +227,8 @@ def run(args: argparse.Namespace) -> int:
         window = f"{max(time.time() - since.timestamp(), 0.001):.3f}s"
     healths = run_monitor(repo, args.env, window=window, reference=args.reference,
                           store_url=args.store, models=args.model, all_versions=args.all_versions,
-                          any_environment=args.any_environment)
+                          any_environment=args.any_environment,
+                          sequential=False if args.fixed_horizon else None)
     from mlops_actions.monitoring.reports import render_html, render_markdown
     from mlops_actions.monitoring.verdict import Verdict
 

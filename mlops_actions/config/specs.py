@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from mlops_actions.errors import ConfigError
 
 __all__ = [
+    "ABAnalysisSpec",
     "ABTestStrategy",
     "AlertSpec",
     "AnalysisMetric",
@@ -292,6 +293,48 @@ AlertSpec = Annotated[
 ]
 
 
+ABMetricName = Literal["accuracy", "error_rate", "latency_ms"]
+
+
+def _ab_primary() -> list[ABMetricName]:
+    return ["accuracy"]
+
+
+def _ab_guardrails() -> list[ABMetricName]:
+    return ["latency_ms", "error_rate"]
+
+
+class ABAnalysisSpec(_Spec):
+    """How ``monitor`` and ``conclude`` judge an A/B test (docs/monitoring.md, "A/B tests")."""
+
+    primary: list[ABMetricName] = Field(
+        default_factory=_ab_primary, min_length=1,
+        description="the metrics that decide the winner; with several, their p-values are corrected "
+        "together (correction)")
+    guardrails: list[ABMetricName] = Field(
+        default_factory=_ab_guardrails,
+        description="metrics B must not make worse, each judged on its own at alpha (not corrected)")
+    sequential: bool = Field(
+        True, description="always-valid p-values and CIs (mSPRT): the scheduled monitor looks again "
+        "and again; false: fixed horizon (look once, at the planned sample size)")
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level; CIs are at 1 - alpha")
+    correction: Literal["holm", "benjamini_hochberg"] = "holm"
+    min_rows: int = Field(30, ge=2, description="fewer usable rows in a variant: inconclusive")
+    minimum_detectable_effect: float | None = Field(
+        None, gt=0, description="smallest difference worth detecting, in the primary metric's units "
+        "(0.02 = 2 points of accuracy): the sample size estimate uses it instead of the observed effect")
+    power: float = Field(0.8, gt=0, lt=1, description="power of the sample size estimate")
+
+    @model_validator(mode="after")
+    def _apart(self) -> ABAnalysisSpec:
+        both = sorted(set(self.primary) & set(self.guardrails))
+        if both:
+            raise ValueError(f"{', '.join(both)} is both a primary metric and a guardrail")
+        if len(set(self.primary)) != len(self.primary) or len(set(self.guardrails)) != len(self.guardrails):
+            raise ValueError("list each metric once")
+        return self
+
+
 class MonitoringSpec(_Spec):
     window: Duration = "1h"
     min_samples: int = Field(100, ge=1)
@@ -301,6 +344,9 @@ class MonitoringSpec(_Spec):
     max_error_rate: float = Field(0.01, ge=0, le=1)
     max_latency_p95_ms: float | None = Field(None, gt=0)
     alerts: list[AlertSpec] = Field(default_factory=list)
+    ab_test: ABAnalysisSpec = Field(
+        default_factory=ABAnalysisSpec,
+        description="how monitor and conclude judge an A/B test of this model (strategy ab_test)")
 
 
 class ModelSpec(_Spec):

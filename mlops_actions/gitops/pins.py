@@ -14,7 +14,8 @@ from mlops_actions.config.specs import EnvironmentSpec, parse_semver
 from mlops_actions.errors import ConfigError, Location
 from mlops_actions.gitops.sources import ENV_DIR, git, pin_location
 
-__all__ = ["HistoryEntry", "env_path", "last_good_version", "pin_history", "pinned_version", "set_pin"]
+__all__ = ["HistoryEntry", "drop_strategy", "env_path", "last_good_version", "pin_history", "pinned_version",
+           "set_pin"]
 
 
 def env_path(env: str) -> str:
@@ -58,6 +59,46 @@ def set_pin(text: str, path: str, model: str, version: str) -> str:
         raise ConfigError(f"editing {path} would break it: {exc}", location=loc) from None
     if spec.models[model].version != version:  # pragma: no cover - defensive
         raise ConfigError(f"could not edit the pin of {model} in {path}", location=loc)
+    return new
+
+
+def drop_strategy(text: str, path: str, model: str) -> str:
+    """``text`` without ``models.<model>.strategy`` (so the pin serves its version alone, the
+    default full strategy: how an A/B test ends); everything else byte for byte."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}", location=Location(path)) from None
+
+    def get(node: yaml.Node | None, key: str) -> tuple[yaml.Node, yaml.Node] | None:
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        return next(((k, v) for k, v in node.value
+                     if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+
+    models = get(root, "models")
+    pin = get(models[1] if models else None, model)
+    if pin is None:
+        raise ConfigError(f"{model} is not pinned in {path}", location=Location(path))
+    entry = get(pin[1], "strategy")
+    if entry is None:
+        return text
+    key, value = entry
+    if isinstance(pin[1], yaml.MappingNode) and pin[1].flow_style:
+        raise ConfigError(f"the pin of {model} in {path} is written inline ({{...}}): cannot remove its "
+                          "strategy", location=Location(path, key.start_mark.line + 1),
+                          hint=f"write the pin of {model} as a block (one key per line), or remove its "
+                          "strategy by hand")
+    lines = text.splitlines(keepends=True)
+    end = _end_of_block(value)
+    last = end.line if end.column > 0 else end.line - 1  # the line holding the value's last character
+    new = "".join(lines[:key.start_mark.line] + lines[last + 1:])
+    try:
+        spec = EnvironmentSpec.model_validate(yaml.safe_load(new))
+    except (yaml.YAMLError, pydantic.ValidationError) as exc:  # pragma: no cover - defensive
+        raise ConfigError(f"editing {path} would break it: {exc}", location=Location(path)) from None
+    if spec.models[model].strategy.type != "full":  # pragma: no cover - defensive
+        raise ConfigError(f"could not remove the strategy of {model} in {path}", location=Location(path))
     return new
 
 

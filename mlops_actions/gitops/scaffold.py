@@ -42,7 +42,7 @@ __all__ = [
 DISTRIBUTION = "mlops-actions"
 #: the workflows an adopting repository holds; they call the toolkit's reusable ones
 TRIGGER_WORKFLOWS = ("pr.yml", "review.yml", "pr-fork.yml", "apply.yml", "promote.yml", "rollback.yml",
-                     "monitor-schedule.yml")
+                     "conclude.yml", "monitor-schedule.yml")
 FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+$")
 _GITHUB_URL = re.compile(
@@ -247,11 +247,12 @@ Next steps:
        mlops-actions register {model} --source runs:/<run_id>/model
   2. Secrets (Settings > Secrets and variables > Actions), repository secrets:
        MLFLOW_TRACKING_URI (+ MLFLOW_TRACKING_TOKEN)  every job that reads the registry
-       MLOPS_PREDICTION_STORE                         monitor-schedule.yml: the store the gateways log to
+       MLOPS_PREDICTION_STORE                         monitor-schedule.yml, conclude.yml: the store the
+                                                      gateways log to
        SLACK_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY, MLOPS_ALERT_WEBHOOK_URL, MLOPS_ALERT_WEBHOOK_SECRET
                                                       monitor-schedule.yml: the alert routes your
                                                       model.yaml declares (only those you use)
-       MLOPS_BOT_TOKEN (optional)                     the promote and rollback buttons: their PRs
+       MLOPS_BOT_TOKEN (optional)                     the promote, rollback and conclude buttons: their PRs
                                                       then run their checks
   3. GitHub environments (Settings > Environments): `staging` and `production`, each with the
      secret MLOPS_GATEWAY_TOKEN, the admin token of its gateway (same name, its own value);

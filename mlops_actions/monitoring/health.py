@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -27,6 +27,9 @@ from mlops_actions.monitoring.profile import ReferenceProfile
 from mlops_actions.monitoring.quality import QualityReport, check_quality
 from mlops_actions.monitoring.store import MonitoringStore, features_frame
 from mlops_actions.monitoring.verdict import Verdict, worst
+
+if TYPE_CHECKING:
+    from mlops_actions.monitoring.ab import ABReport
 
 __all__ = ["NO_ROWS", "Finding", "ModelHealth", "VariantHealth", "assess_model"]
 
@@ -151,6 +154,8 @@ class ModelHealth:
     reference: ReferenceProfile | None = field(default=None, repr=False)
     current: pd.DataFrame | None = field(default=None, repr=False)
     min_rows: int = 0  # monitoring.min_samples: per variant, below it no drift verdict
+    #: the A/B test (strategy ab_test): winner, intervals, split check, guardrails
+    ab: ABReport | None = None
 
     def _whole(self) -> VariantHealth:
         return VariantHealth(self.performance, self.drift, self.prediction_drift, self.quality,
@@ -165,17 +170,20 @@ class ModelHealth:
     def verdict(self) -> Verdict:
         if self.performance.n_predictions == 0:
             return Verdict.INCONCLUSIVE
-        if self.variants:
-            return worst(v.verdict for v in self.variants.values())
-        return self._whole().verdict
+        own = (worst(v.verdict for v in self.variants.values()) if self.variants
+               else self._whole().verdict)
+        return worst([own, self.ab.verdict]) if self.ab is not None else own
 
     def findings(self) -> list[Finding]:
         """Every check, worst first (failed, error, inconclusive, passed); per variant when the
         window holds several."""
         if not self.variants or self.performance.n_predictions == 0:
-            return self._whole().findings(self.model, self.environment, self.version)
-        out = [f for name, v in self.variants.items()
-               for f in v.findings(self.model, self.environment, self.version, name)]
+            out = self._whole().findings(self.model, self.environment, self.version)
+        else:
+            out = [f for name, v in self.variants.items()
+                   for f in v.findings(self.model, self.environment, self.version, name)]
+        if self.ab is not None:
+            out += self.ab.findings(self.version)
         return sorted(out, key=lambda f: _RANK[f.verdict])
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,7 +195,8 @@ class ModelHealth:
                 "prediction_drift": self.prediction_drift.to_dict() if self.prediction_drift else None,
                 "quality": self.quality.to_dict() if self.quality else None, "notes": self.notes,
                 "variants": {k: v.to_dict() for k, v in self.variants.items()},
-                "findings": [f.to_dict() for f in self.findings() if f.verdict is not Verdict.PASSED]}
+                "findings": [f.to_dict() for f in self.findings() if f.verdict is not Verdict.PASSED],
+                **({"ab_test": self.ab.to_dict()} if self.ab is not None else {})}
 
 
 def _baseline_versions(baseline: Mapping[str, Any] | None) -> list[str]:

@@ -23,11 +23,14 @@ import pandas as pd
 
 from mlops_actions.monitoring.health import Finding, ModelHealth, VariantHealth
 from mlops_actions.monitoring.verdict import Verdict, worst
+from mlops_actions.stats.interface import Metric
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["render_html", "render_markdown"]
+    from mlops_actions.monitoring.ab import ABReport
+
+__all__ = ["ab_html", "ab_markdown", "ab_plot", "ci_text_plot", "render_html", "render_markdown"]
 
 ICON = {Verdict.PASSED: "✅", Verdict.FAILED: "❌", Verdict.INCONCLUSIVE: "⚪", Verdict.ERROR: "⚠️"}
 
@@ -118,7 +121,153 @@ def render_markdown(healths: Sequence[ModelHealth], *, environment: str = "", ma
                 lines.append(f"| {name} | {ICON[v.verdict]} {v.verdict.value} | {r.n_predictions} "
                              f"({r.n_labelled}) | {' | '.join(cells)} | {_part_cell(v, 'drift')} | "
                              f"{_part_cell(v, 'prediction')} | {_part_cell(v, 'quality')} |")
+    for h in healths:
+        if h.ab is not None:
+            lines += ["", *ab_markdown(h.ab)]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- A/B test
+
+
+def _ab_value(metric: str, v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.1%}" if Metric(metric).is_proportion else f"{v:.4g} ms"
+
+
+def _ab_ci(metric: str, ci: tuple[float, float] | None) -> str:
+    return "-" if ci is None else f"[{_ab_value(metric, ci[0])}, {_ab_value(metric, ci[1])}]"
+
+
+def _ab_rows(r: ABReport) -> list[list[str]]:
+    """One row per metric and variant: role, variant, version, usable rows, value, CI."""
+    out = []
+    roles = {c.metric.value: "primary" for c in r.comparison.primary}
+    roles.update({c.metric.value: "guardrail" for c in r.comparison.guardrails})
+    for metric, role in roles.items():
+        for v in (r.a, r.b):
+            f = v.metrics[metric]
+            out.append([metric, role, v.name, v.version, str(f.n), _ab_value(metric, f.value),
+                        _ab_ci(metric, f.ci)])
+    return out
+
+
+def ci_text_plot(r: ABReport, width: int = 40) -> list[str]:
+    """Each variant's interval of each primary metric on one shared axis, as text (a PR comment
+    cannot show an image): ``[`` and ``]`` the bounds, ``●`` the value."""
+    lines = []
+    for c in r.comparison.primary:
+        metric = c.metric.value
+        figs = [(v.name, v.version, v.metrics[metric]) for v in (r.a, r.b)]
+        bounds = [x for _, _, f in figs if f.value is not None
+                  for x in (f.ci if f.ci is not None else (f.value, f.value))]
+        if not bounds:
+            continue
+        lo, hi = min(bounds), max(bounds)
+        span = (hi - lo) or 1.0
+
+        def col(x: float, lo: float = lo, span: float = span) -> int:
+            return round((x - lo) / span * (width - 1))
+
+        lines.append(f"{metric}  {_ab_value(metric, lo)} … {_ab_value(metric, hi)}")
+        for name, version, f in figs:
+            row = [" "] * width
+            if f.value is not None:
+                if f.ci is not None:
+                    a, b = col(f.ci[0]), col(f.ci[1])
+                    for i in range(a, b + 1):
+                        row[i] = "─"
+                    row[a], row[b] = "[", "]"
+                row[col(f.value)] = "●"
+            lines.append(f"  {name} {version:<10} {''.join(row)}  {_ab_value(metric, f.value)} "
+                         f"{_ab_ci(metric, f.ci)}")
+    return lines
+
+
+def ab_markdown(r: ABReport) -> list[str]:
+    """The A/B section: the sentence first, then figures, guardrails, sample size, method."""
+    icon = ICON[r.verdict]
+    winner = (f"**winner: {r.winner.upper()} ({r.winner_version})**" if r.winner
+              else f"no winner yet ({r.reason})")
+    lines = [f"**{r.model}** A/B test — {icon} {winner}", "", f"> {r.sentence()}", "",
+             "| metric | role | variant | version | usable rows | value | CI |",
+             "|---|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _ab_rows(r)]
+    plot = ci_text_plot(r)
+    if plot:
+        lines += ["", f"Per-variant {1 - r.alpha:.0%} intervals:", "", "```text", *plot, "```"]
+    guards = [f for f in r.findings(None) if f.name.startswith("guardrail:")]
+    if guards:
+        lines += [""] + [f"- {ICON[f.verdict]} {_md_escape(f.message)}" for f in guards]
+    for s in r.sample_size:
+        if s.per_variant:
+            what = ("the minimum detectable effect" if s.source == "minimum_detectable_effect"
+                    else "the observed difference")
+            still = s.still_needed or {}
+            lines.append(f"- sample size for {s.metric} ({what}, {_ab_effect(s.metric, s.effect)}): "
+                         f"{s.per_variant['a']:,} rows for A and {s.per_variant['b']:,} for B; still needed: "
+                         f"A {still.get('a', 0):,}, B {still.get('b', 0):,}")
+        elif s.note:
+            lines.append(f"- sample size for {s.metric}: {s.note}")
+    mode = ("sequential (mSPRT, always-valid: safe to look at every run)" if r.sequential
+            else "fixed horizon (valid for one look at the planned sample size)")
+    lines.append(f"- method: {mode}; alpha {r.alpha:g}; primary metrics corrected together with "
+                 f"{r.correction} (intervals at {r.ci_level:.3g}); guardrails each at alpha, not "
+                 "corrected; traffic split: chi-square, mismatch below p = 0.001")
+    return lines
+
+
+def _ab_effect(metric: str, v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v * 100:+.1f} points" if Metric(metric).is_proportion else f"{v:+.3g} ms"
+
+
+def ab_plot(r: ABReport) -> str:
+    """Per-variant value and interval of every metric of the test, one panel each (base64 PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [c.metric.value for c in (*r.comparison.primary, *r.comparison.guardrails)]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 2.4), squeeze=False)
+    colours = {"A": "#4c72b0", "B": "#dd8452"}
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        scale = 100.0 if Metric(metric).is_proportion else 1.0
+        for y, v in enumerate((r.a, r.b)):
+            f = v.metrics[metric]
+            if f.value is None:
+                continue
+            err = None
+            if f.ci is not None:
+                err = [[(f.value - f.ci[0]) * scale], [(f.ci[1] - f.value) * scale]]
+            ax.errorbar([f.value * scale], [y], xerr=err, fmt="o", capsize=4, color=colours[v.name])
+        ax.set_yticks([0, 1], [f"A {r.a.version}", f"B {r.b.version}"])
+        ax.set_ylim(-0.6, 1.6)
+        ax.set_title(f"{metric} ({'%' if scale == 100 else 'ms, median'})", fontsize=9)
+        ax.tick_params(labelsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _ab_context(r: ABReport) -> dict[str, Any]:
+    """The A/B section for the ``ab.html`` template."""
+    guards = [f for f in r.findings(None) if f.name.startswith("guardrail:")]
+    notes = [line[2:] for line in ab_markdown(r) if line.startswith("- sample size") or
+             line.startswith("- method")]
+    return {"icon": ICON[r.verdict],
+            "title": f"winner: {r.winner.upper()} ({r.winner_version})" if r.winner else "no winner",
+            "sentence": r.sentence(),
+            "table": _table(["metric", "role", "variant", "version", "usable rows", "value", "CI"],
+                            _ab_rows(r)),
+            "plot": ab_plot(r), "guards": [f"{ICON[f.verdict]} {f.message}" for f in guards], "notes": notes}
+
+
+def ab_html(r: ABReport) -> str:
+    """The A/B section of the HTML report (``monitoring/templates/ab.html``)."""
+    return _templates().get_template("ab.html").render(ab=_ab_context(r))
 
 
 # --------------------------------------------------------------------------- HTML
@@ -273,7 +422,7 @@ def render_html(healths: Sequence[ModelHealth], *, environment: str = "", max_pl
                                  _fmt(f.limit), f.message] for f in bad]) if bad else None,
             "performance": _table(["metric", "value"], [[k, _fmt(v)] for k, v in p.metrics.items()]),
             "variants": None, "variant_drifts": [], "time_plot": _time_plot(h), "drift": None,
-            "distribution_plot": None,
+            "distribution_plot": None, "ab": _ab_context(h.ab) if h.ab is not None else None,
         }
         if h.variants:
             keys = list(p.metrics)

@@ -48,6 +48,7 @@ ALLOWED_WRITES: dict[str, dict[str, str]] = {
     "deploy.yml": {"deployments": "GitHub Deployment of the apply",
                    "pull-requests": "comment on the merged PR"},
     "promote.yml": {"contents": "push the promotion branch", "pull-requests": "open the PR"},
+    "conclude.yml": {"contents": "push the branch pinning the A/B winner", "pull-requests": "open the PR"},
     "rollback.yml": {"contents": "push the rollback branch", "pull-requests": "open the PR",
                      "issues": "label the PR (labels are issue API)"},
     "monitor.yml": {"issues": "the github_issue alert sink; label the rollback PR",

@@ -25,6 +25,8 @@ SCENARIOS = {
         "test_deploy_workflow::test_push_to_production_uses_the_production_environments_gateway_token",
     ("promote.yml", "workflow_dispatch"):
         "test_button_workflows::test_promote_clicked_twice_opens_one_pr_and_a_changed_target_updates_it",
+    ("conclude.yml", "workflow_dispatch"):
+        "test_button_workflows::test_conclude_opens_one_pr_for_the_winner_and_nothing_without_one",
     ("rollback.yml", "workflow_dispatch"):
         "test_button_workflows::test_rollback_button_works_in_a_repository_without_the_label",
     ("monitor-schedule.yml", "schedule"):
