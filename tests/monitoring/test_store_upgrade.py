@@ -256,3 +256,24 @@ def test_chain_heads_match_the_revision_files() -> None:
         config = Config()
         config.set_main_option("script_location", str(chain.script_location))
         assert ScriptDirectory.from_config(config).get_heads() == [chain.head], chain.name
+
+
+def test_opening_a_database_at_head_does_not_load_alembic(tmp_path: Path) -> None:
+    """Every start but the first after an upgrade: one SELECT, no alembic import (startup time)."""
+    import subprocess
+    import sys
+
+    store_url = f"sqlite:///{tmp_path / 'predictions.db'}"
+    code = ("import sys\n"
+            "from mlops_actions.monitoring.store import open_store\n"
+            "from mlops_actions.deploy.state import StateDB\n"
+            f"open_store({store_url!r}).close()\n"
+            f"StateDB({str(tmp_path / 'gateway.db')!r}).close()\n"
+            "print('alembic' in sys.modules)\n")
+
+    def run() -> str:
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+
+    assert run() == "True"  # new databases: migrated from nothing
+    assert run() == "False"  # both at head now

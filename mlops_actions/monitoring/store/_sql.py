@@ -174,6 +174,10 @@ class SqlStore:
         self._connected()
         try:
             self._migrate()
+        except StoreError as exc:
+            with suppress(Exception):
+                self._conn.close()
+            raise StoreError(self._scrub(exc.message), hint=exc.hint) from None  # a driver may echo the DSN
         except BaseException:
             with suppress(Exception):
                 self._conn.close()
