@@ -36,11 +36,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from mlops_actions.errors import MlopsActionsError
 
-__all__ = ["GATEWAY", "PREDICTIONS", "Chain", "current_revision", "sqlite_engine", "upgrade"]
+__all__ = ["GATEWAY", "PREDICTIONS", "Chain", "current_revision", "driver_message", "sqlite_engine",
+           "upgrade"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -92,6 +94,13 @@ def sqlite_engine(path: str, *, begin: str = "BEGIN IMMEDIATE") -> sa.Engine:
         conn.connection.driver_connection.execute(conn.info.get("sqlite_begin", begin))  # type: ignore[union-attr]
 
     return engine
+
+
+def driver_message(exc: BaseException) -> str:
+    """The database driver's own message: SQLAlchemy's wrapper adds the SQL and its parameters
+    (whole batches of features, say), which an error message must not carry."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    return str(orig if orig is not None else exc).strip()
 
 
 def current_revision(connection: sa.Connection, chain: Chain) -> str | None:
@@ -150,7 +159,7 @@ class NewerSchema(Exception):
 
 def _failure(chain: Chain, where: str, current: str | None, exc: BaseException,
              error: type[MlopsActionsError]) -> MlopsActionsError:
-    text = str(getattr(exc, "orig", None) or exc).strip()
+    text = driver_message(exc)
     reason = text.splitlines()[0] if text else type(exc).__name__
     if isinstance(exc, NewerSchema):
         return error(

@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlops_actions import dbschema
 from mlops_actions.deploy.interface import Measurement, Rollout, Route
@@ -106,7 +106,7 @@ class StateDB:
         try:
             self._db = self._engine.connect()
         except (sqlite3.Error, SQLAlchemyError) as exc:
-            raise TargetError(f"cannot open the gateway database {self.path}: {_reason(exc)}",
+            raise TargetError(f"cannot open the gateway database {self.path}: {dbschema.driver_message(exc)}",
                               hint="check the directory is writable and not on a network share") from None
         # the upgrade takes the write lock first, so two processes opening at once upgrade once
         self._db.info["sqlite_begin"] = "BEGIN IMMEDIATE"
@@ -197,7 +197,3 @@ class StateDB:
             self._db.close()
             self._engine.dispose()
 
-
-def _reason(exc: BaseException) -> str:
-    orig = exc.orig if isinstance(exc, DBAPIError) else None
-    return str(orig if orig is not None else exc).strip()

@@ -30,9 +30,10 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from mlops_actions import dbschema
+from mlops_actions.dbschema import driver_message as reason
 from mlops_actions.monitoring.store.interface import (
     COLUMNS,
     ActualsResult,
@@ -121,13 +122,6 @@ def reconnecting(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate
         return self._retrying(method.__name__, lambda: method(self, *args, **kwargs))
 
     return wrapper
-
-
-def reason(exc: BaseException) -> str:
-    """The driver's own message: SQLAlchemy's wrapper adds the SQL and its parameters (whole
-    batches of features), which a message must not carry."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else None
-    return str(orig if orig is not None else exc).strip()
 
 
 class SqlStore:

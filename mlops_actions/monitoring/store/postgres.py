@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.pool import NullPool
 
+from mlops_actions.dbschema import driver_message as reason
 from mlops_actions.errors import scrub_credentials
-from mlops_actions.monitoring.store._sql import INSERT_COLUMNS, SqlStore, predictions, reason
+from mlops_actions.monitoring.store._sql import INSERT_COLUMNS, SqlStore, predictions
 from mlops_actions.monitoring.store.interface import StoreError
 
 __all__ = ["PostgresStore"]
