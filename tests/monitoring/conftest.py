@@ -24,7 +24,9 @@ def _fresh_pg(url: str) -> None:
     conn = psycopg2.connect(url, connect_timeout=5)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS predictions, pending_actuals, baselines")
+        # every table of the store and its schema revision: the next open migrates from nothing
+        cur.execute("DROP TABLE IF EXISTS predictions, pending_actuals, baselines, store_health, "
+                    "mlops_predictions_schema")
     conn.close()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_actions.gitops.scaffold import TRIGGER_WORKFLOWS
 from tests.conftest import free_port
 from tests.github.fakegithub import review
 from tests.readme_examples import example
@@ -109,7 +110,8 @@ def adopt(w: World, sha: str) -> dict[str, str]:
     out = run_example(work, env, init)
     assert f"wrote: models/{MODEL}/model.yaml" in out and "all-checks" in out and "MLOPS_GATEWAY_TOKEN" in out
     again = run_example(work, env, init)  # twice: nothing changes
-    assert "wrote" not in again and again.count("unchanged: ") == 11
+    # nothing changes: the trigger workflows, two environments, model.yaml, .gitignore
+    assert "wrote" not in again and again.count("unchanged: ") == len(TRIGGER_WORKFLOWS) + 4
     pr_yml = (work / ".github/workflows/pr.yml").read_text()
     assert f"uses: {TOOLKIT}/.github/workflows/validate.yml@{sha}" in pr_yml
     # the alert route this team uses: a webhook (README: uncomment the routes you use)

@@ -1,9 +1,15 @@
-"""What the SQLite and PostgreSQL stores share: schema, queries, actuals, baselines.
+"""What the SQLite and PostgreSQL stores share: the tables, the queries, actuals, baselines.
 
-Both speak the same SQL (``ON CONFLICT DO NOTHING``, ``UPDATE ... FROM``); they
-differ in the placeholder, the connection and the bulk insert. Every method
-holds one lock around the connection, so a gateway thread can write while the
-monitor reads through the same store object.
+The tables are one :class:`sqlalchemy.MetaData` (:data:`metadata`); queries are
+SQLAlchemy Core statements, and the dialect (SQLite, PostgreSQL) renders the
+differences: placeholders, upserts (``INSERT ... ON CONFLICT``), ``UPDATE ...
+FROM``. The schema is created and upgraded by the alembic migrations in
+``migrations/`` (:mod:`mlops_actions.dbschema`), never by ``create_all``.
+
+Each store holds one connection; every method holds one lock around it, so a
+gateway thread can write while the monitor reads through the same store object.
+The hot path, inserting a batch of predictions, is one ``executemany`` per
+batch; each store says how in ``_insert``.
 
 A store whose connection can break (PostgreSQL) reconnects and runs the
 transaction again, ``retries`` times at most: every method is safe to repeat
@@ -23,7 +29,11 @@ from contextlib import contextmanager, suppress
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
+from mlops_actions import dbschema
+from mlops_actions.dbschema import driver_message as reason
 from mlops_actions.monitoring.store.interface import (
     COLUMNS,
     ActualsResult,
@@ -37,46 +47,66 @@ from mlops_actions.monitoring.store.interface import (
     validate_records,
 )
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS predictions (
-        request_id TEXT PRIMARY KEY,
-        model TEXT NOT NULL,
-        version TEXT NOT NULL,
-        timestamp DOUBLE PRECISION NOT NULL,
-        features TEXT,
-        output TEXT,
-        latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0,
-        status INTEGER NOT NULL DEFAULT 200,
-        environment TEXT NOT NULL DEFAULT '',
-        variant TEXT NOT NULL DEFAULT '',
-        actual TEXT,
-        actual_at DOUBLE PRECISION)""",
-    "CREATE INDEX IF NOT EXISTS predictions_model_ts ON predictions (model, timestamp)",
-    """CREATE TABLE IF NOT EXISTS pending_actuals (
-        request_id TEXT PRIMARY KEY,
-        actual TEXT,
-        received_at DOUBLE PRECISION NOT NULL,
-        batch TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS baselines (
-        model TEXT NOT NULL,
-        version TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        updated_at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (model, version, kind))""",
-    # one row rewritten by probe(): does a write reach the disk again after a failure?
-    "CREATE TABLE IF NOT EXISTS store_health (id INTEGER PRIMARY KEY, probed_at DOUBLE PRECISION)",
-]
+DOUBLE: sa.DOUBLE_PRECISION[float] = sa.DOUBLE_PRECISION()
 
-INSERT_COLUMNS = ("request_id, model, version, timestamp, features, output, latency_ms, status, "
-                  "environment, variant")
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions", metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("timestamp", DOUBLE, nullable=False),
+    sa.Column("features", sa.Text),
+    sa.Column("output", sa.Text),
+    sa.Column("latency_ms", DOUBLE, nullable=False, server_default=sa.text("0")),
+    sa.Column("status", sa.Integer, nullable=False, server_default=sa.text("200")),
+    sa.Column("environment", sa.Text, nullable=False, server_default=sa.text("''")),
+    sa.Column("variant", sa.Text, nullable=False, server_default=sa.text("''")),
+    sa.Column("actual", sa.Text),
+    sa.Column("actual_at", DOUBLE),
+    sa.Index("predictions_model_ts", "model", "timestamp"),
+)
+
+# labels whose prediction is not (yet) in the store
+pending_actuals = sa.Table(
+    "pending_actuals", metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("actual", sa.Text),
+    sa.Column("received_at", DOUBLE, nullable=False),
+    sa.Column("batch", sa.Text, nullable=False),
+)
+
+baselines = sa.Table(
+    "baselines", metadata,
+    sa.Column("model", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("updated_at", DOUBLE, nullable=False),
+)
+
+# one row rewritten by probe(): does a write reach the disk again after a failure?
+store_health = sa.Table(
+    "store_health", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("probed_at", DOUBLE),
+)
+
+# the order of record_row()'s tuple
+INSERT_COLUMNS = ("request_id", "model", "version", "timestamp", "features", "output", "latency_ms",
+                  "status", "environment", "variant")
 
 APPLY_PENDING = [
-    "UPDATE predictions SET actual = q.actual, actual_at = q.received_at FROM pending_actuals q "
-    "WHERE predictions.request_id = q.request_id",
-    "DELETE FROM pending_actuals WHERE EXISTS "
-    "(SELECT 1 FROM predictions p WHERE p.request_id = pending_actuals.request_id)",
+    sa.update(predictions)
+    .values(actual=pending_actuals.c.actual, actual_at=pending_actuals.c.received_at)
+    .where(predictions.c.request_id == pending_actuals.c.request_id),
+    sa.delete(pending_actuals)
+    .where(sa.exists().where(predictions.c.request_id == pending_actuals.c.request_id)),
 ]
+
+ANY_PENDING = sa.select(sa.literal(1)).select_from(pending_actuals).limit(1)
+COUNT_PENDING = sa.select(sa.func.count()).select_from(pending_actuals)
 
 
 P = ParamSpec("P")
@@ -97,48 +127,86 @@ def reconnecting(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate
 class SqlStore:
     """Base of :class:`SQLiteStore` and :class:`PostgresStore`."""
 
-    ph = "?"  # DB-API placeholder
-    errors: tuple[type[BaseException], ...] = ()
+    errors: tuple[type[BaseException], ...] = (SQLAlchemyError,)
     retries = 0  # times a transaction is run again after its connection broke (PostgreSQL: 2)
     retry_wait = 0.5  # seconds before the first reconnect; doubled each time
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._conn: Any = None
+        self._engine: sa.Engine | None = None
+        self._conn: Any = None  # sa.Connection once open
         self._closed = False
 
     # ------------------------------------------------------------------ to implement
-    def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> int:
+    def _insert(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> int:
+        """Insert rows (in :data:`INSERT_COLUMNS` order), skipping known request ids; the number new."""
+        raise NotImplementedError
+
+    def _any_pending(self, conn: sa.Connection) -> bool:
+        """Whether labels wait for their predictions (asked once per :meth:`write`)."""
+        return conn.execute(ANY_PENDING).first() is not None
+
+    def _upsert(self, table: sa.Table) -> Any:
+        """The dialect's ``INSERT`` construct (it has ``on_conflict_do_update``)."""
         raise NotImplementedError
 
     def _describe(self) -> str:
         raise NotImplementedError
 
+    def _open_error(self, exc: BaseException) -> StoreError:
+        return StoreError(f"cannot open the prediction store {self._describe()}: {self._scrub(reason(exc))}",
+                          hint="check that the directory exists and is writable")
+
     # ------------------------------------------------------------------ plumbing
+    def _open(self, engine: sa.Engine) -> None:
+        """Connect, then bring the schema to this release's revision (alembic; see dbschema)."""
+        self._engine = engine
+        try:
+            self._conn = engine.connect()
+        except self.errors as exc:
+            raise self._open_error(exc) from exc
+        self._connected()
+        try:
+            self._migrate()
+        except StoreError as exc:
+            with suppress(Exception):
+                self._conn.close()
+            raise StoreError(self._scrub(exc.message), hint=exc.hint) from None  # a driver may echo the DSN
+        except BaseException:
+            with suppress(Exception):
+                self._conn.close()
+            raise
+
+    def _connected(self) -> None:
+        """Called after each new connection."""
+
+    def _migrate(self) -> None:
+        dbschema.upgrade(self._conn, dbschema.PREDICTIONS, where=self._describe(), error=StoreError)
+
     @contextmanager
-    def _tx(self) -> Iterator[Any]:
+    def _tx(self) -> Iterator[sa.Connection]:
         """One transaction under the lock; database errors become :class:`StoreError`."""
         with self._lock:
             if self._closed:
                 raise StoreError(f"the prediction store {self._describe()} is closed")
+            conn = self._conn
             try:
-                cur = self._conn.cursor()
+                trans = conn.begin()
             except self.errors as exc:  # the connection is already closed
-                raise StoreError(f"prediction store {self._describe()} failed: {self._scrub(str(exc))}",
+                raise StoreError(f"prediction store {self._describe()} failed: {self._scrub(reason(exc))}",
                                  hint="check that the database is reachable and writable") from exc
             try:
-                self._begin(cur)
-                yield cur
-                self._conn.commit()
+                yield conn
+                trans.commit()
             except self.errors as exc:
-                self._rollback()
-                raise StoreError(f"prediction store {self._describe()} failed: {self._scrub(str(exc))}",
+                with suppress(Exception):
+                    trans.rollback()
+                raise StoreError(f"prediction store {self._describe()} failed: {self._scrub(reason(exc))}",
                                  hint="check that the database is reachable and writable") from exc
             except BaseException:
-                self._rollback()
+                with suppress(Exception):
+                    trans.rollback()
                 raise
-            finally:
-                cur.close()
 
     def _lost_connection(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the connection is gone (so a new one may succeed)."""
@@ -162,7 +230,7 @@ class SqlStore:
                     tries = f" after {attempt + 1} attempts" if attempt else ""
                     raise StoreError(
                         f"prediction store {self._describe()}: connection lost during {what}{tries}: "
-                        f"{reconnect_error or self._scrub(str(cause))}",
+                        f"{reconnect_error or self._scrub(reason(cause))}",
                         hint="check that the database server is up and reachable; the gateway keeps "
                              "predictions queued and writes them when it is back") from None
             attempt += 1
@@ -170,26 +238,11 @@ class SqlStore:
             try:
                 self._reconnect()
             except StoreError as exc:  # a failed reconnect: the next attempt fails on the closed connection
-                reconnect_error = self._scrub(str(exc.__cause__ or exc.message))
+                reconnect_error = self._scrub(reason(exc.__cause__) if exc.__cause__ else exc.message)
 
     def _scrub(self, text: str) -> str:
         """``text`` without the connection's password (drivers may echo the DSN)."""
         return text.strip()
-
-    def _begin(self, cur: Any) -> None:  # SQLite starts its transaction explicitly
-        return None
-
-    def _rollback(self) -> None:
-        with suppress(*self.errors):
-            self._conn.rollback()
-
-    def _q(self, sql: str) -> str:
-        return sql if self.ph == "?" else sql.replace("?", self.ph)
-
-    def _init_schema(self) -> None:
-        with self._tx() as cur:
-            for stmt in SCHEMA:
-                cur.execute(stmt)
 
     # ------------------------------------------------------------------ the port
     @reconnecting
@@ -198,20 +251,20 @@ class SqlStore:
             return 0
         validate_records(records)
         rows = sorted((record_row(r) for r in records), key=lambda row: row[0])  # PK order: one pass
-        with self._tx() as cur:
-            new = self._insert(cur, rows)
-            cur.execute("SELECT 1 FROM pending_actuals LIMIT 1")
-            if cur.fetchone() is not None:  # labels that overtook their predictions
+        with self._tx() as conn:
+            new = self._insert(conn, rows)
+            if self._any_pending(conn):  # labels that overtook their predictions
                 for stmt in APPLY_PENDING:
-                    cur.execute(stmt)
+                    conn.execute(stmt)
         return new
 
     def probe(self) -> None:
         """Commit one tiny write; raises :class:`StoreError` while writes fail (disk full, I/O
         error, database down). The gateway calls it to notice by itself that writes work again."""
-        with self._tx() as cur:
-            cur.execute(self._q("INSERT INTO store_health (id, probed_at) VALUES (1, ?) ON CONFLICT (id) "
-                                "DO UPDATE SET probed_at = excluded.probed_at"), (time.time(),))
+        stmt = self._upsert(store_health).values(id=1, probed_at=time.time())
+        with self._tx() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"],
+                                                    set_={"probed_at": stmt.excluded.probed_at}))
 
     def record_actuals(self, actuals: Mapping[str, Any]) -> int:
         return self.attach_actuals(actuals).matched
@@ -222,95 +275,97 @@ class SqlStore:
             return ActualsResult(0, 0, 0, self.pending_actuals())
         batch = uuid.uuid4().hex
         now = time.time()
-        rows = [(str(k), dumps(v), now, batch) for k, v in actuals.items()]
-        with self._tx() as cur:
-            cur.executemany(self._q(
-                "INSERT INTO pending_actuals (request_id, actual, received_at, batch) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (request_id) DO UPDATE SET actual = excluded.actual, "
-                "received_at = excluded.received_at, batch = excluded.batch"), rows)
-            for stmt in APPLY_PENDING:
-                cur.execute(stmt)
-            cur.execute(self._q("SELECT COUNT(*) FROM pending_actuals WHERE batch = ?"), (batch,))
-            unknown = int(cur.fetchone()[0])
-            cur.execute("SELECT COUNT(*) FROM pending_actuals")
-            pending = int(cur.fetchone()[0])
+        rows = [{"request_id": str(k), "actual": dumps(v), "received_at": now, "batch": batch}
+                for k, v in actuals.items()]
+        stmt = self._upsert(pending_actuals)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["request_id"],
+            set_={"actual": stmt.excluded.actual, "received_at": stmt.excluded.received_at,
+                  "batch": stmt.excluded.batch})
+        with self._tx() as conn:
+            conn.execute(stmt, rows)
+            for apply in APPLY_PENDING:
+                conn.execute(apply)
+            unknown = int(conn.execute(COUNT_PENDING.where(pending_actuals.c.batch == batch)).scalar_one())
+            pending = int(conn.execute(COUNT_PENDING).scalar_one())
         return ActualsResult(received=len(rows), matched=len(rows) - unknown, unknown=unknown,
                              pending=pending)
 
     @reconnecting
     def pending_actuals(self) -> int:
-        with self._tx() as cur:
-            cur.execute("SELECT COUNT(*) FROM pending_actuals")
-            return int(cur.fetchone()[0])
+        with self._tx() as conn:
+            return int(conn.execute(COUNT_PENDING).scalar_one())
 
     @reconnecting
     def query(self, model: str, *, version: str | None = None, environment: str | None = None,
               since: float | None = None, until: float | None = None,
               limit: int | None = None) -> pd.DataFrame:
         """Rows in time order; ``since`` inclusive, ``until`` exclusive; ``limit``: the newest N."""
-        where = ["model = ?"]
-        params: list[Any] = [model]
-        for column, op, value in (("version", "=", version), ("environment", "=", environment),
-                                  ("timestamp", ">=", since), ("timestamp", "<", until)):
-            if value is not None:
-                where.append(f"{column} {op} ?")
-                params.append(value)
-        sql = f"SELECT {', '.join(COLUMNS)} FROM predictions WHERE {' AND '.join(where)}"
+        p = predictions.c
+        stmt = sa.select(*(p[c] for c in COLUMNS)).where(p.model == model)
+        if version is not None:
+            stmt = stmt.where(p.version == version)
+        if environment is not None:
+            stmt = stmt.where(p.environment == environment)
+        if since is not None:
+            stmt = stmt.where(p.timestamp >= since)
+        if until is not None:
+            stmt = stmt.where(p.timestamp < until)
         if limit is not None:
-            sql = f"SELECT * FROM ({sql} ORDER BY timestamp DESC LIMIT {int(limit)}) t"
-        sql += " ORDER BY timestamp"
-        with self._tx() as cur:
-            cur.execute(self._q(sql), params)
-            rows = cur.fetchall()
+            newest = stmt.order_by(p.timestamp.desc()).limit(int(limit)).subquery("t")
+            stmt = sa.select(*(newest.c[c] for c in COLUMNS)).order_by(newest.c.timestamp)
+        else:
+            stmt = stmt.order_by(p.timestamp)
+        with self._tx() as conn:
+            rows = conn.execute(stmt).all()
         if not rows:
             return empty_frame()
         return rows_frame(rows)
 
     @reconnecting
     def count(self, model: str | None = None) -> int:
-        with self._tx() as cur:
-            if model is None:
-                cur.execute("SELECT COUNT(*) FROM predictions")
-            else:
-                cur.execute(self._q("SELECT COUNT(*) FROM predictions WHERE model = ?"), (model,))
-            return int(cur.fetchone()[0])
+        stmt = sa.select(sa.func.count()).select_from(predictions)
+        if model is not None:
+            stmt = stmt.where(predictions.c.model == model)
+        with self._tx() as conn:
+            return int(conn.execute(stmt).scalar_one())
 
     @reconnecting
     def models(self) -> list[str]:
-        with self._tx() as cur:
-            cur.execute("SELECT DISTINCT model FROM predictions ORDER BY model")
-            return [str(r[0]) for r in cur.fetchall()]
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(predictions.c.model).distinct().order_by(predictions.c.model))
+            return [str(r[0]) for r in rows]
 
     @reconnecting
     def purge(self, older_than: float) -> int:
-        with self._tx() as cur:
-            cur.execute(self._q("DELETE FROM predictions WHERE timestamp < ?"), (older_than,))
-            deleted = int(cur.rowcount)
-            cur.execute(self._q("DELETE FROM pending_actuals WHERE received_at < ?"), (older_than,))
-        return deleted
+        with self._tx() as conn:
+            deleted = conn.execute(sa.delete(predictions).where(predictions.c.timestamp < older_than))
+            conn.execute(sa.delete(pending_actuals).where(pending_actuals.c.received_at < older_than))
+        return int(deleted.rowcount)
 
     # ------------------------------------------------------------------ baselines
     @reconnecting
     def set_baseline(self, model: str, values: Mapping[str, Any], *, version: str | None = None,
                      kind: str = "performance") -> None:
-        payload = dumps(dict(values))
-        with self._tx() as cur:
-            cur.execute(self._q(
-                "INSERT INTO baselines (model, version, kind, payload, updated_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (model, version, kind) DO UPDATE SET payload = excluded.payload, "
-                "updated_at = excluded.updated_at"), (model, version or "", kind, payload, time.time()))
+        stmt = self._upsert(baselines).values(model=model, version=version or "", kind=kind,
+                                              payload=dumps(dict(values)), updated_at=time.time())
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["model", "version", "kind"],
+            set_={"payload": stmt.excluded.payload, "updated_at": stmt.excluded.updated_at})
+        with self._tx() as conn:
+            conn.execute(stmt)
 
     @reconnecting
     def get_baseline(self, model: str, *, version: str | None = None,
                      kind: str = "performance") -> dict[str, Any] | None:
         """The version's own baseline, else the model-wide one, else None."""
-        with self._tx() as cur:
+        b = baselines.c
+        with self._tx() as conn:
             for v in ([version] if version else []) + [""]:
-                cur.execute(self._q("SELECT payload FROM baselines WHERE model = ? AND version = ? "
-                                    "AND kind = ?"), (model, v, kind))
-                row = cur.fetchone()
-                if row is not None:
-                    value = loads(row[0])
+                payload = conn.execute(sa.select(b.payload).where(b.model == model, b.version == v,
+                                                                  b.kind == kind)).scalar()
+                if payload is not None:
+                    value = loads(payload)
                     return dict(value) if isinstance(value, dict) else None
         return None
 
@@ -318,8 +373,10 @@ class SqlStore:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                with suppress(*self.errors):
+                with suppress(Exception):
                     self._conn.close()
+                if self._engine is not None:
+                    self._engine.dispose()
 
     def __enter__(self) -> SqlStore:
         return self

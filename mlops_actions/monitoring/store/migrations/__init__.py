@@ -1,0 +1,1 @@
+"""Alembic migrations of this database; run by :func:`mlops_actions.dbschema.upgrade` on open."""
