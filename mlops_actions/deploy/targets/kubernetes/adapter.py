@@ -25,9 +25,11 @@ from mlops_actions.config.specs import (
     BlueGreenStrategy,
     CanaryStrategy,
     EnvironmentSpec,
+    FullStrategy,
     KubernetesTarget,
     ModelPin,
     ModelSpec,
+    Strategy,
 )
 from mlops_actions.deploy.interface import Phase, Rollout, Route
 from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
@@ -87,7 +89,7 @@ def _env_value(obj: Manifest, name: str) -> str:
     return next((str(e.get("value", "")) for e in containers[0].get("env", []) if e.get("name") == name), "")
 
 
-def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[str, Any],
+def rollout_record(obj: Manifest, environment: str, model: str, strategy: Strategy,
                    stable: str | None = None) -> Rollout:
     """An Argo ``Rollout`` object as the shared :class:`Rollout` record (``stable``: the
     version of the stable ReplicaSet, when known)."""
@@ -103,7 +105,7 @@ def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[s
     version = _env_value(obj, "MLOPS_MODEL_VERSION")
     version_a = str((meta.get("annotations") or {}).get("mlops-actions.io/ab-version-a", ""))
     message = str(status.get("message", ""))
-    if strategy.get("type") == "ab_test" and version_a:
+    if isinstance(strategy, ABTestStrategy) and version_a:
         # The A/B Rollout pauses at its last step for as long as the test runs: that is the
         # running state (the local gateway's A/B rollout is Healthy then); A stays the pin.
         if phase is Phase.PAUSED:
@@ -134,8 +136,7 @@ class ArgoRolloutsTarget:
         self.source = source
         self.display_source = display_source
         self.progress = progress
-        self._strategies: dict[str, dict[str, Any]] = {
-            k: p.strategy.model_dump(mode="json", by_alias=True) for k, p in env.models.items()}
+        self._strategies: dict[str, Strategy] = {k: p.strategy for k, p in env.models.items()}
         self._declared: dict[str, tuple[ModelPin, dict[str, str | None]]] = {}
         self._drives: dict[str, Drive] = {}
         self.controller = GatewayApiController(
@@ -160,7 +161,7 @@ class ArgoRolloutsTarget:
         if isinstance(version_b, str):
             uris[version_b] = desired.version_b_uri
         result = self._one(desired.model, pin, uris).reconcile(wait=False, prune=False)
-        self._strategies[desired.model] = dict(desired.strategy)
+        self._strategies[desired.model] = pin.strategy
         self._declared[desired.model] = (pin, uris)
         changed = bool(result.report.applied)
         if self.target.mode == "gateway-api" and isinstance(pin.strategy, CanaryStrategy | BlueGreenStrategy):
@@ -199,7 +200,7 @@ class ArgoRolloutsTarget:
             obj = self.api.get(ObjectRef("argoproj.io/v1alpha1", "Rollout", ns, name))
             if obj is None:
                 return None
-            return rollout_record(obj, self.env_name, model, self._strategies.get(model, {}),
+            return rollout_record(obj, self.env_name, model, self._strategy(model),
                                   stable_version(self.api, obj))
         deployments = self.api.list("apps/v1", "Deployment", ns, f"app.kubernetes.io/name={name}")
         if not deployments:
@@ -207,7 +208,7 @@ class ArgoRolloutsTarget:
         ready = all((d.get("status") or {}).get("availableReplicas", 0) >= d["spec"].get("replicas", 1)
                     for d in deployments)
         newest = max(deployments, key=lambda d: str(d["metadata"].get("creationTimestamp", "")))
-        record = rollout_record(newest, self.env_name, model, self._strategies.get(model, {}))
+        record = rollout_record(newest, self.env_name, model, self._strategy(model))
         drive = self._drives.get(model)
         if drive is not None:
             old, _ = self._live_weights(model)
@@ -225,6 +226,9 @@ class ArgoRolloutsTarget:
                 return dataclasses.replace(record, to_version=pinned, from_version=old, phase=phase,
                                            weight=weight or 0, message=message)
         return dataclasses.replace(record, phase=Phase.HEALTHY if ready else Phase.PROGRESSING)
+
+    def _strategy(self, model: str) -> Strategy:
+        return self._strategies.get(model) or FullStrategy(type="full")
 
     def _route(self, model: str) -> Route | None:
         """The route once the model is fully rolled out (Argo keeps the weights during a rollout)."""
@@ -247,14 +251,13 @@ class ArgoRolloutsTarget:
 
     def _live_route(self, model: str, record: Rollout) -> Route:
         """What serves the model now: the stable version, and the candidate while a rollout runs."""
-        strategy = self._strategies.get(model, {})
-        mode = {"ab_test": "ab_test", "blue_green": "blue_green"}.get(str(strategy.get("type")), "canary")
+        strategy = self._strategy(model)
+        mode = {"ab_test": "ab_test", "blue_green": "blue_green"}.get(strategy.type, "canary")
         running = record.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.ANALYZING, Phase.DEGRADED)
-        if mode == "ab_test" and strategy.get("version_b") and record.phase is not Phase.ROLLED_BACK:
+        if isinstance(strategy, ABTestStrategy) and record.phase is not Phase.ROLLED_BACK:
             return Route(model=model, stable=record.to_version, stable_uri="",
-                         candidate=str(strategy["version_b"]), candidate_uri=record.to_uri, mode="ab_test",
-                         weight=round(float(strategy.get("traffic_split", 0.5)) * 100),
-                         sticky_header=str(strategy.get("sticky_header", "X-User-Id")))
+                         candidate=strategy.version_b, candidate_uri=record.to_uri, mode="ab_test",
+                         weight=round(strategy.traffic_split * 100), sticky_header=strategy.sticky_header)
         if running and record.from_version and record.from_version != record.to_version:
             return Route(model=model, stable=record.from_version, stable_uri="", candidate=record.to_version,
                          candidate_uri=record.to_uri, mode=mode, weight=record.weight)
