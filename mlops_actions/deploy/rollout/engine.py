@@ -122,8 +122,7 @@ def _touch(r: Rollout, **changes: Any) -> Rollout:
     return replace(r, updated_at=time.time(), **changes)
 
 
-def _next_step(r: Rollout, message: str = "") -> Rollout:
-    now = time.time()
+def _next_step(r: Rollout, now: float, message: str = "") -> Rollout:
     return _touch(r, step=r.step + 1, phase=Phase.PROGRESSING, step_started_at=now, analysis_started_at=now,
                   successes=0, failures=0, inconclusives=0, errors=0, consecutive_errors=0,
                   message=message or r.message)
@@ -161,15 +160,16 @@ async def reconcile_loaded(s: Step, r: Rollout, uri: str) -> Rollout | None:
     return None
 
 
-def reconcile_weight(s: Step, r: Rollout, weight: int, mode: str = "canary", mirror: bool = False) -> Rollout:
+def reconcile_weight(s: Step, r: Rollout, weight: int, now: float, mode: str = "canary",
+                     mirror: bool = False) -> Rollout:
     s.set_route(replace(_current(s, r), candidate=r.to_version, candidate_uri=r.to_uri, mode=mode,
                         weight=weight, mirror=mirror))
-    return _next_step(_touch(r, weight=weight), f"weight {weight}% to {r.to_version}")
+    return _next_step(_touch(r, weight=weight), now, f"weight {weight}% to {r.to_version}")
 
 
 def reconcile_pause(r: Rollout, duration: str | None, now: float) -> Rollout:
     if duration is not None and now >= r.step_started_at + duration_seconds(duration):
-        return _next_step(r, "pause over")
+        return _next_step(r, now, "pause over")
     if r.phase is not Phase.PAUSED:
         why = f"paused for {duration}" if duration else \
             "paused until resumed (mlops-actions resume MODEL --env ENV)"
@@ -222,7 +222,7 @@ def reconcile_analysis(s: Step, r: Rollout, spec: AnalysisSpec, now: float, vers
         why = "analysis inconclusive, paused until resumed or rolled back (mlops-actions resume / rollback)"
         return _touch(r, phase=Phase.PAUSED, message=f"{why}: {summary}")
     if outcome is Verdict.PASSED:
-        return _next_step(r, f"analysis passed: {summary}")
+        return _next_step(r, now, f"analysis passed: {summary}")
     return r
 
 
@@ -263,7 +263,7 @@ async def run_canary(s: Step, r: Rollout, spec: CanaryStrategy, now: float) -> R
         return reconcile_promote(s, r)
     step = spec.steps[r.step]
     if step.set_weight is not None:
-        return reconcile_weight(s, r, step.set_weight, "canary", spec.mirror)
+        return reconcile_weight(s, r, step.set_weight, now, "canary", spec.mirror)
     if step.pause is not None:
         return reconcile_pause(r, step.pause.duration, now)
     if step.analysis is not None:
@@ -278,23 +278,23 @@ async def run_blue_green(s: Step, r: Rollout, spec: BlueGreenStrategy, now: floa
     if r.step == BG_PREVIEW:
         s.set_route(replace(_current(s, r), candidate=r.to_version, candidate_uri=r.to_uri, mode="blue_green",
                             weight=0, preview_header=spec.preview_header))
-        return _next_step(r, f"preview of {r.to_version} with header {spec.preview_header}")
+        return _next_step(r, now, f"preview of {r.to_version} with header {spec.preview_header}")
     if r.step == BG_PRE_ANALYSIS:
         if spec.pre_promotion_analysis is None:
-            return _next_step(r)
+            return _next_step(r, now)
         return reconcile_analysis(s, r, spec.pre_promotion_analysis, now, r.to_version)
     if r.step == BG_AWAIT_PROMOTION:
         if spec.auto_promote:
-            return _next_step(r)
+            return _next_step(r, now)
         return reconcile_pause(r, None, now)
     if r.step == BG_SWITCH:
         s.set_route(replace(_current(s, r).only_stable(), stable=r.to_version, stable_uri=r.to_uri))
         s.record(r.to_version, "switched", r.actor,
                  f"active was {r.from_version}; kept warm for {spec.scale_down_delay}")
-        return _next_step(_touch(r, weight=100), f"switched to {r.to_version}")
+        return _next_step(_touch(r, weight=100), now, f"switched to {r.to_version}")
     if r.step == BG_POST_ANALYSIS:
         if spec.post_promotion_analysis is None:
-            return _next_step(r)
+            return _next_step(r, now)
         return reconcile_analysis(s, r, spec.post_promotion_analysis, now, r.to_version)
     return reconcile_promote(s, r)
 
@@ -333,14 +333,14 @@ async def reconcile(s: Step, r: Rollout, now: float | None = None) -> Rollout:
     assert_never(strategy)
 
 
-def promote(s: Step, r: Rollout, full: bool = False) -> Rollout:
+def promote(s: Step, r: Rollout, full: bool = False, now: float | None = None) -> Rollout:
     """A person says go: leave a pause (or inconclusive analysis), or promote at once with ``full``."""
     if r.done:
         return r
     if full:
         return reconcile_promote(s, r)
     if r.phase is Phase.PAUSED:
-        return _next_step(r, "promoted past the pause")
+        return _next_step(r, time.time() if now is None else now, "promoted past the pause")
     return r
 
 

@@ -2,14 +2,15 @@
 
 ``apply_environment`` (``mlops_actions.deploy.apply``) drives any target through
 four calls; this adapter answers them from the cluster: ``reconcile`` applies
-one model's objects (no waiting: Argo Rollouts runs the rollout, as the gateway's
-controller does for the local target), ``status`` maps each live Argo ``Rollout``
+one model's objects (no waiting: Argo Rollouts runs the rollout, as the rollout
+host beside the gateway does for the local target), ``status`` maps each live Argo ``Rollout``
 onto the shared :class:`Rollout` record, ``promote`` and ``abort`` patch the
 Rollout as ``kubectl argo rollouts`` does, ``undo`` puts the previous revision back.
 
 In ``gateway-api`` mode no controller runs in the cluster: ``status`` (which
-``apply --wait`` polls) advances :class:`~.progressive.GatewayApiController` one
-step per call, so the ``apply`` process steps the weights and runs the analyses.
+``apply --wait`` polls) advances :class:`~.progressive.GatewayApiDriver` one
+step per call, so the ``apply`` process runs the rollout engine (:mod:`mlops_actions.deploy.rollout`)
+over the HTTPRoute routing plane (:mod:`.plane`).
 """
 
 from __future__ import annotations
@@ -46,11 +47,7 @@ from mlops_actions.deploy.targets.kubernetes.interface import (
     ObjectRef,
     ResolvedVersion,
 )
-from mlops_actions.deploy.targets.kubernetes.progressive import (
-    Drive,
-    GatewayApiController,
-    PrometheusAnalysis,
-)
+from mlops_actions.deploy.targets.kubernetes.progressive import GatewayApiDriver, PrometheusAnalysis
 from mlops_actions.deploy.targets.kubernetes.render import (
     check_shared_namespace,
     dns_label,
@@ -138,8 +135,8 @@ class ArgoRolloutsTarget:
         self.progress = progress
         self._strategies: dict[str, Strategy] = {k: p.strategy for k, p in env.models.items()}
         self._declared: dict[str, tuple[ModelPin, dict[str, str | None]]] = {}
-        self._drives: dict[str, Drive] = {}
-        self.controller = GatewayApiController(
+        self._drives: dict[str, Rollout] = {}
+        self.driver = GatewayApiDriver(
             env_name, {}, PrometheusAnalysis(self.target.prometheus_url), self._live_weights,
             self._set_weight, progress=progress)
 
@@ -165,13 +162,13 @@ class ArgoRolloutsTarget:
         self._declared[desired.model] = (pin, uris)
         changed = bool(result.report.applied)
         if self.target.mode == "gateway-api" and isinstance(pin.strategy, CanaryStrategy | BlueGreenStrategy):
-            self.controller.pins[desired.model] = pin
-            drive = self.controller.start(desired.model)
+            self.driver.pins[desired.model] = pin
+            drive = self.driver.start(desired.model)
             self._drives[desired.model] = drive
             changed = changed or not drive.done
         return Reconciled(changed, self._record(desired.model), self._route(desired.model))
 
-    # -- gateway-api mode: the weights, for the controller
+    # -- gateway-api mode: the weights, for the driver
 
     def _live_weights(self, model: str) -> tuple[str | None, int | None]:
         """(the other version on the model's live HTTPRoute, the pinned version's weight)."""
@@ -186,11 +183,11 @@ class ArgoRolloutsTarget:
             else one.desired(weights={model: weight})
         one._apply_gateway(model, manifests)
 
-    def _drive(self, model: str) -> Drive | None:
-        """Advance the model's gateway-api rollout one step (this process is its controller)."""
+    def _drive(self, model: str) -> Rollout | None:
+        """Advance the model's gateway-api rollout one step (this process runs its engine)."""
         drive = self._drives.get(model)
         if drive is not None and not drive.done:
-            drive = self._drives[model] = self.controller.tick(drive)
+            drive = self._drives[model] = self.driver.tick(drive)
         return drive
 
     def _record(self, model: str) -> Rollout | None:
@@ -212,7 +209,7 @@ class ArgoRolloutsTarget:
         drive = self._drives.get(model)
         if drive is not None:
             old, _ = self._live_weights(model)
-            return dataclasses.replace(record, to_version=drive.version, from_version=old or "",
+            return dataclasses.replace(record, to_version=drive.to_version, from_version=old or "",
                                        phase=drive.phase if ready or drive.done else Phase.PROGRESSING,
                                        step=drive.step, weight=drive.weight, message=drive.message,
                                        measurements=drive.measurements)
