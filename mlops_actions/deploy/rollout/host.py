@@ -200,12 +200,11 @@ class RolloutHost:
         if isinstance(strategy, ABTestStrategy) and not version_b_uri:
             raise RolloutRequestError("an ab_test rollout needs version_b_uri")
         if self.check_uri is not None:
-            for u in (uri, version_b_uri):
-                if u:
-                    try:
-                        self.check_uri(u)
-                    except MlopsActionsError as exc:
-                        raise RolloutRequestError(str(exc)) from None
+            for u in (uri, *([version_b_uri] if version_b_uri else [])):  # an empty uri is refused too
+                try:
+                    self.check_uri(u)
+                except MlopsActionsError as exc:
+                    raise RolloutRequestError(str(exc)) from None
         current = self.routes.get(model)
         active = self.rollouts.get(model)
         same = active is not None and active.to_version == version and active.strategy == strategy \
