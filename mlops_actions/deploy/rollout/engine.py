@@ -76,9 +76,17 @@ def judge_canary(spec: AnalysisSpec, candidate: VersionSample,
     """THE JUDGE HOOK: compare the candidate's window with the stable version's.
 
     Returns None today (the absolute thresholds of :func:`~mlops_actions.deploy.analysis.evaluate`
-    are the only gate). Plugging a canary-vs-stable judge in is this one call, e.g.
-    ``return judge(candidate, stable)`` with ``mlops_actions.stats.judge``; its verdict is
-    recorded as the ``canary_vs_stable`` measurement and counted like any other.
+    are the only gate). Plugging the canary-vs-stable judge in is this one call (the sample
+    fields are the judge's inputs)::
+
+        from mlops_actions.stats.judge import accuracy, error_rate, judge, latency
+        return judge([latency(candidate.latencies_ms, stable.latencies_ms),
+                      error_rate(candidate.errors, stable.errors),
+                      accuracy(candidate.correct, stable.correct)]).verdict
+
+    (or pass ``judge=`` to :class:`~mlops_actions.deploy.rollout.host.RolloutHost`). Its verdict
+    is recorded as the ``canary_vs_stable`` measurement and counted like any other; on
+    Kubernetes the samples hold Prometheus aggregates only, so a judge sees no raw samples there.
     """
     return None
 
