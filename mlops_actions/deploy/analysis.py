@@ -220,7 +220,7 @@ def background_tally(spec: AnalysisSpec, failures: int, consecutive_errors: int,
                      ) -> tuple[int, int, str | None]:
     """One background-analysis measurement counted the Argo way (failures add up, errors
     count only in a row): the new counts, and why to roll back (``"failed"`` / ``"errors"``)
-    or None. Shared by the gateway's controller and gateway-api mode's."""
+    or None."""
     failures += result is Verdict.FAILED
     consecutive_errors = consecutive_errors + 1 if result is Verdict.ERROR else 0
     why = "failed" if failures > spec.failure_limit else \

@@ -1,4 +1,4 @@
-"""The traffic windows the rollout controller reads (error rate, latency percentiles).
+"""The traffic windows the rollout engine reads through the gateway plane (error rate, latency percentiles).
 
 ``TrafficStats`` keeps, per model and version, recent (time, latency, error)
 samples. Prometheus metrics are ``mlops_actions.monitoring.metrics.gateway_metrics``
