@@ -311,5 +311,5 @@ def _held_back(rollout: Rollout | None, version: str) -> str | None:
 def _settle_aliases(registry: DeployRegistry, name: str, env: str, r: Rollout) -> None:
     if r.phase is Phase.HEALTHY:
         registry.set_alias(name, env, r.to_version)
-    if r.strategy.get("type") == "canary":
+    if r.strategy.type == "canary":
         registry.delete_alias(name, f"{env}-canary")

@@ -153,8 +153,9 @@ def run_staging_check(repo: Path, env_name: str, env: EnvironmentSpec, *, rows: 
     import uvicorn
 
     from mlops_actions.deploy.registry_bridge import get_deploy_registry
-    from mlops_actions.serving.gateway import Gateway, GatewayConfig
-    from mlops_actions.serving.server import initial_routes, uvicorn_config
+    from mlops_actions.deploy.targets.gateway_plane import initial_routes, local_gateway
+    from mlops_actions.serving.gateway import GatewayConfig
+    from mlops_actions.serving.server import uvicorn_config
 
     specs: dict[str, ModelSpec] = {}
     for key in env.models:
@@ -166,8 +167,8 @@ def run_staging_check(repo: Path, env_name: str, env: EnvironmentSpec, *, rows: 
     routes = initial_routes(repo, env, registry or get_deploy_registry())
     checks: list[StagingCheck] = []
     with tempfile.TemporaryDirectory(prefix="mlops-staging-") as tmp:
-        gateway = Gateway(GatewayConfig(environment=env_name, state_dir=Path(tmp),
-                                        token=secrets.token_hex(16), store=None, initial_routes=routes))
+        gateway = local_gateway(GatewayConfig(environment=env_name, state_dir=Path(tmp),
+                                              token=secrets.token_hex(16), store=None, initial_routes=routes))
         port = _free_port()
         server = uvicorn.Server(uvicorn_config(gateway, "127.0.0.1", port))
         failure: list[BaseException] = []

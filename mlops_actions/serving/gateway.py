@@ -17,30 +17,24 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import ValidationError as PydanticValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
-from mlops_actions.config.specs import FullStrategy, duration_seconds
-from mlops_actions.deploy import controller
-from mlops_actions.deploy.interface import Phase, Rollout, Route
-from mlops_actions.deploy.state import StateDB
-from mlops_actions.errors import ConfigError
+from mlops_actions.deploy.rollout.record import Route
 from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
 from mlops_actions.monitoring.metrics import RouteMetrics, gateway_metrics
 from mlops_actions.monitoring.store import new_request_id
-from mlops_actions.registry.uris import check_model_uri
 from mlops_actions.serving.auth import ENVIRONMENT_HEADER, WRONG_ENVIRONMENT, check_bearer
 from mlops_actions.serving.batching import MicroBatcher
-from mlops_actions.serving.interface import Backend, BackendLoader
+from mlops_actions.serving.interface import AdminError, Backend, BackendLoader, RolloutAdmin
 from mlops_actions.serving.metrics import TrafficStats
 from mlops_actions.serving.openapi import api_routes
 from mlops_actions.serving.predlog import PredictionLogger, StoreUnavailable
@@ -71,7 +65,8 @@ class GatewayConfig:
     state_dir: Path
     token: str
     store: PredictionStore | None = None
-    #: routes to serve when the database has none for a model (from environments/<env>.yaml pins)
+    #: for the rollout host composed beside the gateway (``deploy.targets.gateway_plane``): routes to
+    #: serve when its database has none for a model (from environments/<env>.yaml pins)
     initial_routes: dict[str, Route] = field(default_factory=dict)
     loader: BackendLoader = load_pyfunc
     #: single-model mode: ``initial_routes`` win over what the database holds
@@ -90,21 +85,17 @@ class GatewayConfig:
     sticky: StickyForwarder | None = None
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
 class Gateway:
-    """Serving state and the rollout controller of one environment (a RoutingPlane)."""
+    """The scoring server of one environment, and its admin API over a :class:`RolloutAdmin`.
 
-    def __init__(self, config: GatewayConfig) -> None:
+    Routes are set from outside (:meth:`set_route`, by the routing plane of the rollout
+    host); the gateway routes, scores, logs predictions and keeps the metrics.
+    """
+
+    def __init__(self, config: GatewayConfig, admin: RolloutAdmin | None = None) -> None:
         self.config = config
         self.environment = config.environment
-        self.db = StateDB(config.state_dir / "gateway.db")
+        self.admin = admin
         self.store = config.store
         self.stats = TrafficStats()
         self.registry = CollectorRegistry()
@@ -119,20 +110,18 @@ class Gateway:
         if self.logger is not None:
             self.metrics.prediction_store_up.labels(self.environment).set(1)
         self.routes: dict[str, Route] = {}
-        self.rollouts: dict[str, Rollout] = {}
         self._batchers: dict[str, MicroBatcher] = {}
         self._counters: dict[str, WeightedCounter] = {}
         self._background: set[asyncio.Task[Any]] = set()
-        self._controller_task: asyncio.Task[None] | None = None
         self.ready = False
         self.app = self._build_app()
 
-    # ------------------------------------------------------------------ RoutingPlane
+    # ------------------------------------------------------------------ routes
     def route(self, model: str) -> Route | None:
         return self.routes.get(model)
 
     def set_route(self, route: Route) -> None:
-        self.db.save_route(self.environment, route)
+        """Serve ``route`` from the next request on; requests in flight finish on the old one."""
         self.routes = {**self.routes, route.model: route}  # swap the dict: readers see old or new
         self._export_route(route)
 
@@ -177,216 +166,36 @@ class Gateway:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self.routes = self.db.routes(self.environment)
-        for model, route in self.config.initial_routes.items():
-            if model not in self.routes or (self.config.pin_routes and self.routes[model] != route):
-                with self.db.atomic():
-                    self.set_route(route)
-                    self.db.add_history(self.environment, model, route.stable, "deployed", "serve",
-                                        "initial version from the environment file")
-        for route in self.routes.values():
-            await self.ensure_loaded(route.stable_uri)
-        now = time.time()
-        for model, r in self.db.latest_rollouts(self.environment).items():
-            if not r.done:  # the traffic windows died with the old process: measure afresh
-                r = replace(r, analysis_started_at=now, bg_started_at=now, message=f"resumed: {r.message}")
-                with self.db.atomic():
-                    self.db.save_rollout(r)
-                    self.db.add_history(self.environment, model, r.to_version, "resumed", "serve",
-                                        f"after a restart, at step {r.step} ({r.phase.value}, weight "
-                                        f"{r.weight}%)")
-            self.rollouts[model] = r
-        for route in list(self.routes.values()):
-            if route.candidate_uri:
-                try:
-                    await self.ensure_loaded(route.candidate_uri)
-                except Exception as exc:  # the controller rolls back when it cannot load it
-                    log.error("candidate %s of %s did not load: %s", route.candidate_uri, route.model, exc)
+        if self.admin is not None:
+            await self.admin.start()  # sets the routes and loads their versions
         self.ready = True
         log.info("ready: %s", ", ".join(f"{m} {r.stable}" for m, r in sorted(self.routes.items())))
-        self._controller_task = asyncio.get_running_loop().create_task(self._control_loop())
 
     async def stop(self) -> None:
         self.ready = False
-        if self._controller_task is not None:
-            self._controller_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._controller_task
+        if self.admin is not None:
+            await self.admin.stop()
         if self.logger is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.logger.close)
         if self.store is not None:
             self.store.close()
         self.executor.shutdown(wait=True)
-        self.db.close()
 
-    async def _control_loop(self) -> None:
-        while True:
-            await self.tick()
-            await asyncio.sleep(self.config.tick_seconds)
-
-    async def tick(self) -> None:
-        """Advance every active rollout by one step."""
-        for model, r in list(self.rollouts.items()):
-            if r.done:
-                continue
-            await self._preload(r)
-            try:
-                with self.db.atomic():  # route, history and rollout of one step: one commit
-                    new = await controller.reconcile(self, r)
-                    if new != r:
-                        self._save_rollout(new)
-            except Exception:
-                log.exception("rollout %s of %s: reconcile failed; retrying next tick", r.id, model)
-                continue
-
-    async def _preload(self, r: Rollout) -> None:
-        """Load the rollout's versions before its step's transaction, so the step itself does not
-        wait on a model load (a version that cannot load is rolled back by the step)."""
-        for uri in (r.to_uri, str(r.strategy.get("version_b_uri") or "")):
-            if uri and uri not in self._batchers:
-                try:
-                    await self.ensure_loaded(uri)
-                except Exception as exc:
-                    log.error("could not load %s for rollout %s: %s", uri, r.id, exc)
-
-    def _save_rollout(self, r: Rollout) -> None:
-        self.db.save_rollout(r)
-        self.rollouts[r.model] = r
-        live = r.to_version if r.phase is Phase.HEALTHY else r.from_version
-        self.metrics.set_deployment(model=r.model, environment=self.environment, version=live,
-                                    strategy=str(r.strategy.get("type", "")), phase=r.phase.value,
-                                    phases=[p.value for p in Phase])
-        self.metrics.rollout_step.labels(r.model, self.environment).set(r.step)
-        if r.done:
-            self._schedule_unload(r)
-
-    def _live_uris(self) -> set[str]:
-        uris = set()
+    def unload_unused(self, keep: set[str]) -> None:
+        """Unload every version no route serves and ``keep`` does not name."""
+        live = set(keep)
         for route in self.routes.values():
-            uris.add(route.stable_uri)
+            live.add(route.stable_uri)
             if route.candidate_uri:
-                uris.add(route.candidate_uri)
-        for r in self.rollouts.values():
-            if not r.done:
-                uris.update({r.from_uri, r.to_uri})
-        return uris
-
-    def _schedule_unload(self, r: Rollout) -> None:
-        """Unload versions no route uses: at once, or after blue-green's ``scale_down_delay``."""
-        delay = 0.0
-        if r.strategy.get("type") == "blue_green":
-            delay = duration_seconds(str(r.strategy.get("scale_down_delay", "30s")))
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        loop.call_later(delay, self._unload_unused)
-
-    def _unload_unused(self) -> None:
-        live = self._live_uris()
+                live.add(route.candidate_uri)
         for uri in [u for u in self._batchers if u not in live]:
             del self._batchers[uri]  # requests in flight keep their own reference
         self.cache.evict(live)
 
-    # ------------------------------------------------------------------ admin operations
-    def declare(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        try:
-            model = str(body["model"])
-            version = str(body["version"])
-            uri = str(body["uri"])
-            strategy = controller.parse_strategy(body.get("strategy") or {"type": "full"})
-        except KeyError as exc:
-            raise _HttpError(400, "BAD_REQUEST", f"missing field {exc}; expected model, version, uri, "
-                             "strategy") from None
-        except PydanticValidationError as exc:
-            raise _HttpError(400, "BAD_REQUEST", f"invalid strategy: {exc}") from None
-        actor = str(body.get("actor") or "admin-api")
-        extra = {"version_b_uri": str(body["version_b_uri"])} if body.get("version_b_uri") else {}
-        if strategy.type == "ab_test" and not extra:
-            raise _HttpError(400, "BAD_REQUEST", "an ab_test rollout needs version_b_uri")
-        self._check_uris(uri, *extra.values())
-        current = self.routes.get(model)
-        active = self.rollouts.get(model)
-        wanted = {**strategy.model_dump(mode="json", by_alias=True), **extra}
-        if active is not None and active.phase is Phase.ROLLED_BACK and active.to_version == version \
-                and active.strategy == wanted:
-            # the same pin again (a rerun of apply): the failed version stays out until the pin changes
-            return 200, {"changed": False, "rollout": active.to_dict(), "route": current.to_dict()
-                         if current is not None else None}
-        if active is not None and not active.done:
-            if active.to_version == version and active.strategy == wanted:
-                return 200, {"changed": False, "rollout": active.to_dict()}
-            raise _HttpError(409, "CONFLICT", f"a rollout of {model} to {active.to_version} is "
-                             f"{active.phase.value}; abort it first (mlops-actions rollback {model})")
-        if current is None:
-            route = Route(model=model, stable=version, stable_uri=uri)
-            r = controller.new_rollout(self.environment, model, route, version, uri,
-                                       FullStrategy(type="full"), actor)
-        else:
-            wanted_b = strategy.version_b if strategy.type == "ab_test" else None
-            if current.stable == version and current.candidate == wanted_b and (
-                    wanted_b is None or current.mode == "ab_test"):
-                return 200, {"changed": False, "route": current.to_dict()}
-            r = controller.new_rollout(self.environment, model, current, version, uri, strategy, actor, extra)
-        with self.db.atomic():
-            self.db.add_history(self.environment, model, version, "declared", actor,
-                                f"strategy {strategy.type}")
-            self._save_rollout(r)
-        return 201, {"changed": True, "rollout": r.to_dict()}
-
-    def _check_uris(self, *uris: str) -> None:
-        """Registry URIs only (no paths, ``file:``, ``..``): what MLflow loads runs code. Other
-        loaders (in-memory fakes) give URIs their own meaning."""
-        if self.config.loader is not load_pyfunc:
-            return
-        for uri in uris:
-            try:
-                check_model_uri(uri)
-            except ConfigError as exc:
-                raise _HttpError(400, "BAD_REQUEST", str(exc)) from None
-
-    def _active(self, model: str) -> Rollout:
-        r = self.rollouts.get(model)
-        if r is None or r.done:
-            raise _HttpError(404, "NOT_FOUND", f"no active rollout of {model!r}")
-        return r
-
-    def promote(self, model: str, full: bool) -> Rollout:
-        with self.db.atomic():
-            r = controller.promote(self, self._active(model), full)
-            self._save_rollout(r)
-        return r
-
-    def abort(self, model: str, reason: str) -> Rollout:
-        with self.db.atomic():
-            r = controller.abort(self, self._active(model), reason)
-            self._save_rollout(r)
-        return r
-
-    def rollback(self, model: str, actor: str) -> dict[str, Any]:
-        """Abort the active rollout, or go back to the version before the current stable one."""
-        active = self.rollouts.get(model)
-        if active is not None and not active.done:
-            return {"rollout": self.abort(model, f"rolled back by {actor}").to_dict()}
-        route = self.routes.get(model)
-        if route is None:
-            raise _HttpError(404, "NOT_FOUND", f"model {model!r} is not served here")
-        if active is None or active.phase is not Phase.HEALTHY or active.to_version != route.stable \
-                or active.from_version == route.stable:
-            raise _HttpError(409, "CONFLICT", f"no previous version of {model} to roll back to "
-                             f"(stable is {route.stable})")
-        r = controller.new_rollout(self.environment, model, route, active.from_version, active.from_uri,
-                                   FullStrategy(type="full"), actor)
-        with self.db.atomic():
-            self.db.add_history(self.environment, model, active.from_version, "rollback", actor,
-                                f"back from {route.stable}")
-            self._save_rollout(r)
-        return {"rollout": r.to_dict()}
-
     def status(self) -> dict[str, Any]:
         return {"environment": self.environment, "ready": self.ready,
                 "routes": {m: r.to_dict() for m, r in self.routes.items()},
-                "rollouts": {m: r.to_dict() for m, r in self.rollouts.items()},
+                "rollouts": self.admin.rollouts() if self.admin is not None else {},
                 "prediction_log": {"queued": self.logger.depth if self.logger else 0,
                                    "written": self.logger.written if self.logger else 0,
                                    "rejected": self.logger.rejected if self.logger else 0,
@@ -402,11 +211,11 @@ class Gateway:
             if not name:
                 if len(self.routes) == 1:
                     return next(iter(self.routes))
-                raise _HttpError(400, "BAD_REQUEST", f"{len(self.routes)} models are served here: name one "
+                raise AdminError(400, "BAD_REQUEST", f"{len(self.routes)} models are served here: name one "
                                  f"with the X-Model header or /models/<name>/invocations "
                                  f"(models: {', '.join(sorted(self.routes)) or 'none'})")
         if name not in self.routes:
-            raise _HttpError(404, "RESOURCE_DOES_NOT_EXIST", f"model {name!r} is not served in "
+            raise AdminError(404, "RESOURCE_DOES_NOT_EXIST", f"model {name!r} is not served in "
                              f"{self.environment}; served: {', '.join(sorted(self.routes)) or 'none'}")
         return name
 
@@ -429,7 +238,7 @@ class Gateway:
                 return forwarded
         try:
             model = self._resolve_model(path, headers)
-        except _HttpError as exc:
+        except AdminError as exc:
             return _error(exc.status, exc.code, exc.message, extra)
         refused = self._refuse(model)
         if refused is not None:
@@ -639,7 +448,7 @@ class Gateway:
                                        f"this gateway serves environment {gw.environment!r}, not {meant!r}")
                 try:
                     result = await handler(request)
-                except _HttpError as exc:
+                except AdminError as exc:
                     return _json_error(exc.status, exc.code, exc.message)
                 if isinstance(result, tuple):
                     return JSONResponse(result[1], status_code=result[0])
@@ -650,37 +459,38 @@ class Gateway:
             try:
                 data = await request.json()
             except Exception as exc:
-                raise _HttpError(400, "BAD_REQUEST", f"body is not valid JSON: {exc}") from None
+                raise AdminError(400, "BAD_REQUEST", f"body is not valid JSON: {exc}") from None
             if not isinstance(data, dict):
-                raise _HttpError(400, "BAD_REQUEST", "expected a JSON object")
+                raise AdminError(400, "BAD_REQUEST", "expected a JSON object")
             return data
+
+        def host() -> RolloutAdmin:
+            if gw.admin is None:
+                raise AdminError(501, "NOT_IMPLEMENTED", "this gateway runs no rollout host")
+            return gw.admin
 
         async def status(request: Request) -> Any:
             return gw.status()
 
         async def declare(request: Request) -> Any:
-            return gw.declare(await _body(request))
+            return host().declare(await _body(request))
 
         async def promote(request: Request) -> Any:
             full = request.query_params.get("full", "") in ("1", "true")
-            return {"rollout": gw.promote(request.path_params["model"], full).to_dict()}
+            return host().promote(request.path_params["model"], full)
 
         async def abort(request: Request) -> Any:
-            return {"rollout": gw.abort(request.path_params["model"], "aborted through the admin API")
-                    .to_dict()}
+            return host().abort(request.path_params["model"], "aborted through the admin API")
 
         async def rollback(request: Request) -> Any:
             actor = request.query_params.get("actor", "admin-api")
-            return gw.rollback(request.path_params["model"], actor)
+            return host().rollback(request.path_params["model"], actor)
 
         async def history(request: Request) -> Any:
-            return {"history": gw.db.history(gw.environment, request.query_params.get("model"))}
+            return {"history": host().history(request.query_params.get("model"))}
 
         async def measurements(request: Request) -> Any:
-            r = gw.rollouts.get(request.path_params["model"])
-            if r is None:
-                raise _HttpError(404, "NOT_FOUND", "no rollout")
-            return {"measurements": [m.to_dict() for m in gw.db.measurements(r.id)]}
+            return {"measurements": host().measurements(request.path_params["model"])}
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,4 +1,4 @@
-"""The traffic windows the rollout controller reads (error rate, latency percentiles).
+"""The traffic windows the rollout engine reads through the gateway plane (error rate, latency percentiles).
 
 ``TrafficStats`` keeps, per model and version, recent (time, latency, error)
 samples. Prometheus metrics are ``mlops_actions.monitoring.metrics.gateway_metrics``
@@ -48,9 +48,14 @@ class TrafficStats:
             dq = self._samples[key] = collections.deque(maxlen=self._max)
         dq.append((time.time() if at is None else at, latency_ms, error))
 
-    def window(self, model: str, version: str, since: float, until: float | None = None) -> WindowStats:
+    def samples(self, model: str, version: str, since: float,
+                until: float | None = None) -> list[tuple[float, float, bool]]:
+        """The (time, latency ms, error) samples of [since, until)."""
         end = time.time() if until is None else until
-        samples = [s for s in list(self._samples.get((model, version), ())) if since <= s[0] < end]
+        return [s for s in list(self._samples.get((model, version), ())) if since <= s[0] < end]
+
+    def window(self, model: str, version: str, since: float, until: float | None = None) -> WindowStats:
+        samples = self.samples(model, version, since, until)
         lat = sorted(s[1] for s in samples)
         return WindowStats(len(samples), sum(1 for s in samples if s[2]),
                            _percentile(lat, 0.95), _percentile(lat, 0.99))

@@ -1,95 +1,24 @@
-"""Run the gateway of one environment under uvicorn (httptools + uvloop when installed)."""
+"""Run the gateway of one environment under uvicorn (httptools + uvloop when installed).
+
+The gateway with its rollout host is built by
+:func:`mlops_actions.deploy.targets.gateway_plane.build_gateway` (or
+``build_single_model_gateway``)."""
 
 from __future__ import annotations
 
 import importlib.util
 import ipaddress
 import logging
-import os
 import socket
-import tempfile
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import uvicorn
 
-from mlops_actions.config.loader import load_environment, registered_name
-from mlops_actions.config.specs import EnvironmentSpec, LocalTarget
-from mlops_actions.deploy.interface import Route
-from mlops_actions.deploy.registry_bridge import DeployRegistry, get_deploy_registry
 from mlops_actions.errors import ConfigError, TargetError
-from mlops_actions.monitoring.store import open_store
-from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
-from mlops_actions.serving.gateway import Gateway, GatewayConfig
-from mlops_actions.serving.sticky import StickyForwarder, sticky_from_env
+from mlops_actions.serving.auth import TOKEN_ENV
+from mlops_actions.serving.gateway import Gateway
 
-__all__ = ["bind", "build_gateway", "build_single_model_gateway", "listen_address", "registered_name", "run",
-           "uvicorn_config"]
-
-
-def initial_routes(repo: Path, env: EnvironmentSpec, registry: DeployRegistry) -> dict[str, Route]:
-    routes = {}
-    for key, pin in env.models.items():
-        mv = registry.get(registered_name(repo, key), pin.version)
-        routes[key] = Route(model=key, stable=pin.version, stable_uri=mv.uri)
-    return routes
-
-
-def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_seconds: float = 0.1,
-                  registry: DeployRegistry | None = None, max_inflight: int = 512) -> Gateway:
-    env_path = repo / "environments" / f"{env_name}.yaml"
-    if not env_path.exists():
-        known = sorted(p.stem for p in (repo / "environments").glob("*.yaml"))
-        raise ConfigError(f"environment {env_name!r} not found at {env_path}",
-                          hint=f"environments: {', '.join(known) or 'none'}")
-    env = load_environment(env_path)
-    if not isinstance(env.target, LocalTarget):
-        raise ConfigError(f"environment {env_name!r} targets {env.target.type}; "
-                          "`serve` runs the local gateway",
-                          hint="use target: {type: local} or deploy with the kubernetes target")
-    state_dir = repo / ".mlops"
-    token = load_or_create_token(state_dir, env.target.token_env or TOKEN_ENV)
-    store = open_store(store_url, repo_root=repo)  # default: <repo>/.mlops/predictions.db
-    routes = initial_routes(repo, env, registry or get_deploy_registry(repo))
-    return Gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
-                                 initial_routes=routes, tick_seconds=tick_seconds, max_inflight=max_inflight))
-
-
-def model_key_from_uri(uri: str) -> str:
-    """``models:/churn/3`` or ``models:/churn@prod`` -> ``churn``; else ``model``."""
-    if uri.startswith("models:/"):
-        rest = uri[len("models:/"):]
-        return rest.split("/", 1)[0].split("@", 1)[0] or "model"
-    return "model"
-
-
-def build_single_model_gateway(model_uri: str, *, model: str | None = None, version: str | None = None,
-                               environment: str | None = None, store_url: str | None = None,
-                               state_dir: Path | None = None, tick_seconds: float = 0.1,
-                               max_inflight: int = 512) -> Gateway:
-    """One model version per process (a Kubernetes pod): ``serve --model-uri``.
-
-    Names for headers, logs and metric labels come from the flags or from
-    ``MLOPS_MODEL``, ``MLOPS_MODEL_VERSION`` and ``MLOPS_ENVIRONMENT`` (set by the
-    Kubernetes target). State goes to ``state_dir`` (default: a fresh temp dir). In an A/B
-    test the ``MLOPS_AB_*`` variables make the pod forward the other variant's sticky keys
-    (:mod:`mlops_actions.serving.sticky`).
-    """
-    if not model_uri:
-        raise ConfigError("--model-uri is empty", hint="set MODEL_URI, e.g. models:/churn/3")
-    key = model or os.environ.get("MLOPS_MODEL") or os.environ.get("MLOPS_MODEL_NAME") \
-        or model_key_from_uri(model_uri)
-    ver = version or os.environ.get("MLOPS_MODEL_VERSION") or "unversioned"
-    env_name = environment or os.environ.get("MLOPS_ENVIRONMENT") or "default"
-    state = state_dir or Path(tempfile.mkdtemp(prefix="mlops-gateway-"))
-    token = load_or_create_token(state)
-    store = open_store(store_url or os.environ.get("MLOPS_PREDICTION_STORE")
-                       or f"sqlite:///{state / 'predictions.db'}")
-    sticky = sticky_from_env(version=ver)  # MLOPS_AB_*: this pod is one variant of an A/B test
-    return Gateway(GatewayConfig(environment=env_name, state_dir=state, token=token, store=store,
-                                 initial_routes={key: Route(model=key, stable=ver, stable_uri=model_uri)},
-                                 tick_seconds=tick_seconds, pin_routes=True, max_inflight=max_inflight,
-                                 sticky=StickyForwarder(sticky) if sticky is not None else None))
+__all__ = ["bind", "listen_address", "run", "uvicorn_config"]
 
 
 def uvicorn_config(gateway: Gateway, host: str, port: int) -> uvicorn.Config:

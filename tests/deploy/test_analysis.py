@@ -5,8 +5,8 @@ import time
 import pytest
 
 from mlops_actions.config.specs import AnalysisSpec
-from mlops_actions.deploy.analysis import AnalysisCounts, combine, measure, verdict
 from mlops_actions.deploy.interface import GateResult
+from mlops_actions.deploy.rollout.analysis import AnalysisCounts, combine, measure, verdict
 from mlops_actions.monitoring.interface import PredictionRecord
 from mlops_actions.monitoring.store import MemoryStore
 from mlops_actions.serving.metrics import TrafficStats

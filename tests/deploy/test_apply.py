@@ -101,7 +101,7 @@ def test_rerunning_apply_after_an_automatic_rollback_keeps_the_previous_version(
     apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
     env_file(tmp_path, "2.0.0", CANARY)
     apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
-    declared = len([h for h in target.gateway.db.history("prod", "m") if h["event"] == "declared"])
+    declared = len([h for h in target.host.db.history("prod", "m") if h["event"] == "declared"])
     lines: list[str] = []
     [result] = apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0,
                                  progress=lines.append)
@@ -109,7 +109,7 @@ def test_rerunning_apply_after_an_automatic_rollback_keeps_the_previous_version(
     assert lines == [f"m: {result.message}"]
     assert result.message.startswith("2.0.0 was rolled back automatically (")
     assert "1.0.0 stays live until the pin changes" in result.message
-    assert len([h for h in target.gateway.db.history("prod", "m") if h["event"] == "declared"]) == declared
+    assert len([h for h in target.host.db.history("prod", "m") if h["event"] == "declared"]) == declared
     assert target.status().routes["m"].stable == "1.0.0" and target.status().routes["m"].candidate is None
     assert registry.aliases == {("m", "prod"): "1.0.0"}
     # a new pin (here the same version with another strategy: a retry on purpose) is rolled out again
@@ -184,7 +184,7 @@ def test_a_gateway_of_another_environment_refuses_apply_and_nothing_changes(
     registry = FakeRegistry()
     env_file(tmp_path, "1.0.0")
     apply_environment(tmp_path, "prod", target=target, registry=registry, poll=0.0, progress=lambda _: None)
-    before = target.gateway.db.history("prod", "m")
+    before = target.host.db.history("prod", "m")
     (tmp_path / "environments" / "production.yaml").write_text('models:\n  m:\n    version: "1.1.0"\n')
     client = LocalTarget("http://127.0.0.1:8080", "t", environment="production")
     client._session = AsgiSession(target, dict(client._session.headers))  # type: ignore[assignment]
@@ -194,7 +194,7 @@ def test_a_gateway_of_another_environment_refuses_apply_and_nothing_changes(
         "target.url http://127.0.0.1:8080 of environments/production.yaml is the gateway of another "
         "environment: this gateway serves environment 'prod', not 'production'")
     assert exit_code_for(info.value) == 2
-    assert target.gateway.db.history("prod", "m") == before
+    assert target.host.db.history("prod", "m") == before
     assert target.status().routes["m"].stable == "1.0.0" and registry.aliases == {("m", "prod"): "1.0.0"}
     # the right environment, or a client that names none (curl), is served as before
     for environment in ("prod", None):

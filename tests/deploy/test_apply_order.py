@@ -23,7 +23,7 @@ class RecordingTarget(TickingTarget):
         self.declared: list[tuple[str, dict[str, str]]] = []
 
     def reconcile(self, desired: Desired) -> Reconciled:
-        phases = {m: f"{r.to_version} {r.phase.value}" for m, r in self.gateway.rollouts.items()
+        phases = {m: f"{r.to_version} {r.phase.value}" for m, r in self.host.rollouts.items()
                   if m != desired.model}
         self.declared.append((desired.model, phases))
         return super().reconcile(desired)

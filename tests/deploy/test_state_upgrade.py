@@ -1,6 +1,6 @@
 """The gateway's state database of the release before migrations opens with this one, every row kept.
 
-``RELEASE_N_SCHEMA`` and the inserts are that release's own SQL (``deploy/state.py``),
+``RELEASE_N_SCHEMA`` and the inserts are that release's own SQL (``deploy/rollout/state.py``),
 run through the bare sqlite3 driver as it did.
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from mlops_actions import dbschema
 from mlops_actions.deploy.interface import Measurement, Route
-from mlops_actions.deploy.state import StateDB, metadata
+from mlops_actions.deploy.rollout.state import StateDB, metadata
 from mlops_actions.errors import TargetError
 from mlops_actions.verdict import Verdict
 

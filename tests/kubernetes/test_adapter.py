@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from mlops_actions.config.loader import load_repo
+from mlops_actions.config.specs import CanaryStrategy, FullStrategy
 from mlops_actions.deploy.apply import apply_environment
 from mlops_actions.deploy.interface import Phase
 from mlops_actions.deploy.targets.interface import DeploymentTarget, Desired
@@ -98,6 +99,10 @@ def _obj(status: dict[str, Any], generation: int = 2) -> dict[str, Any]:
             "status": {"observedGeneration": "2", **status}}
 
 
+CANARY = CanaryStrategy.model_validate({"type": "canary", "steps": [{"set_weight": 20}]})
+FULL = FullStrategy(type="full")
+
+
 @pytest.mark.parametrize("status,phase", [
     ({"phase": "Healthy"}, Phase.HEALTHY),
     ({"phase": "Paused"}, Phase.PAUSED),
@@ -109,14 +114,14 @@ def _obj(status: dict[str, Any], generation: int = 2) -> dict[str, Any]:
     ({"phase": "Degraded", "message": "ProgressDeadlineExceeded"}, Phase.DEGRADED),
 ])
 def test_argo_status_maps_to_the_shared_phases(status: dict[str, Any], phase: Phase) -> None:
-    record = rollout_record(_obj(status), "prod", "churn", {"type": "canary"})
+    record = rollout_record(_obj(status), "prod", "churn", CANARY)
     assert record.phase is phase and record.to_version == "1.3.0"
     if phase is Phase.PROGRESSING:
         assert record.weight == 20
 
 
 def test_a_generation_not_yet_observed_is_progressing() -> None:
-    assert rollout_record(_obj({"phase": "Healthy"}, generation=3), "p", "m", {}).phase is Phase.PROGRESSING
+    assert rollout_record(_obj({"phase": "Healthy"}, generation=3), "p", "m", FULL).phase is Phase.PROGRESSING
 
 
 def test_gateway_api_mode_through_the_port(api_server: FakeApiServer) -> None:

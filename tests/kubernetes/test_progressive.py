@@ -1,14 +1,14 @@
-"""The gateway-api controller's steps with the cluster and Prometheus replaced by in-memory
-stand-ins (both are exercised for real in test_gateway_api_analysis.py)."""
+"""gateway-api mode: the rollout engine over the HTTPRoute plane, with the cluster and Prometheus
+replaced by in-memory stand-ins (both are exercised for real in test_gateway_api_analysis.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from mlops_actions.config.specs import AnalysisSpec, ModelPin
-from mlops_actions.deploy.analysis import check
-from mlops_actions.deploy.interface import GateResult, Measurement, Phase
-from mlops_actions.deploy.targets.kubernetes.progressive import GatewayApiController
+from mlops_actions.deploy.interface import Phase
+from mlops_actions.deploy.rollout.plane import Computed
+from mlops_actions.deploy.targets.kubernetes.progressive import GatewayApiDriver
 
 
 class Route:
@@ -36,21 +36,22 @@ class Measured:
         self.error_rate = error_rate
         self.calls = 0
 
-    def measure(self, spec: AnalysisSpec, *, model: str, version: str, environment: str,
-                at: float) -> list[Measurement]:
+    def compute(self, spec: AnalysisSpec, *, model: str, version: str,
+                environment: str) -> dict[str, Computed]:
+        assert version == "2.0.0"  # the pinned version is the one measured
         self.calls += 1
-        return [check(spec.metrics[0], self.error_rate, 100, 0.0)]
+        return {spec.metrics[0].name: Computed(self.error_rate, 100)}
 
 
-def controller(strategy: dict[str, Any], route: Route, analysis: Measured) -> GatewayApiController:
+def controller(strategy: dict[str, Any], route: Route, analysis: Measured) -> GatewayApiDriver:
     pin = ModelPin.model_validate({"version": "2.0.0", "strategy": strategy})
-    return GatewayApiController("prod", {"m": pin}, analysis, route.live, route.set)
+    return GatewayApiDriver("prod", {"m": pin}, analysis, route.live, route.set)
 
 
 ANALYSIS = {"interval": "1s", "count": 2, "metrics": [{"name": "error_rate", "max": 0.1}]}
 
 
-def run(ctl: GatewayApiController, route: Route, until: float = 30.0) -> Any:
+def run(ctl: GatewayApiDriver, route: Route, until: float = 30.0) -> Any:
     drive = ctl.start("m", now=0.0)
     now = 0.0
     while not drive.done and now < until:
@@ -91,7 +92,7 @@ def test_blue_green_restarted_during_post_promotion_analysis_resumes_it() -> Non
                 "post_promotion_analysis": ANALYSIS}
     analysis = Measured(0.0)
     ctl = controller(strategy, route, analysis)
-    assert ctl.start("m", now=0.0).step == 2
+    assert ctl.start("m", now=0.0).step == 4  # the post-promotion analysis
     drive = run(ctl, route)
     assert drive.phase is Phase.HEALTHY and route.history == [None] and analysis.calls == 2  # post only
 
@@ -116,9 +117,9 @@ def test_inconclusive_beyond_its_limit_pauses_and_a_person_moving_the_weight_is_
     route = Route("1.0.0", 20)
 
     class NoData(Measured):
-        def measure(self, spec: AnalysisSpec, *, model: str, version: str, environment: str,
-                    at: float) -> list[Measurement]:
-            return [Measurement("error_rate", GateResult.INCONCLUSIVE, None, 0, "no data", 0.0)]
+        def compute(self, spec: AnalysisSpec, *, model: str, version: str,
+                    environment: str) -> dict[str, Computed]:
+            return {"error_rate": Computed(None)}
 
     strategy = {"type": "canary", "steps": [{"set_weight": 20}, {"analysis": ANALYSIS}, {"set_weight": 50},
                                             {"pause": {}}, {"set_weight": 100}]}

@@ -266,7 +266,7 @@ def test_opening_a_database_at_head_does_not_load_alembic(tmp_path: Path) -> Non
     store_url = f"sqlite:///{tmp_path / 'predictions.db'}"
     code = ("import sys\n"
             "from mlops_actions.monitoring.store import open_store\n"
-            "from mlops_actions.deploy.state import StateDB\n"
+            "from mlops_actions.deploy.rollout.state import StateDB\n"
             f"open_store({store_url!r}).close()\n"
             f"StateDB({str(tmp_path / 'gateway.db')!r}).close()\n"
             "print('alembic' in sys.modules)\n")

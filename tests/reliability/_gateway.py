@@ -13,8 +13,9 @@ import argparse
 from pathlib import Path
 
 from mlops_actions.deploy.interface import Route
+from mlops_actions.deploy.targets.gateway_plane import local_gateway
 from mlops_actions.monitoring.store import open_store
-from mlops_actions.serving.gateway import Gateway, GatewayConfig
+from mlops_actions.serving.gateway import GatewayConfig
 from mlops_actions.serving.server import run
 from tests.serving._support import TOKEN, FakeLoader
 
@@ -31,7 +32,7 @@ def main() -> None:
     p.add_argument("--tick", type=float, default=0.05)
     args = p.parse_args()
     store = open_store(args.store or f"sqlite:///{args.state_dir / 'predictions.db'}")
-    gateway = Gateway(GatewayConfig(
+    gateway = local_gateway(GatewayConfig(
         environment=args.env, state_dir=args.state_dir, token=TOKEN, store=store, loader=FakeLoader(),
         initial_routes={args.model: Route(model=args.model, stable=args.version, stable_uri=args.uri)},
         tick_seconds=args.tick))

@@ -327,7 +327,7 @@ def test_apply_that_loses_mlflow_part_way_says_so_and_a_rerun_converges(
     # live and the registry disagree now, and the gateway's history has the rollout:
     assert target.status().routes[name].stable == "1.1.0"
     assert direct.aliases(name) == {"prod": "1.0.0", "prod-canary": "1.1.0"}
-    history = target.gateway.db.history("prod", name)
+    history = target.host.db.history("prod", name)
     assert any(h["version"] == "1.1.0" and h["event"] == "declared" for h in history), history
     # the CLI prints it as one error with the record, exit 3, no traceback
     from mlops_actions.cli import main

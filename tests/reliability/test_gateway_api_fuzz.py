@@ -21,7 +21,8 @@ import pytest
 import requests
 from starlette.routing import Route as StarletteRoute
 
-from mlops_actions.serving.gateway import Gateway, GatewayConfig
+from mlops_actions.deploy.targets.gateway_plane import host_of, local_gateway
+from mlops_actions.serving.gateway import GatewayConfig
 from mlops_actions.serving.openapi import SCORING_PATHS, openapi_document
 from tests.reliability.figures import record
 from tests.reliability.hostile_gateway import HostileGateway, hostile_gateway  # noqa: F401 - fixture
@@ -34,7 +35,7 @@ CHECKS = "not_a_server_error,response_schema_conformance"
 
 def app_routes(tmp_path: Path) -> set[tuple[str, str]]:
     """(path, method) of every route the gateway's application answers (HEAD aside)."""
-    gw = Gateway(GatewayConfig(environment="t", state_dir=tmp_path, token="x", loader=FakeLoader()))
+    gw = local_gateway(GatewayConfig(environment="t", state_dir=tmp_path, token="x", loader=FakeLoader()))
     try:
         found = {(path, "POST") for path in SCORING_PATHS}  # the raw ASGI scoring path
         for route in gw.app.routes:
@@ -42,7 +43,7 @@ def app_routes(tmp_path: Path) -> set[tuple[str, str]]:
             found |= {(route.path, m) for m in (route.methods or ()) if m != "HEAD"}
         return found
     finally:
-        gw.db.close()
+        host_of(gw).db.close()
         gw.executor.shutdown()
 
 

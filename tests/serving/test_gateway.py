@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from mlops_actions.deploy.interface import Route
+from mlops_actions.deploy.targets.gateway_plane import host_of, local_gateway
 from mlops_actions.monitoring.store import MemoryStore
-from mlops_actions.serving.gateway import Gateway, GatewayConfig
+from mlops_actions.serving.gateway import GatewayConfig
 from tests.serving._support import FakeLoader, asgi_call
 
 TOKEN = "tok"
@@ -25,7 +26,7 @@ class Harness:
         self.loop = asyncio.new_event_loop()
         self.loader = FakeLoader()
         self.store = MemoryStore()
-        self.gw = Gateway(GatewayConfig(environment="prod", state_dir=tmp / ".mlops", token=TOKEN,
+        self.gw = local_gateway(GatewayConfig(environment="prod", state_dir=tmp / ".mlops", token=TOKEN,
                                         store=self.store, initial_routes=routes, loader=self.loader,
                                         **config))
         self.loop.run_until_complete(self.gw.start())
@@ -148,8 +149,8 @@ class FlakyStore(MemoryStore):
 def test_a_failing_store_answers_503_degrades_readyz_and_recovers_by_itself(tmp_path: Path) -> None:
     store = FlakyStore()
     loop = asyncio.new_event_loop()
-    gw = Gateway(GatewayConfig(environment="prod", state_dir=tmp_path / ".mlops", token=TOKEN, store=store,
-                               initial_routes={"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")},
+    gw = local_gateway(GatewayConfig(environment="prod", state_dir=tmp_path / ".mlops", token=TOKEN,
+                                     store=store, initial_routes={"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")},
                                loader=FakeLoader()))
     loop.run_until_complete(gw.start())
     assert gw.logger is not None
@@ -199,7 +200,7 @@ def test_concurrent_requests_are_micro_batched_with_identical_predictions(h: Har
 def test_declare_is_idempotent_and_full_rollout_switches(h: Harness) -> None:
     body = {"model": "m", "version": "1.1.0", "uri": "fake://v2", "strategy": {"type": "full"}}
     assert h.call("POST", "/admin/rollouts", body, AUTH)[0] == 201
-    h.loop.run_until_complete(h.gw.tick())
+    h.loop.run_until_complete(host_of(h.gw).tick())
     status, _, again = h.call("POST", "/admin/rollouts", body, AUTH)
     assert status == 200 and again["changed"] is False
     _, headers, out = h.call("POST", "/invocations", split([[1, 2]]))

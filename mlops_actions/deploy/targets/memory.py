@@ -1,7 +1,8 @@
-"""An in-process target for unit tests: the real gateway controller, no HTTP, no uvicorn.
+"""An in-process target for unit tests: the real rollout host and gateway, no HTTP, no uvicorn.
 
-``advance(seconds)`` runs controller ticks, so tests drive a rollout step by
-step with fake backends and synthetic traffic (``gateway.stats.record``).
+``advance(seconds)`` runs host ticks, so tests drive a rollout step by step with
+fake backends and synthetic traffic (``gateway.stats.record``) or real scoring
+calls (``gateway.score``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import asyncio
 import time
 from pathlib import Path
 
-from mlops_actions.deploy.interface import Rollout
+from pydantic import ValidationError as PydanticValidationError
+
+from mlops_actions.deploy.rollout.host import RolloutHost, RolloutRequestError
+from mlops_actions.deploy.rollout.record import Rollout, parse_strategy
+from mlops_actions.deploy.targets.gateway_plane import host_of, local_gateway
 from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
 from mlops_actions.errors import TargetError
-from mlops_actions.serving.gateway import Gateway, GatewayConfig, _HttpError
+from mlops_actions.serving.gateway import GatewayConfig
 from mlops_actions.serving.interface import BackendLoader
 
 __all__ = ["MemoryTarget"]
@@ -23,46 +28,48 @@ class MemoryTarget:
     def __init__(self, state_dir: Path, loader: BackendLoader, environment: str = "test",
                  tick_seconds: float = 0.01) -> None:
         self.loop = asyncio.new_event_loop()
-        self.gateway = Gateway(GatewayConfig(environment=environment, state_dir=state_dir, token="t",  # noqa: S106
-                                             loader=loader, tick_seconds=tick_seconds))
+        self.tick_seconds = tick_seconds
+        self.gateway = local_gateway(GatewayConfig(environment=environment, state_dir=state_dir,
+                                                   token="t", loader=loader,  # noqa: S106
+                                                   tick_seconds=tick_seconds), tick=False)
+        self.host: RolloutHost = host_of(self.gateway)  # ticks are driven by advance()
         self.loop.run_until_complete(self.gateway.start())
-        assert self.gateway._controller_task is not None
-        self.gateway._controller_task.cancel()  # ticks are driven by advance()
 
     def reconcile(self, desired: Desired) -> Reconciled:
-        body = {"model": desired.model, "version": desired.version, "uri": desired.uri,
-                "strategy": desired.strategy, "actor": desired.actor, "version_b_uri": desired.version_b_uri}
         try:
-            _, data = self.gateway.declare(body)
-        except _HttpError as exc:
+            done = self.host.declare(desired.model, desired.version, desired.uri,
+                                     parse_strategy(desired.strategy), desired.actor or "admin-api",
+                                     desired.version_b_uri)
+        except PydanticValidationError as exc:
+            raise TargetError(f"invalid strategy: {exc}") from None
+        except RolloutRequestError as exc:
             raise TargetError(exc.message) from None
-        rollout = Rollout.from_dict(data["rollout"]) if data.get("rollout") else None
-        return Reconciled(bool(data["changed"]), rollout, self.gateway.routes.get(desired.model))
+        return Reconciled(done.changed, done.rollout, self.host.routes.get(desired.model))
 
     def status(self) -> TargetStatus:
-        return TargetStatus(self.gateway.environment, dict(self.gateway.routes), dict(self.gateway.rollouts))
+        return TargetStatus(self.host.environment, dict(self.host.routes), dict(self.host.rollouts))
 
     def promote(self, model: str, full: bool = False) -> Rollout:
         try:
-            return self.gateway.promote(model, full)
-        except _HttpError as exc:
+            return self.host.promote(model, full)
+        except RolloutRequestError as exc:
             raise TargetError(exc.message) from None
 
     def abort(self, model: str, actor: str = "") -> Rollout:
         try:
-            return Rollout.from_dict(self.gateway.rollback(model, actor or "test")["rollout"])
-        except _HttpError as exc:
+            return self.host.rollback(model, actor or "test")
+        except RolloutRequestError as exc:
             raise TargetError(exc.message) from None
 
     def advance(self, seconds: float = 0.0, ticks: int = 1) -> None:
-        """Run at least ``ticks`` controller ticks, and keep ticking for ``seconds``."""
+        """Run at least ``ticks`` host ticks, and keep ticking for ``seconds``."""
         end = time.time() + seconds
         n = 0
         while n < ticks or time.time() < end:
-            self.loop.run_until_complete(self.gateway.tick())
+            self.loop.run_until_complete(self.host.tick())
             n += 1
             if time.time() < end:
-                time.sleep(self.gateway.config.tick_seconds)
+                time.sleep(self.tick_seconds)
 
     def close(self) -> None:
         self.loop.run_until_complete(self.gateway.stop())

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import pandas as pd
 import sqlalchemy as sa
@@ -121,7 +121,7 @@ def reconnecting(method: Callable[Concatenate[S, P], T]) -> Callable[Concatenate
     def wrapper(self: S, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._retrying(method.__name__, lambda: method(self, *args, **kwargs))
 
-    return wrapper
+    return cast(Callable[Concatenate[S, P], T], wrapper)  # functools.wraps' _Wrapped, under --strict
 
 
 class SqlStore:

@@ -2,14 +2,15 @@
 
 ``apply_environment`` (``mlops_actions.deploy.apply``) drives any target through
 four calls; this adapter answers them from the cluster: ``reconcile`` applies
-one model's objects (no waiting: Argo Rollouts runs the rollout, as the gateway's
-controller does for the local target), ``status`` maps each live Argo ``Rollout``
+one model's objects (no waiting: Argo Rollouts runs the rollout, as the rollout
+host beside the gateway does for the local target), ``status`` maps each live Argo ``Rollout``
 onto the shared :class:`Rollout` record, ``promote`` and ``abort`` patch the
 Rollout as ``kubectl argo rollouts`` does, ``undo`` puts the previous revision back.
 
 In ``gateway-api`` mode no controller runs in the cluster: ``status`` (which
-``apply --wait`` polls) advances :class:`~.progressive.GatewayApiController` one
-step per call, so the ``apply`` process steps the weights and runs the analyses.
+``apply --wait`` polls) advances :class:`~.progressive.GatewayApiDriver` one
+step per call, so the ``apply`` process runs the rollout engine (:mod:`mlops_actions.deploy.rollout`)
+over the HTTPRoute routing plane (:mod:`.plane`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from mlops_actions.config.specs import (
     BlueGreenStrategy,
     CanaryStrategy,
     EnvironmentSpec,
+    FullStrategy,
     KubernetesTarget,
     ModelPin,
     ModelSpec,
+    Strategy,
 )
 from mlops_actions.deploy.interface import Phase, Rollout, Route
 from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
@@ -44,11 +47,7 @@ from mlops_actions.deploy.targets.kubernetes.interface import (
     ObjectRef,
     ResolvedVersion,
 )
-from mlops_actions.deploy.targets.kubernetes.progressive import (
-    Drive,
-    GatewayApiController,
-    PrometheusAnalysis,
-)
+from mlops_actions.deploy.targets.kubernetes.progressive import GatewayApiDriver, PrometheusAnalysis
 from mlops_actions.deploy.targets.kubernetes.render import (
     check_shared_namespace,
     dns_label,
@@ -87,7 +86,7 @@ def _env_value(obj: Manifest, name: str) -> str:
     return next((str(e.get("value", "")) for e in containers[0].get("env", []) if e.get("name") == name), "")
 
 
-def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[str, Any],
+def rollout_record(obj: Manifest, environment: str, model: str, strategy: Strategy,
                    stable: str | None = None) -> Rollout:
     """An Argo ``Rollout`` object as the shared :class:`Rollout` record (``stable``: the
     version of the stable ReplicaSet, when known)."""
@@ -103,7 +102,7 @@ def rollout_record(obj: Manifest, environment: str, model: str, strategy: dict[s
     version = _env_value(obj, "MLOPS_MODEL_VERSION")
     version_a = str((meta.get("annotations") or {}).get("mlops-actions.io/ab-version-a", ""))
     message = str(status.get("message", ""))
-    if strategy.get("type") == "ab_test" and version_a:
+    if isinstance(strategy, ABTestStrategy) and version_a:
         # The A/B Rollout pauses at its last step for as long as the test runs: that is the
         # running state (the local gateway's A/B rollout is Healthy then); A stays the pin.
         if phase is Phase.PAUSED:
@@ -134,11 +133,10 @@ class ArgoRolloutsTarget:
         self.source = source
         self.display_source = display_source
         self.progress = progress
-        self._strategies: dict[str, dict[str, Any]] = {
-            k: p.strategy.model_dump(mode="json", by_alias=True) for k, p in env.models.items()}
+        self._strategies: dict[str, Strategy] = {k: p.strategy for k, p in env.models.items()}
         self._declared: dict[str, tuple[ModelPin, dict[str, str | None]]] = {}
-        self._drives: dict[str, Drive] = {}
-        self.controller = GatewayApiController(
+        self._drives: dict[str, Rollout] = {}
+        self.driver = GatewayApiDriver(
             env_name, {}, PrometheusAnalysis(self.target.prometheus_url), self._live_weights,
             self._set_weight, progress=progress)
 
@@ -160,17 +158,17 @@ class ArgoRolloutsTarget:
         if isinstance(version_b, str):
             uris[version_b] = desired.version_b_uri
         result = self._one(desired.model, pin, uris).reconcile(wait=False, prune=False)
-        self._strategies[desired.model] = dict(desired.strategy)
+        self._strategies[desired.model] = pin.strategy
         self._declared[desired.model] = (pin, uris)
         changed = bool(result.report.applied)
         if self.target.mode == "gateway-api" and isinstance(pin.strategy, CanaryStrategy | BlueGreenStrategy):
-            self.controller.pins[desired.model] = pin
-            drive = self.controller.start(desired.model)
+            self.driver.pins[desired.model] = pin
+            drive = self.driver.start(desired.model)
             self._drives[desired.model] = drive
             changed = changed or not drive.done
         return Reconciled(changed, self._record(desired.model), self._route(desired.model))
 
-    # -- gateway-api mode: the weights, for the controller
+    # -- gateway-api mode: the weights, for the driver
 
     def _live_weights(self, model: str) -> tuple[str | None, int | None]:
         """(the other version on the model's live HTTPRoute, the pinned version's weight)."""
@@ -185,11 +183,11 @@ class ArgoRolloutsTarget:
             else one.desired(weights={model: weight})
         one._apply_gateway(model, manifests)
 
-    def _drive(self, model: str) -> Drive | None:
-        """Advance the model's gateway-api rollout one step (this process is its controller)."""
+    def _drive(self, model: str) -> Rollout | None:
+        """Advance the model's gateway-api rollout one step (this process runs its engine)."""
         drive = self._drives.get(model)
         if drive is not None and not drive.done:
-            drive = self._drives[model] = self.controller.tick(drive)
+            drive = self._drives[model] = self.driver.tick(drive)
         return drive
 
     def _record(self, model: str) -> Rollout | None:
@@ -199,7 +197,7 @@ class ArgoRolloutsTarget:
             obj = self.api.get(ObjectRef("argoproj.io/v1alpha1", "Rollout", ns, name))
             if obj is None:
                 return None
-            return rollout_record(obj, self.env_name, model, self._strategies.get(model, {}),
+            return rollout_record(obj, self.env_name, model, self._strategy(model),
                                   stable_version(self.api, obj))
         deployments = self.api.list("apps/v1", "Deployment", ns, f"app.kubernetes.io/name={name}")
         if not deployments:
@@ -207,11 +205,11 @@ class ArgoRolloutsTarget:
         ready = all((d.get("status") or {}).get("availableReplicas", 0) >= d["spec"].get("replicas", 1)
                     for d in deployments)
         newest = max(deployments, key=lambda d: str(d["metadata"].get("creationTimestamp", "")))
-        record = rollout_record(newest, self.env_name, model, self._strategies.get(model, {}))
+        record = rollout_record(newest, self.env_name, model, self._strategy(model))
         drive = self._drives.get(model)
         if drive is not None:
             old, _ = self._live_weights(model)
-            return dataclasses.replace(record, to_version=drive.version, from_version=old or "",
+            return dataclasses.replace(record, to_version=drive.to_version, from_version=old or "",
                                        phase=drive.phase if ready or drive.done else Phase.PROGRESSING,
                                        step=drive.step, weight=drive.weight, message=drive.message,
                                        measurements=drive.measurements)
@@ -225,6 +223,9 @@ class ArgoRolloutsTarget:
                 return dataclasses.replace(record, to_version=pinned, from_version=old, phase=phase,
                                            weight=weight or 0, message=message)
         return dataclasses.replace(record, phase=Phase.HEALTHY if ready else Phase.PROGRESSING)
+
+    def _strategy(self, model: str) -> Strategy:
+        return self._strategies.get(model) or FullStrategy(type="full")
 
     def _route(self, model: str) -> Route | None:
         """The route once the model is fully rolled out (Argo keeps the weights during a rollout)."""
@@ -247,14 +248,13 @@ class ArgoRolloutsTarget:
 
     def _live_route(self, model: str, record: Rollout) -> Route:
         """What serves the model now: the stable version, and the candidate while a rollout runs."""
-        strategy = self._strategies.get(model, {})
-        mode = {"ab_test": "ab_test", "blue_green": "blue_green"}.get(str(strategy.get("type")), "canary")
+        strategy = self._strategy(model)
+        mode = {"ab_test": "ab_test", "blue_green": "blue_green"}.get(strategy.type, "canary")
         running = record.phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.ANALYZING, Phase.DEGRADED)
-        if mode == "ab_test" and strategy.get("version_b") and record.phase is not Phase.ROLLED_BACK:
+        if isinstance(strategy, ABTestStrategy) and record.phase is not Phase.ROLLED_BACK:
             return Route(model=model, stable=record.to_version, stable_uri="",
-                         candidate=str(strategy["version_b"]), candidate_uri=record.to_uri, mode="ab_test",
-                         weight=round(float(strategy.get("traffic_split", 0.5)) * 100),
-                         sticky_header=str(strategy.get("sticky_header", "X-User-Id")))
+                         candidate=strategy.version_b, candidate_uri=record.to_uri, mode="ab_test",
+                         weight=round(strategy.traffic_split * 100), sticky_header=strategy.sticky_header)
         if running and record.from_version and record.from_version != record.to_version:
             return Route(model=model, stable=record.from_version, stable_uri="", candidate=record.to_version,
                          candidate_uri=record.to_uri, mode=mode, weight=record.weight)

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from mlops_actions import dbschema
-from mlops_actions.deploy.interface import Measurement, Rollout, Route
+from mlops_actions.deploy.rollout.record import Measurement, Rollout, Route
 from mlops_actions.errors import TargetError
 
 __all__ = ["StateDB", "metadata"]
