@@ -179,3 +179,26 @@ def test_drift_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert main(["drift", "--reference", r, "--current", str(tmp_path / "nope.parquet")]) == 2
     assert main(["drift", "--reference", r, "--current", c, "--method", "kl"]) == 2
     assert "valid: auto, ks" in capsys.readouterr().err
+
+
+def test_drift_command_compat_evidently_prints_evidentlys_scores(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compat evidently: the values Evidently 0.7.23 recorded for the same files (base-e
+    Jensen-Shannon, goodness-of-fit chi-square), where the default prints ours."""
+    from mlops_actions.cli import main
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assets = REPO_ROOT / "tests" / "assets" / "monitoring"
+    for case in ("large", "small"):
+        expected = json.loads((assets / f"evidently_{case}.json").read_text())["columns"]
+        args = ["drift", "--reference", str(assets / f"evidently_{case}_ref.csv"),
+                "--current", str(assets / f"evidently_{case}_cur.csv"), "--json"]
+        main([*args, "--compat", "evidently"])
+        compat = {c["column"]: c["statistic"] for c in json.loads(capsys.readouterr().out)["columns"]}
+        main(args)
+        default = {c["column"]: c["statistic"] for c in json.loads(capsys.readouterr().out)["columns"]}
+        for name, exp in expected.items():
+            assert compat[name] == pytest.approx(exp["value"], abs=1e-9, rel=0), (case, name)
+        assert any(default[n] != pytest.approx(e["value"], abs=1e-9) for n, e in expected.items()), case
+    assert main(["drift", "--reference", "a.csv", "--current", "b.csv", "--compat", "nope"]) == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err

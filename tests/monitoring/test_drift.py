@@ -22,6 +22,7 @@ from mlops_actions.monitoring.drift import (
 )
 from mlops_actions.monitoring.profile import ReferenceProfile, infer_kind
 from mlops_actions.monitoring.verdict import Verdict
+from tests.monitoring.evidently_compat import check_case
 
 ASSETS = Path(__file__).parent.parent / "assets" / "monitoring"
 
@@ -46,6 +47,36 @@ def test_large_reference_matches_evidently_method_value_and_decision() -> None:
     js = {c.column: c.statistic for c in report.columns if c.method == "jensenshannon"}
     for name, value in js.items():
         assert value == pytest.approx(expected["columns"][name]["value"] / math.sqrt(math.log(2)), rel=1e-9)
+
+
+CASES = sorted(p.stem.removeprefix("evidently_") for p in ASSETS.glob("evidently_*.json"))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compat_evidently_reproduces_every_score(case: str) -> None:
+    """drift --compat evidently: Evidently 0.7.23's method, score (to 1e-9) and decision for each
+    column, default and explicit methods, with missing values and infinities
+    (tests/assets/monitoring/make_evidently_fixture.py recorded them from Evidently itself)."""
+    assert check_case(ASSETS, case) > 0
+
+
+def test_compat_evidently_cases_cover_every_method() -> None:
+    methods = {c["method"] for case in CASES
+               for c in json.loads((ASSETS / f"evidently_{case}.json").read_text())["columns"].values()}
+    assert methods == {"ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"}
+
+
+def test_compat_evidently_differs_from_the_default_where_documented() -> None:
+    ref, cur, _ = _evidently("large")
+    default = {c.column: c for c in detect_drift(ref, cur).columns}
+    compat = {c.column: c for c in detect_drift(ref, cur, DriftOptions(compat="evidently")).columns}
+    for name, col in compat.items():
+        if col.method == "jensenshannon":  # base e vs base 2
+            assert default[name].statistic == pytest.approx(col.statistic / math.sqrt(math.log(2)), rel=1e-12)
+        else:
+            assert default[name].statistic == col.statistic
+    with pytest.raises(ValueError, match="compat 'bogus'"):
+        DriftOptions(compat="bogus")  # type: ignore[arg-type]
 
 
 def test_small_reference_matches_evidently_tests() -> None:
