@@ -202,3 +202,31 @@ def test_drift_command_compat_evidently_prints_evidentlys_scores(
         assert any(default[n] != pytest.approx(e["value"], abs=1e-9) for n, e in expected.items()), case
     assert main(["drift", "--reference", "a.csv", "--current", "b.csv", "--compat", "nope"]) == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_dictionary_read_strings_with_nulls_over_row_groups_equal_the_dataframe_path(tmp_path: Path) -> None:
+    """Parquet string columns are counted from their dictionary indices, chunk by chunk (each row
+    group has its own dictionary); nulls, a label only some groups hold and text columns too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    n = 5000
+
+    def frame(shift: bool) -> pd.DataFrame:
+        cat = rng.choice(["a", "b", "c", "late"] if shift else ["a", "b", "c"], n).astype(object)
+        cat[rng.random(n) < 0.1] = None
+        return pd.DataFrame({"cat": cat, "ids": [f"id{i}" for i in rng.permutation(n)]})
+
+    ref, cur = frame(False), frame(True)
+    paths = []
+    for name, df in (("ref", ref), ("cur", cur)):
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=700)
+        assert pq.ParquetFile(path).metadata.num_row_groups > 1
+        paths.append(path)
+    files = detect_drift_files(*paths)
+    _same(files, detect_drift(ref, cur))
+    cat = next(c for c in files.columns if c.column == "cat")
+    assert cat.kind == "categorical" and cat.unseen_categories == ("late",) and cat.drifted
+    assert next(c for c in files.columns if c.column == "ids").kind == "text"

@@ -265,3 +265,13 @@ def test_prediction_drift_on_labels_scores_and_logged_outputs() -> None:
     probs = detect_prediction_drift([[0.9, 0.1]] * 50 + [[0.2, 0.8]] * 50, [{"prediction": 1}] * 100)
     assert probs.drifted is True
     assert detect_prediction_drift([], [1, 2]).verdict is Verdict.INCONCLUSIVE
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=60),
+       st.lists(st.floats(0, 1), min_size=1, max_size=12))
+def test_sorted_quantiles_equal_numpy_bit_for_bit(values: list[float], q: list[float]) -> None:
+    from mlops_actions.monitoring.drift import sorted_quantiles
+
+    qs = np.array([*q, 0.0, 0.25, 0.5, 0.75, 1.0])
+    assert np.array_equal(sorted_quantiles(np.sort(values), qs), np.quantile(values, qs))
