@@ -43,7 +43,7 @@ from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import Backend, BackendLoader
 from mlops_actions.serving.metrics import TrafficStats
 from mlops_actions.serving.openapi import api_routes
-from mlops_actions.serving.predlog import PredictionLogger, StoreUnavailable
+from mlops_actions.serving.predlog import LogSampling, PredictionLogger, StoreUnavailable
 from mlops_actions.serving.protocol import (
     BadRequest,
     ParsedInput,
@@ -88,6 +88,8 @@ class GatewayConfig:
     predict_threads: int = 2
     #: single-model mode in an A/B test on Kubernetes: forward the other variant's sticky keys
     sticky: StickyForwarder | None = None
+    #: per-model share of requests logged (environments/<env>.yaml ``prediction_log``); default all
+    log_sampling: LogSampling | None = None
 
 
 class _HttpError(Exception):
@@ -113,8 +115,8 @@ class Gateway:
         self.cache = BackendCache(config.loader)
         self.executor = ThreadPoolExecutor(max_workers=config.predict_threads, thread_name_prefix="predict")
         self.logger = PredictionLogger(config.store, max_queue=config.max_log_queue,
-                                       on_written=self._count_written, on_failure=self._count_store_failure
-                                       ) if config.store is not None else None
+                                       on_written=self._count_written, on_failure=self._count_store_failure,
+                                       sampling=config.log_sampling) if config.store is not None else None
         self._inflight = 0
         if self.logger is not None:
             self.metrics.prediction_store_up.labels(self.environment).set(1)
@@ -391,6 +393,8 @@ class Gateway:
                                    "written": self.logger.written if self.logger else 0,
                                    "rejected": self.logger.rejected if self.logger else 0,
                                    "write_failures": self.logger.write_failures if self.logger else 0,
+                                   "sampled_out": self.logger.sampled_out if self.logger else 0,
+                                   "sample_rates": self.logger.sampling.rates if self.logger else {},
                                    "degraded": self.logger.degraded if self.logger else None}}
 
     # ------------------------------------------------------------------ scoring
@@ -490,7 +494,7 @@ class Gateway:
                                   "message": f"the model raised {type(exc).__name__}: {exc}"}).encode()
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._observe(model, choice.version, choice.variant, status, latency_ms)
-        if self.logger is not None:
+        if self.logger is not None and self.logger.wants(model, rid):
             record = PredictionRecord(
                 request_id=rid, model=model, version=choice.version, timestamp=time.time(),
                 features=parsed.first_features(),

@@ -21,6 +21,7 @@ from mlops_actions.errors import ConfigError, TargetError
 from mlops_actions.monitoring.store import open_store
 from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
 from mlops_actions.serving.gateway import Gateway, GatewayConfig
+from mlops_actions.serving.predlog import LogSampling
 from mlops_actions.serving.sticky import StickyForwarder, sticky_from_env
 
 __all__ = ["bind", "build_gateway", "build_single_model_gateway", "listen_address", "registered_name", "run",
@@ -52,7 +53,8 @@ def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_
     store = open_store(store_url, repo_root=repo)  # default: <repo>/.mlops/predictions.db
     routes = initial_routes(repo, env, registry or get_deploy_registry(repo))
     return Gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
-                                 initial_routes=routes, tick_seconds=tick_seconds, max_inflight=max_inflight))
+                                 initial_routes=routes, tick_seconds=tick_seconds, max_inflight=max_inflight,
+                                 log_sampling=LogSampling.from_environment(env)))
 
 
 def model_key_from_uri(uri: str) -> str:
