@@ -127,6 +127,11 @@ class Gateway:
         self._background: set[asyncio.Task[Any]] = set()
         self._controller_task: asyncio.Task[None] | None = None
         self.ready = False
+        #: why loading the models at start failed (the server then stops; ``/readyz`` says it)
+        self.start_error: str | None = None
+        #: called with :attr:`start_error` when it is set (``serve`` stops uvicorn with it)
+        self.on_start_failure: Callable[[str], None] | None = None
+        self._start_task: asyncio.Task[None] | None = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ RoutingPlane
@@ -162,8 +167,10 @@ class Gateway:
 
     def not_ready_reason(self) -> str | None:
         """Why this gateway must not get traffic now (``/readyz``), or None."""
+        if self.start_error is not None:
+            return f"the gateway did not start: {self.start_error}"
         if not self.ready:
-            return "the gateway is starting or stopping"
+            return "the gateway is starting (loading models) or stopping"
         if self.logger is not None and self.logger.degraded is not None:
             return self.logger.degraded
         return None
@@ -208,7 +215,25 @@ class Gateway:
         log.info("ready: %s", ", ".join(f"{m} {r.stable}" for m, r in sorted(self.routes.items())))
         self._controller_task = asyncio.get_running_loop().create_task(self._control_loop())
 
+    async def start_in_background(self) -> None:
+        """:meth:`start` while the server already answers: ``/health`` at once, ``/readyz`` (and
+        scoring) once every model is loaded. A failure sets :attr:`start_error` and calls
+        :attr:`on_start_failure`."""
+        try:
+            await self.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.start_error = f"{type(exc).__name__}: {exc}"
+            log.error("the gateway did not start: %s", self.start_error)
+            if self.on_start_failure is not None:
+                self.on_start_failure(self.start_error)
+
     async def stop(self) -> None:
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._start_task
         self.ready = False
         if self._controller_task is not None:
             self._controller_task.cancel()
@@ -688,7 +713,8 @@ class Gateway:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            await gw.start()
+            # load the models after the server listens: /health answers at once, /readyz when loaded
+            gw._start_task = asyncio.get_running_loop().create_task(gw.start_in_background())
             try:
                 yield
             finally:
