@@ -237,7 +237,8 @@ def compare(size: str, rows: int, cols: int, evidently_py: Path, keep: bool,
            "ours_warm_s": spread([float(x["warm"]["seconds"]) for x in runs]),  # type: ignore[arg-type]
            "evidently_s": spread([float(x["evidently"]["seconds"]) for x in runs]),  # type: ignore[arg-type]
            "ours_frames_s": frames["seconds"],
-           "speedup": spread(speed), "speedup_warm": spread(speed_warm),
+           "speedup": spread(speed), "speedup_warm": spread(speed_warm), "speedup_ratios": speed,
+           "peak_ratios": peak,
            "ours_peak_mb": spread([float(x["ours"]["maxrss_kb"]) / mb for x in runs]),  # type: ignore[arg-type]
            "evidently_peak_mb": spread([float(x["evidently"]["maxrss_kb"]) / mb for x in runs]),  # type: ignore[arg-type]
            "peak_ratio": spread(peak), "warm_peak_ratio": spread(peak_warm),
@@ -269,7 +270,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000x50,1000000x20")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--json", default=None, metavar="PATH", help="also write the rows here")
+    ap.add_argument("--json", default=None, metavar="PATH", help="write the ratio rows here")
+    ap.add_argument("--quick", action="store_true", help="20,000 x 10, 3 rounds (a smoke run)")
     ap.add_argument("--worker", nargs=2, metavar=("REF", "CUR"))
     ap.add_argument("--worker-warm", nargs=2, metavar=("PROFILE", "CUR"))
     ap.add_argument("--worker-frames", nargs=2, metavar=("REF", "CUR"))
@@ -283,6 +285,8 @@ def main() -> None:
     if args.worker_frames:
         print(json.dumps(run_ours_frames(*args.worker_frames)))
         return
+    if args.quick:
+        args.sizes, args.rounds = "20000x10", 3
     evidently_py = ensure_peer_venv("evidently", "evidently", EVIDENTLY_PINS)
     print(f"cpus {os.cpu_count()}, load {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
@@ -290,8 +294,20 @@ def main() -> None:
         r, c = (int(x) for x in size.split("x"))
         rows.append(compare(size, r, c, evidently_py, args.keep, args.rounds))
     print(json.dumps(rows, indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+    from rounds import ratio_row, write_rows
+
+    out = []
+    for row in rows:
+        size = str(row["size"]).replace("x", " x ")
+        out.append(ratio_row("drift", f"{size} (files)", "peer time / ours", "Evidently 0.7 DataDriftPreset",
+                             row["speedup_ratios"], same_work=True, goal=20,  # type: ignore[arg-type]
+                             note=f"same decisions {row['same_decision']} (default), "
+                                  f"{row['same_decision_compat']} (--compat evidently); "
+                                  f"max score diff {row['max_score_diff_compat']:.1e}"))
+        out.append(ratio_row("drift", f"{size} (files)", "our peak RSS / peer's",
+                             "Evidently 0.7 DataDriftPreset", row["peak_ratios"],  # type: ignore[arg-type]
+                             same_work=True, goal=0.25, lower_is_better=True))
+    write_rows(args.json, out)
 
 
 if __name__ == "__main__":
