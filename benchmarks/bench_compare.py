@@ -129,7 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scenarios", type=int, default=400)
+    parser.add_argument("--json", default=None, metavar="PATH", help="write the ratio rows here")
+    parser.add_argument("--quick", action="store_true", help="40 scenarios, 3 rounds (a smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.scenarios, args.rounds = 40, 3
     gb_python = str(ensure_peer_venv("gbstats", "gbstats", GBSTATS_PINS))
     scenarios = make_scenarios(args.scenarios)
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,6 +163,14 @@ def main() -> None:
     print(f"time ratio gbstats / ours vectorised (no SRM): min {min(vec):.0f}x, "
           f"median {statistics.median(vec):.0f}x, max {max(vec):.0f}x")
     agreement(ours["results"], theirs["results"], scenarios)
+    from rounds import ratio_row, write_rows
+
+    case = f"{args.scenarios} scenarios"
+    write_rows(args.json, [
+        ratio_row("A/B comparison", case, "peer time / ours (per-scenario loop)", "gbstats 0.8",
+                  ratios, same_work=True),
+        ratio_row("A/B comparison", f"{case}, vectorised", "peer time / ours", "gbstats 0.8 (its loop)",
+                  vec, same_work=False)])
 
 
 if __name__ == "__main__":

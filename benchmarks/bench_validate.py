@@ -14,8 +14,15 @@ registry, check the signature, predict once, score the whole set and the 10 slic
 thresholds), then the same plus JSON/Markdown/HTML reports and the MLflow evaluation run
 (what ``mlops-actions validate`` does).
 
-Checks that every metric both compute agrees to 1e-9, prints timings and the ratio.
-Run: .venv/bin/python benchmarks/bench_validate.py [--rows 200000]
+Same-work peer: what a script does by hand: read the Parquet file, load the model
+with ``mlflow.sklearn.load_model``, ``predict_proba`` once, and ``sklearn.metrics`` on
+the whole set and each slice (accuracy, precision, recall, F1, ROC AUC, log loss,
+confusion matrix).
+
+Checks that every metric both compute agrees to 1e-9, prints timings, then
+``--rounds`` rounds (default 3) of the three in alternating order and the min / median /
+max of each ratio (peer time / ours).
+Run: .venv/bin/python benchmarks/bench_validate.py [--rows 200000] [--rounds 3] [--json PATH] [--quick]
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rounds import order, ratio_row, write_rows
 
 COMPARED = ["example_count", "accuracy_score", "precision_score", "recall_score", "f1_score", "roc_auc",
             "log_loss", "true_positives", "false_positives", "true_negatives", "false_negatives"]
@@ -39,7 +48,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--slices", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", default=None, metavar="PATH", help="write the ratio rows here")
+    parser.add_argument("--quick", action="store_true", help="20,000 rows (a smoke run)")
     args = parser.parse_args()
+    if args.quick:
+        args.rows = min(args.rows, 20_000)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-validate-"))
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
@@ -154,6 +168,56 @@ def main() -> int:
     print(f"metric agreement: {compared} values, max |diff| = {worst:.3g} -> "
           f"{'OK (<= 1e-9)' if ok else 'MISMATCH'}")
     print(f"verdict: {result.verdict.value}")
+
+    def by_hand() -> float:
+        import pandas as pd
+        from sklearn import metrics as skm
+
+        t = time.perf_counter()
+        frame = pd.read_parquet(model_dir / "test.parquet")
+        sk = mlflow.sklearn.load_model(version.uri)
+        proba = sk.predict_proba(frame[features])[:, 1]
+        pred = (proba >= 0.5).astype(int)
+        y = frame["target"].to_numpy()
+        parts = [np.ones(len(frame), dtype=bool)] + [(frame["bucket"] == k).to_numpy()
+                                                     for k in range(args.slices)]
+        for mask in parts:
+            yt, yp, pp = y[mask], pred[mask], proba[mask]
+            skm.accuracy_score(yt, yp), skm.precision_score(yt, yp), skm.recall_score(yt, yp)
+            skm.f1_score(yt, yp), skm.roc_auc_score(yt, pp), skm.log_loss(yt, pp)
+            skm.confusion_matrix(yt, yp)
+        return time.perf_counter() - t
+
+    def evaluate() -> float:
+        t = time.perf_counter()
+        with mlflow.start_run():
+            mlflow.models.evaluate(pyfunc, X, targets="target", model_type="classifier",
+                                   evaluators=["default"], evaluator_config=cfg)
+            for k in range(args.slices):
+                part = big[big["bucket"] == k].drop(columns=["bucket"])
+                mlflow.models.evaluate(pyfunc, part, targets="target", model_type="classifier",
+                                       evaluators=["default"], evaluator_config={
+                                           "default": {**cfg["default"], "metric_prefix": f"bucket_{k}_"}})
+        return time.perf_counter() - t
+
+    def validate() -> float:
+        t = time.perf_counter()
+        validate_version(spec, yaml_path, version, None, no_latency)
+        return time.perf_counter() - t
+
+    sides = {"ours": validate, "mlflow.models.evaluate": evaluate, "same work by hand": by_hand}
+    vs_evaluate, vs_hand = [], []
+    for r in range(args.rounds):
+        times = {side: sides[side]() for side in order(r, list(sides))}
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v:.3f} s" for k, v in times.items()), flush=True)
+        vs_evaluate.append(times["mlflow.models.evaluate"] / times["ours"])
+        vs_hand.append(times["same work by hand"] / times["ours"])
+    case = f"{args.rows:,} rows, {args.slices} slices"
+    write_rows(args.json, [
+        ratio_row("validation", case, "peer time / ours", "mlflow.models.evaluate (whole + per slice)",
+                  vs_evaluate, same_work=False),
+        ratio_row("validation", case, "peer time / ours",
+                  "read + load + one predict_proba + sklearn.metrics per slice", vs_hand, same_work=True)])
     return 0 if ok else 1
 
 

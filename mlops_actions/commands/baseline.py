@@ -21,7 +21,6 @@ from typing import Any
 from mlops_actions.config.loader import load_repo
 from mlops_actions.config.specs import duration_seconds
 from mlops_actions.errors import EXIT_OK, ConfigError
-from mlops_actions.monitoring.model_monitor import PREDICTION_BASELINE_SIZE
 
 ORDER = 62
 
@@ -65,6 +64,8 @@ def set_prediction_baseline(store: Any, model: str, version: str, predictions: l
     if not predictions:
         raise ConfigError(f"no predictions to take a baseline of {model} {version} from ({source})",
                           hint="send traffic first, widen --from-window, or pass --from-file")
+    from mlops_actions.monitoring.model_monitor import PREDICTION_BASELINE_SIZE  # pandas: load when used
+
     values = predictions[-PREDICTION_BASELINE_SIZE:]
     payload = {"predictions": values, "version": version, "source": source, "set_at": time.time()}
     store.set_baseline(model, payload, version=version, kind="prediction")

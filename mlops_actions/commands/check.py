@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_actions.config.loader import Repo, scan_repo
-from mlops_actions.config.rules import check_repo
+from mlops_actions.config.rules import check_repo, logging_notes
 from mlops_actions.errors import ConfigError, ExternalError
 from mlops_actions.registry.interface import EMBEDDED_DB, ModelRegistry
 
@@ -80,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         online = False
     registry = registry_factory(args.tracking_uri, root) if online else None
     errors += check_repo(repo, registry=registry)
+    for note in logging_notes(repo):
+        print(f"note: {note}", file=sys.stderr)
     if errors:
         raise ConfigError(f"{len(errors)} problem(s) in {root}", errors=errors)
     pins = sum(len(env.models) for env in repo.environments.values())

@@ -46,6 +46,10 @@ def add_parser(sub: Any) -> None:
                    help="dataset drift when at least this share of columns drift (default 0.5)")
     p.add_argument("--correction", default="none", choices=("none", "bonferroni", "benjamini_hochberg"),
                    help="multiple-testing correction of p-values")
+    p.add_argument("--compat", default="none", choices=("none", "evidently"),
+                   help="evidently: every column's score as Evidently 0.7 computes it (Jensen-Shannon "
+                        "in natural log, goodness-of-fit chi-square); default: ours (JS in base 2, "
+                        "contingency chi-square)")
     p.add_argument("--save-profile", default=None, metavar="PATH.npz",
                    help="also store the reference profile here, to pass as --reference next time")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
@@ -101,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         reference = profile_file(args.reference, features=features)
         reference.save(args.save_profile)
     options = DriftOptions(method=args.method, threshold=args.threshold, drift_share=args.drift_share,
-                           correction=args.correction, features=features)
+                           correction=args.correction, features=features, compat=args.compat)
     report = detect_drift_files(reference, args.current, options)
     markdown = render_drift_markdown(report)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -13,6 +13,8 @@ the file:line:col of the value at fault:
 * slice names are unique within a model; thresholds name metrics of the model's task;
 * data files exist and stay inside the repository; the label is not a feature;
 * canary ``set_weight`` steps never go down;
+* an analysis that reads logged predictions (``accuracy``, ``prediction_drift``) has them:
+  the pin's ``prediction_log`` is not off (:func:`logging_notes` words what sampling costs);
 * with a registry: each pin resolves to an existing, non-archived version
   (the message names the versions that exist).
 """
@@ -29,6 +31,8 @@ from typing import Protocol
 from mlops_actions.config.loader import Repo
 from mlops_actions.config.specs import (
     ABTestStrategy,
+    AnalysisSpec,
+    BlueGreenStrategy,
     CanaryStrategy,
     EnvironmentSpec,
     ModelSpec,
@@ -58,6 +62,7 @@ __all__ = [
     "VersionLister",
     "check_registry",
     "check_repo",
+    "logging_notes",
     "metrics_for_task",
 ]
 
@@ -287,7 +292,55 @@ def _check_environment(repo: Repo, env_name: str, env: EnvironmentSpec) -> list[
                                          hint="canary weights only go up; a failed analysis rolls back "
                                          "by itself"))
                 highest = max(highest, step.set_weight)
+        if not pin.prediction_log.enabled:
+            for at, metric in _store_metrics(pin.strategy):
+                errors.append(_error(
+                    repo, file, (*where, "strategy", *at),
+                    f"analysis metric {metric!r} reads logged predictions, but prediction_log of "
+                    f"{key!r} is off (enabled: false), so it could never measure",
+                    hint="turn logging on (a sample_rate below 1 is enough) or measure error_rate / "
+                    "latency, which come from the gateway's counters"))
     return errors
+
+
+#: analysis metrics measured from the prediction store (the others from the gateway's counters)
+STORE_METRICS = ("accuracy", "prediction_drift")
+
+
+def _analyses(strategy: object) -> list[tuple[tuple[str | int, ...], AnalysisSpec]]:
+    found: list[tuple[tuple[str | int, ...], AnalysisSpec]] = []
+    if isinstance(strategy, CanaryStrategy):
+        if strategy.analysis is not None:
+            found.append((("analysis",), strategy.analysis))
+        found += [(("steps", i, "analysis"), step.analysis) for i, step in enumerate(strategy.steps)
+                  if step.analysis is not None]
+    elif isinstance(strategy, BlueGreenStrategy):
+        for name in ("pre_promotion_analysis", "post_promotion_analysis"):
+            spec = getattr(strategy, name)
+            if spec is not None:
+                found.append(((name,), spec))
+    return found
+
+
+def _store_metrics(strategy: object) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path under strategy, metric name) of every analysis metric read from logged predictions."""
+    return [((*at, "metrics", i, "name"), m.name) for at, spec in _analyses(strategy)
+            for i, m in enumerate(spec.metrics) if m.name in STORE_METRICS]
+
+
+def logging_notes(repo: Repo) -> list[str]:
+    """Warnings, not errors: a pin that samples its prediction log and whose analysis reads
+    logged rows waits longer for ``min_samples`` rows (about 1 / sample_rate times the traffic)."""
+    notes = []
+    for env_name, env in sorted(repo.environments.items()):
+        for key, pin in env.models.items():
+            rate = pin.prediction_log.rate()
+            metrics = sorted({m for _, m in _store_metrics(pin.strategy)})
+            if 0 < rate < 1 and metrics:
+                notes.append(f"{Repo.environment_file(env_name)}: {key} logs {rate:.0%} of its requests; "
+                             f"its analysis ({', '.join(metrics)}) needs about {1 / rate:.3g}x the traffic "
+                             "to reach min_samples logged rows, so verdicts come later")
+    return notes
 
 
 def _unknown_pin(repo: Repo, file: str, key: str) -> ConfigError:

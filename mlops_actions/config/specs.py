@@ -39,6 +39,7 @@ __all__ = [
     "ModelPin",
     "ModelSpec",
     "MonitoringSpec",
+    "PredictionLogSpec",
     "PromotionRules",
     "SliceSpec",
     "Strategy",
@@ -517,9 +518,32 @@ Strategy = Annotated[
 ]
 
 
+class PredictionLogSpec(_Spec):
+    """Which of a model's requests the gateway writes to the prediction store (what monitoring,
+    drift and the store-based canary analyses read). docs/monitoring.md says what sampling costs."""
+
+    enabled: bool = Field(True, description="false: log none of this model's requests")
+    sample_rate: float = Field(
+        1.0, description="share of requests logged, in (0, 1]; chosen by a hash of the request id, so "
+        "a request is always in or always out and its late label joins its row",
+        json_schema_extra={"exclusiveMinimum": 0, "maximum": 1})  # the validator words the error
+
+    @model_validator(mode="after")
+    def _rate(self) -> PredictionLogSpec:
+        if not 0 < self.sample_rate <= 1:
+            raise ValueError(f"sample_rate {self.sample_rate:g} is not in (0, 1]: 1 logs every request, "
+                             "0.1 one in ten; to log nothing set enabled: false")
+        return self
+
+    def rate(self) -> float:
+        """The share of requests to log; 0.0 when logging is off."""
+        return self.sample_rate if self.enabled else 0.0
+
+
 class ModelPin(_Spec):
     version: Version
     strategy: Strategy = Field(default_factory=lambda: FullStrategy(type="full"))
+    prediction_log: PredictionLogSpec = Field(default_factory=PredictionLogSpec)
     depends_on: list[Name] = Field(
         default_factory=list,
         description="models of this environment that must be Healthy before this one is rolled out "

@@ -191,6 +191,12 @@ def run_staging_check(repo: Path, env_name: str, env: EnvironmentSpec, *, rows: 
                     ("it exited during startup (a model did not load?)" if not thread.is_alive()
                      else f"not started within {START_TIMEOUT:.0f}s")
                 return [StagingCheck("health", None, Outcome.FAILED, f"the gateway did not start: {why}")]
+            while (gateway.not_ready_reason() is not None and gateway.start_error is None
+                   and time.monotonic() < deadline):  # the server answers first, then loads the models
+                time.sleep(0.2)
+            if gateway.start_error is not None:
+                return [StagingCheck("health", None, Outcome.FAILED,
+                                     f"the gateway did not start: {gateway.start_error}")]
             health = requests.get(f"{base}/healthz", timeout=10)
             ready = requests.get(f"{base}/readyz", timeout=10)
             if health.status_code == 200 and ready.status_code == 200:

@@ -22,6 +22,7 @@ empty strings and ``NA``-like values are missing, as pandas does).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,12 +66,14 @@ CSV_SUFFIXES = (".csv", ".txt")
 # --------------------------------------------------------------------------- one Arrow column
 
 
-def arrow_kind(arr: pa.ChunkedArray) -> tuple[ColumnKind, str | None]:
-    """The column kind pandas + :func:`infer_kind` would give, and why not when unusable."""
+def arrow_kind(arr: pa.ChunkedArray, declared: pa.DataType | None = None) -> tuple[ColumnKind, str | None]:
+    """The column kind pandas + :func:`infer_kind` would give, and why not when unusable.
+    ``declared``: the file's type of the column, when it was read as another (strings read as a
+    dictionary, see :class:`ColumnFile`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    t = arr.type
+    t = declared if declared is not None else arr.type
     n_valid = len(arr) - arr.null_count
     if pa.types.is_null(t) or (n_valid == 0 and not pa.types.is_floating(t)):
         return "unknown", "the reference column is all missing"
@@ -84,7 +87,10 @@ def arrow_kind(arr: pa.ChunkedArray) -> tuple[ColumnKind, str | None]:
     if pa.types.is_boolean(t) or pa.types.is_dictionary(t):
         return "categorical", None
     if _is_string(t):
-        nunique = pc.count_distinct(arr, mode="only_valid").as_py()
+        if pa.types.is_dictionary(arr.type):
+            nunique = len(arrow_category_counts(arr)[0])
+        else:
+            nunique = pc.count_distinct(arr, mode="only_valid").as_py()
         return ("text" if nunique > n_valid * 0.5 else "categorical"), None
     return "unknown", (f"column type {t} is not supported for drift (numbers, text, booleans and "
                        "categories are); convert it or leave it out of features:")
@@ -147,12 +153,53 @@ def arrow_numeric_values(arr: pa.ChunkedArray) -> tuple[np.ndarray, int, str | N
     return values[finite], int(len(values) - finite.sum()), None
 
 
+def _valid_mask(arr: pa.Array) -> np.ndarray | None:
+    """Which slots of a primitive Arrow array hold a value (None: all of them)."""
+    validity = arr.buffers()[0]
+    if not arr.null_count or validity is None:
+        return None
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    return bits[arr.offset:arr.offset + len(arr)].astype(bool)
+
+
+def _dictionary_counts(arr: pa.ChunkedArray) -> tuple[list[object], np.ndarray]:
+    """Raw values and counts of a dictionary-encoded column: one ``bincount`` of the indices per
+    chunk, no hashing of strings (a Parquet string column read as a dictionary comes this way)."""
+    import pyarrow as pa
+
+    raw: list[object] = []
+    counts: list[np.ndarray] = []
+    for chunk in arr.chunks:
+        if not len(chunk):
+            continue
+        indices = chunk.indices
+        width = indices.type.bit_width
+        dtype = np.dtype(f"uint{width}" if pa.types.is_unsigned_integer(indices.type) else f"int{width}")
+        idx = np.frombuffer(indices.buffers()[1], dtype=dtype, count=len(indices),
+                            offset=indices.offset * dtype.itemsize)
+        valid = _valid_mask(chunk)
+        if valid is not None:
+            idx = idx[valid]
+        n = np.bincount(idx, minlength=len(chunk.dictionary))
+        used = np.flatnonzero(n)
+        dictionary = chunk.dictionary.to_pylist()  # not .take(pa.array(...)): that imports pandas
+        values = [dictionary[k] for k in used.tolist()]
+        keep = [k for k, v in enumerate(values) if v is not None]  # a null in the dictionary: missing
+        raw.extend(values[k] for k in keep)
+        counts.append(n[used][keep])
+    return raw, (np.concatenate(counts).astype(np.int64) if counts else np.zeros(0, dtype=np.int64))
+
+
 def arrow_category_counts(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, int]:
     """As :func:`~mlops_actions.monitoring.profile.category_counts`: sorted labels, their counts,
     and the missing count."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_dictionary(arr.type):
+        raw_values, raw_counts = _dictionary_counts(arr)
+        labels, n = sorted_label_counts(raw_values, raw_counts)
+        return labels, n, int(len(arr) - int(n.sum()))
     arr = _decoded(arr)
     counted = pc.value_counts(arr)
     values, counts = counted.field("values"), counted.field("counts")
@@ -162,9 +209,20 @@ def arrow_category_counts(arr: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray,
     return labels, n, int(len(arr) - int(n.sum()))
 
 
-def arrow_profile(name: str, arr: pa.ChunkedArray) -> ColumnProfile:
-    """The reference profile of one Arrow column (as ``ReferenceProfile.from_frame`` would make)."""
-    kind, why = arrow_kind(arr)
+def arrow_profile(name: str, arr: pa.ChunkedArray, declared: pa.DataType | None = None) -> ColumnProfile:
+    """The reference profile of one Arrow column (as ``ReferenceProfile.from_frame`` would make);
+    ``declared`` as for :func:`arrow_kind`."""
+    import pyarrow as pa
+
+    if declared is not None and _is_string(declared) and pa.types.is_dictionary(arr.type):
+        n_valid = len(arr) - arr.null_count  # strings read as a dictionary: count once, decide the kind
+        labels, counts, n_missing = arrow_category_counts(arr)
+        if not len(labels):
+            return ColumnProfile(name, "unknown", 0, len(arr), np.empty(0),
+                                 error="the reference column is all missing")
+        if len(labels) <= n_valid * 0.5:
+            return category_profile(name, labels, counts, n_missing)
+    kind, why = arrow_kind(arr, declared)
     if kind == "numeric":
         values, n_missing, error = arrow_numeric_values(arr)
         if error:
@@ -173,7 +231,7 @@ def arrow_profile(name: str, arr: pa.ChunkedArray) -> ColumnProfile:
     if kind == "categorical":
         return category_profile(name, *arrow_category_counts(arr))
     if kind == "text":
-        return text_profile(name, arr.to_pylist())
+        return text_profile(name, _decoded(arr).to_pylist())
     return ColumnProfile(name, "unknown", len(arr) - arr.null_count, arr.null_count, np.empty(0), error=why)
 
 
@@ -197,57 +255,96 @@ def arrow_current(kind: str, arr: pa.ChunkedArray) -> CurrentColumn:
 
 class ColumnFile:
     """A CSV or Parquet file read one column at a time (Parquet: only that column's pages are
-    read; CSV: Arrow reads the file once, columnar). Safe to read from several threads."""
+    read; CSV: Arrow reads the file once, columnar). Safe to read from several threads: each
+    thread opens the Parquet file once and reuses it (not memory-mapped: mapped pages would count
+    in the resident memory); :meth:`close` closes them.
 
-    def __init__(self, path: str | Path) -> None:
+    ``strings_as_dictionary``: Parquet string columns come back dictionary-encoded (as they are
+    stored), so counting categories is a ``bincount`` of the indices instead of hashing every
+    string; :attr:`types` keeps the file's own type of each column."""
+
+    def __init__(self, path: str | Path, *, strings_as_dictionary: bool = False) -> None:
         self.path = Path(path)
         suffix = self.path.suffix.lower()
         if suffix not in PARQUET_SUFFIXES + CSV_SUFFIXES:
             raise ValidationError(f"cannot read {self.path}: unknown format {suffix!r}",
                                   hint="use a .parquet or .csv file (or a stored .npz profile as reference)")
         self._table: pa.Table | None = None
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        self._lock = threading.Lock()
+        self._dictionary: list[str] = []
         try:
             if suffix in PARQUET_SUFFIXES:
                 import pyarrow.parquet as pq
 
                 schema = pq.read_schema(self.path)
                 self.names = [n for n in schema.names if not n.startswith("__index_level_")]
-                self.n_rows = pq.ParquetFile(self.path).metadata.num_rows
+                self.types = {n: schema.field(n).type for n in self.names}
+                self.n_rows = self._parquet().metadata.num_rows
+                if strings_as_dictionary:
+                    self._dictionary = [n for n in self.names if _is_string(self.types[n])]
+                    self.close()  # reopened per thread with the dictionary columns
             else:
                 import pyarrow.csv as pcsv
 
                 self._table = pcsv.read_csv(self.path, convert_options=pcsv.ConvertOptions(
                     strings_can_be_null=True))
                 self.names = list(self._table.column_names)
+                self.types = {n: self._table.schema.field(n).type for n in self.names}
                 self.n_rows = self._table.num_rows
         except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
             raise ValidationError(f"cannot read {self.path}: {exc}",
                                   hint="give a readable CSV or Parquet file") from exc
 
+    def _parquet(self) -> Any:
+        """This thread's reader (a ParquetFile is not shared between threads)."""
+        import pyarrow.parquet as pq
+
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = pq.ParquetFile(self.path, read_dictionary=self._dictionary or None)
+            self._local.reader = reader
+            with self._lock:
+                self._opened.append(reader)
+        return reader
+
     def read(self, name: str) -> pa.ChunkedArray:
         if self._table is not None:
             return self._table.column(name)
-        import pyarrow.parquet as pq
-
-        try:  # a ParquetFile per read: the reader is not shared between threads
-            return pq.ParquetFile(self.path).read(columns=[name], use_threads=False).column(0)
+        try:
+            return self._parquet().read(columns=[name], use_threads=False).column(0)
         except (OSError, ValueError) as exc:
             raise ValidationError(f"cannot read column {name!r} of {self.path}: {exc}",
                                   hint="the file may be truncated; rewrite it") from exc
+
+    def close(self) -> None:
+        """Close every thread's reader (reading again reopens)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        for reader in opened:
+            reader.close()
+
+    def __enter__(self) -> ColumnFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def profile_file(path: str | Path, *, features: Sequence[str] | None = None,
                  exclude: Sequence[str] = (), workers: int = 0, source: str = "",
                  fingerprint: str = "") -> ReferenceProfile:
     """The :class:`ReferenceProfile` of a CSV/Parquet file, built column by column (no DataFrame)."""
-    data = ColumnFile(path)
-    names = list(features) if features is not None else [n for n in data.names if n not in exclude]
-    missing = [n for n in names if n not in data.names]
-    if missing:
-        raise ValidationError(f"reference data {path} has no column(s) {', '.join(map(repr, missing))}",
-                              hint=f"columns present: {', '.join(data.names)}")
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        profiles = list(pool.map(lambda n: arrow_profile(n, data.read(n)), names))
+    with ColumnFile(path, strings_as_dictionary=True) as data:
+        names = list(features) if features is not None else [n for n in data.names if n not in exclude]
+        missing = [n for n in names if n not in data.names]
+        if missing:
+            raise ValidationError(f"reference data {path} has no column(s) {', '.join(map(repr, missing))}",
+                                  hint=f"columns present: {', '.join(data.names)}")
+        with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+            profiles = list(pool.map(lambda n: arrow_profile(n, data.read(n), data.types[n]), names))
     return ReferenceProfile({p.name: p for p in profiles}, data.n_rows, source or str(path), fingerprint)
 
 
@@ -261,8 +358,8 @@ def _reference_columns(reference: str | Path | ReferenceProfile,
     if path.suffix.lower() == ".npz":
         stored = StoredProfile(path)
         return stored.names, stored.n_rows, stored.column, stored.close
-    data = ColumnFile(path)
-    return data.names, data.n_rows, lambda n: arrow_profile(n, data.read(n)), lambda: None
+    data = ColumnFile(path, strings_as_dictionary=True)
+    return data.names, data.n_rows, lambda n: arrow_profile(n, data.read(n), data.types[n]), data.close
 
 
 def detect_drift_files(reference: str | Path | ReferenceProfile, current: str | Path,
@@ -274,8 +371,12 @@ def detect_drift_files(reference: str | Path | ReferenceProfile, current: str | 
     of the memory. Never raises for a bad column (it gets an ``error`` verdict); raises
     :class:`~mlops_actions.errors.ValidationError` for an unreadable file."""
     options = options or DriftOptions()
-    cur = ColumnFile(current)
-    ref_names, n_ref_rows, ref_column, close = _reference_columns(reference)
+    cur = ColumnFile(current, strings_as_dictionary=True)
+    try:
+        ref_names, n_ref_rows, ref_column, close = _reference_columns(reference)
+    except BaseException:
+        cur.close()
+        raise
     try:
         names = list(options.features) if options.features is not None else ref_names
         known = set(ref_names)
@@ -300,6 +401,7 @@ def detect_drift_files(reference: str | Path | ReferenceProfile, current: str | 
             cols = list(pool.map(one, names))
     finally:
         close()
+        cur.close()
     return decide_report(cols, options, n_ref_rows, cur.n_rows)
 
 

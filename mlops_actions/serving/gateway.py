@@ -37,7 +37,7 @@ from mlops_actions.serving.batching import MicroBatcher
 from mlops_actions.serving.interface import AdminError, Backend, BackendLoader, RolloutAdmin
 from mlops_actions.serving.metrics import TrafficStats
 from mlops_actions.serving.openapi import api_routes
-from mlops_actions.serving.predlog import PredictionLogger, StoreUnavailable
+from mlops_actions.serving.predlog import LogSampling, PredictionLogger, StoreUnavailable
 from mlops_actions.serving.protocol import (
     BadRequest,
     ParsedInput,
@@ -83,6 +83,8 @@ class GatewayConfig:
     predict_threads: int = 2
     #: single-model mode in an A/B test on Kubernetes: forward the other variant's sticky keys
     sticky: StickyForwarder | None = None
+    #: per-model share of requests logged (environments/<env>.yaml ``prediction_log``); default all
+    log_sampling: LogSampling | None = None
 
 
 class Gateway:
@@ -104,8 +106,8 @@ class Gateway:
         self.cache = BackendCache(config.loader)
         self.executor = ThreadPoolExecutor(max_workers=config.predict_threads, thread_name_prefix="predict")
         self.logger = PredictionLogger(config.store, max_queue=config.max_log_queue,
-                                       on_written=self._count_written, on_failure=self._count_store_failure
-                                       ) if config.store is not None else None
+                                       on_written=self._count_written, on_failure=self._count_store_failure,
+                                       sampling=config.log_sampling) if config.store is not None else None
         self._inflight = 0
         if self.logger is not None:
             self.metrics.prediction_store_up.labels(self.environment).set(1)
@@ -114,6 +116,11 @@ class Gateway:
         self._counters: dict[str, WeightedCounter] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.ready = False
+        #: why loading the models at start failed (the server then stops; ``/readyz`` says it)
+        self.start_error: str | None = None
+        #: called with :attr:`start_error` when it is set (``serve`` stops uvicorn with it)
+        self.on_start_failure: Callable[[str], None] | None = None
+        self._start_task: asyncio.Task[None] | None = None
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ routes
@@ -149,8 +156,10 @@ class Gateway:
 
     def not_ready_reason(self) -> str | None:
         """Why this gateway must not get traffic now (``/readyz``), or None."""
+        if self.start_error is not None:
+            return f"the gateway did not start: {self.start_error}"
         if not self.ready:
-            return "the gateway is starting or stopping"
+            return "the gateway is starting (loading models) or stopping"
         if self.logger is not None and self.logger.degraded is not None:
             return self.logger.degraded
         return None
@@ -171,7 +180,25 @@ class Gateway:
         self.ready = True
         log.info("ready: %s", ", ".join(f"{m} {r.stable}" for m, r in sorted(self.routes.items())))
 
+    async def start_in_background(self) -> None:
+        """:meth:`start` while the server already answers: ``/health`` at once, ``/readyz`` (and
+        scoring) once every model is loaded. A failure sets :attr:`start_error` and calls
+        :attr:`on_start_failure`."""
+        try:
+            await self.start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.start_error = f"{type(exc).__name__}: {exc}"
+            log.error("the gateway did not start: %s", self.start_error)
+            if self.on_start_failure is not None:
+                self.on_start_failure(self.start_error)
+
     async def stop(self) -> None:
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._start_task
         self.ready = False
         if self.admin is not None:
             await self.admin.stop()
@@ -200,6 +227,8 @@ class Gateway:
                                    "written": self.logger.written if self.logger else 0,
                                    "rejected": self.logger.rejected if self.logger else 0,
                                    "write_failures": self.logger.write_failures if self.logger else 0,
+                                   "sampled_out": self.logger.sampled_out if self.logger else 0,
+                                   "sample_rates": self.logger.sampling.rates if self.logger else {},
                                    "degraded": self.logger.degraded if self.logger else None}}
 
     # ------------------------------------------------------------------ scoring
@@ -299,7 +328,7 @@ class Gateway:
                                   "message": f"the model raised {type(exc).__name__}: {exc}"}).encode()
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._observe(model, choice.version, choice.variant, status, latency_ms)
-        if self.logger is not None:
+        if self.logger is not None and self.logger.wants(model, rid):
             record = PredictionRecord(
                 request_id=rid, model=model, version=choice.version, timestamp=time.time(),
                 features=parsed.first_features(),
@@ -494,7 +523,8 @@ class Gateway:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            await gw.start()
+            # load the models after the server listens: /health answers at once, /readyz when loaded
+            gw._start_task = asyncio.get_running_loop().create_task(gw.start_in_background())
             try:
                 yield
             finally:

@@ -18,21 +18,31 @@ so durability costs one commit per batch, not per request.
 - ``offer`` is fire-and-forget for rows nobody was promised (shadow traffic,
   requests that failed anyway); they are written when the store works.
 - ``close`` writes what is still queued (graceful shutdown, SIGTERM).
+
+Sampling (:class:`LogSampling`, from each pin's ``prediction_log`` in
+``environments/<env>.yaml``): a model logs the share ``sample_rate`` of its
+requests, or none (``enabled: false``). Whether a request is logged is a hash of
+its request id, not a coin toss: the same id always gets the same answer, so a
+logged request's late label joins its row, a mirrored (``.shadow``) request is
+logged exactly when its primary is, and stable and candidate are sampled alike.
+A request that is not logged is answered at once (no wait for the commit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from mlops_actions.monitoring.interface import PredictionRecord, PredictionStore
 
-__all__ = ["PredictionLogger", "StoreUnavailable"]
+__all__ = ["LogSampling", "PredictionLogger", "StoreUnavailable", "sample_point"]
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +53,47 @@ class StoreUnavailable(Exception):
     """The prediction store refused a write (disk full, I/O error, database down)."""
 
 
+def sample_point(request_id: str) -> float:
+    """Where a request id falls in [0, 1): the first 8 bytes of its BLAKE2b hash. Stable across
+    processes and machines (not Python's salted ``hash``), uniform for any id format."""
+    base = request_id.removesuffix(".shadow")  # a mirrored request goes with its primary
+    digest = hashlib.blake2b(base.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+class LogSampling:
+    """Per-model share of requests to log (1.0 when a model is not named; 0.0 = off)."""
+
+    def __init__(self, rates: Mapping[str, float] | None = None) -> None:
+        self.rates = {model: float(rate) for model, rate in (rates or {}).items() if rate < 1.0}
+
+    @classmethod
+    def from_environment(cls, env: Any) -> LogSampling:
+        """From an :class:`~mlops_actions.config.specs.EnvironmentSpec`'s pins."""
+        return cls({key: pin.prediction_log.rate() for key, pin in env.models.items()})
+
+    def keeps(self, model: str, request_id: str) -> bool:
+        rate = self.rates.get(model)
+        if rate is None:
+            return True
+        if rate <= 0.0:
+            return False
+        return sample_point(request_id) < rate
+
+    def __bool__(self) -> bool:  # anything to sample out at all
+        return bool(self.rates)
+
+
 class PredictionLogger:
     def __init__(self, store: PredictionStore, *, max_queue: int = 50_000, batch_size: int = 1000,
                  flush_interval: float = 0.05, probe_interval: float = 0.5,
                  on_written: Callable[[list[PredictionRecord]], None] | None = None,
-                 on_failure: Callable[[str], None] | None = None) -> None:
+                 on_failure: Callable[[str], None] | None = None,
+                 sampling: LogSampling | None = None) -> None:
         self.store = store
+        self.sampling = sampling or LogSampling()
+        #: records not logged because their model samples them out
+        self.sampled_out = 0
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queue)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -69,13 +114,35 @@ class PredictionLogger:
     def depth(self) -> int:
         return self._queue.qsize()
 
+    def keeps(self, model: str, request_id: str) -> bool:
+        """Whether this model logs this request (:class:`LogSampling`)."""
+        return not self.sampling or self.sampling.keeps(model, request_id)
+
+    def wants(self, model: str, request_id: str) -> bool:
+        """:meth:`keeps`, counting the requests it turns away in ``sampled_out`` (the gateway asks
+        before it builds the record, so a request that is not logged costs nothing)."""
+        if self.keeps(model, request_id):
+            return True
+        self.sampled_out += 1
+        return False
+
     def submit(self, record: PredictionRecord, done: asyncio.Future[None]) -> bool:
         """Queue a record whose ``done`` resolves once it is committed (or fails with
-        :class:`StoreUnavailable`); False when the queue is full (answer 503)."""
+        :class:`StoreUnavailable`); False when the queue is full (answer 503). A record its model
+        samples out is not queued and ``done`` resolves at once."""
+        if not self.keeps(record.model, record.request_id):
+            self.sampled_out += 1
+            if not done.done():
+                done.set_result(None)
+            return True
         return self._put((record, done))
 
     def offer(self, record: PredictionRecord) -> bool:
-        """Queue a record nobody waits for; False when the queue is full."""
+        """Queue a record nobody waits for; False when the queue is full (True, unqueued, when
+        its model samples it out)."""
+        if not self.keeps(record.model, record.request_id):
+            self.sampled_out += 1
+            return True
         return self._put((record, None))
 
     def _put(self, item: _Item) -> bool:

@@ -74,7 +74,16 @@ def run(gateway: Gateway, host: str = "127.0.0.1", port: int = 8080) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"gateway for {gateway.environment} on http://{host}:{port} "
           f"(admin token: ${TOKEN_ENV} or {gateway.config.state_dir / 'gateway.token'})", flush=True)
+    server = uvicorn.Server(uvicorn_config(gateway, host, port))
+
+    def stop(why: str) -> None:  # a model did not load: stop serving, exit 3 below
+        server.should_exit = True
+
+    gateway.on_start_failure = stop
     try:
-        uvicorn.Server(uvicorn_config(gateway, host, port)).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()
+    if gateway.start_error is not None:
+        raise TargetError(f"the gateway did not start: {gateway.start_error}",
+                          hint="check the model URIs pinned in the environment and the registry")

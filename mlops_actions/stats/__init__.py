@@ -10,19 +10,42 @@ numpy arrays.
 
 from __future__ import annotations
 
-from mlops_actions.stats.compare import compare_arms, compare_metrics, latency_test, proportion_test
-from mlops_actions.stats.interface import (
-    Arm,
-    ArmSummary,
-    Comparison,
-    Difference,
-    Metric,
-    MultiComparison,
-    Srm,
-    Verdict,
-)
-from mlops_actions.stats.paired import PairedDelta, bootstrap_delta, delong, mcnemar
-from mlops_actions.stats.srm import srm_check
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_actions.stats.compare import compare_arms, compare_metrics, latency_test, proportion_test
+    from mlops_actions.stats.interface import (
+        Arm,
+        ArmSummary,
+        Comparison,
+        Difference,
+        Metric,
+        MultiComparison,
+        Srm,
+        Verdict,
+    )
+    from mlops_actions.stats.paired import PairedDelta, bootstrap_delta, delong, mcnemar
+    from mlops_actions.stats.srm import srm_check
+
+#: name -> submodule. Loaded on first use (PEP 562): ``compare`` imports scipy.stats (about a
+#: second), and importing ``mlops_actions.stats.interface`` for the CLI's parser runs this file.
+_LAZY = {
+    **dict.fromkeys(("compare_arms", "compare_metrics", "latency_test", "proportion_test"), "compare"),
+    **dict.fromkeys(("Arm", "ArmSummary", "Comparison", "Difference", "Metric", "MultiComparison", "Srm",
+                     "Verdict"), "interface"),
+    **dict.fromkeys(("PairedDelta", "bootstrap_delta", "delong", "mcnemar"), "paired"),
+    "srm_check": "srm",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "Arm",

@@ -166,3 +166,57 @@ def test_min_change_on_in_monitoring_is_an_error(repo_dir: Path) -> None:
     assert _lines(errors)[0].startswith(f"models/cancer/model.yaml:{line}:")
     assert "monitoring.performance.accuracy.min_change_on: min_change_on applies to validation only" \
         in _lines(errors)[0]
+
+
+CANARY_WITH_ACCURACY = """models:
+  cancer:
+    version: "1.2.0"
+    prediction_log: {LOG}
+    strategy:
+      type: canary
+      steps:
+        - set_weight: 20
+        - analysis:
+            metrics: [{name: error_rate, max: 0.05}, {name: accuracy, min: 0.8}]
+"""
+
+
+def test_analysis_reading_logged_rows_needs_logging_on(repo_dir: Path, capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    from mlops_actions.cli import main
+    from mlops_actions.config.rules import logging_notes
+
+    staging = repo_dir / "environments" / "staging.yaml"
+    staging.write_text(CANARY_WITH_ACCURACY.replace("{LOG}", "{enabled: false}"))
+    lines = _lines(check_repo(load_repo(repo_dir)))
+    assert lines == ["environments/staging.yaml:10:61: "
+                     "models.cancer.strategy.steps[1].analysis.metrics[1].name: analysis metric "
+                     "'accuracy' reads logged predictions, but prediction_log of 'cancer' is off "
+                     "(enabled: false), so it could never measure"]
+    assert main(["-C", str(repo_dir), "check", "--offline"]) == 2
+    assert "turn logging on" in capsys.readouterr().err
+
+    staging.write_text(CANARY_WITH_ACCURACY.replace("{LOG}", "{sample_rate: 0.25}"))
+    assert check_repo(load_repo(repo_dir)) == []
+    assert logging_notes(load_repo(repo_dir)) == [
+        "environments/staging.yaml: cancer logs 25% of its requests; its analysis (accuracy) needs about 4x "
+        "the traffic to reach min_samples logged rows, so verdicts come later"]
+    assert main(["-C", str(repo_dir), "check", "--offline"]) == 0
+    assert "note: environments/staging.yaml: cancer logs 25%" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("log", "message"), [
+    ("{sample_rate: 0}", "sample_rate 0 is not in (0, 1]"),
+    ("{sample_rate: 1.5}", "sample_rate 1.5 is not in (0, 1]"),
+    ("{sample_rate: lots}", "sample_rate"),
+    ("{enable: false}", "enable"),
+])
+def test_bad_prediction_log_settings_are_clear_errors(repo_dir: Path, capsys: pytest.CaptureFixture[str],
+                                                      log: str, message: str) -> None:
+    from mlops_actions.cli import main
+
+    (repo_dir / "environments" / "staging.yaml").write_text(
+        CANARY_WITH_ACCURACY.replace("{LOG}", log))
+    assert main(["-C", str(repo_dir), "check", "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert "environments/staging.yaml:4" in err and message in err and "Traceback" not in err

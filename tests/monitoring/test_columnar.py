@@ -179,3 +179,54 @@ def test_drift_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert main(["drift", "--reference", r, "--current", str(tmp_path / "nope.parquet")]) == 2
     assert main(["drift", "--reference", r, "--current", c, "--method", "kl"]) == 2
     assert "valid: auto, ks" in capsys.readouterr().err
+
+
+def test_drift_command_compat_evidently_prints_evidentlys_scores(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compat evidently: the values Evidently 0.7.23 recorded for the same files (base-e
+    Jensen-Shannon, goodness-of-fit chi-square), where the default prints ours."""
+    from mlops_actions.cli import main
+
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    assets = REPO_ROOT / "tests" / "assets" / "monitoring"
+    for case in ("large", "small"):
+        expected = json.loads((assets / f"evidently_{case}.json").read_text())["columns"]
+        args = ["drift", "--reference", str(assets / f"evidently_{case}_ref.csv"),
+                "--current", str(assets / f"evidently_{case}_cur.csv"), "--json"]
+        main([*args, "--compat", "evidently"])
+        compat = {c["column"]: c["statistic"] for c in json.loads(capsys.readouterr().out)["columns"]}
+        main(args)
+        default = {c["column"]: c["statistic"] for c in json.loads(capsys.readouterr().out)["columns"]}
+        for name, exp in expected.items():
+            assert compat[name] == pytest.approx(exp["value"], abs=1e-9, rel=0), (case, name)
+        assert any(default[n] != pytest.approx(e["value"], abs=1e-9) for n, e in expected.items()), case
+    assert main(["drift", "--reference", "a.csv", "--current", "b.csv", "--compat", "nope"]) == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_dictionary_read_strings_with_nulls_over_row_groups_equal_the_dataframe_path(tmp_path: Path) -> None:
+    """Parquet string columns are counted from their dictionary indices, chunk by chunk (each row
+    group has its own dictionary); nulls, a label only some groups hold and text columns too."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    n = 5000
+
+    def frame(shift: bool) -> pd.DataFrame:
+        cat = rng.choice(["a", "b", "c", "late"] if shift else ["a", "b", "c"], n).astype(object)
+        cat[rng.random(n) < 0.1] = None
+        return pd.DataFrame({"cat": cat, "ids": [f"id{i}" for i in rng.permutation(n)]})
+
+    ref, cur = frame(False), frame(True)
+    paths = []
+    for name, df in (("ref", ref), ("cur", cur)):
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, row_group_size=700)
+        assert pq.ParquetFile(path).metadata.num_row_groups > 1
+        paths.append(path)
+    files = detect_drift_files(*paths)
+    _same(files, detect_drift(ref, cur))
+    cat = next(c for c in files.columns if c.column == "cat")
+    assert cat.kind == "categorical" and cat.unseen_categories == ("late",) and cat.drifted
+    assert next(c for c in files.columns if c.column == "ids").kind == "text"

@@ -22,6 +22,7 @@ from mlops_actions.monitoring.drift import (
 )
 from mlops_actions.monitoring.profile import ReferenceProfile, infer_kind
 from mlops_actions.monitoring.verdict import Verdict
+from tests.monitoring.evidently_compat import check_case
 
 ASSETS = Path(__file__).parent.parent / "assets" / "monitoring"
 
@@ -46,6 +47,36 @@ def test_large_reference_matches_evidently_method_value_and_decision() -> None:
     js = {c.column: c.statistic for c in report.columns if c.method == "jensenshannon"}
     for name, value in js.items():
         assert value == pytest.approx(expected["columns"][name]["value"] / math.sqrt(math.log(2)), rel=1e-9)
+
+
+CASES = sorted(p.stem.removeprefix("evidently_") for p in ASSETS.glob("evidently_*.json"))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_compat_evidently_reproduces_every_score(case: str) -> None:
+    """drift --compat evidently: Evidently 0.7.23's method, score (to 1e-9) and decision for each
+    column, default and explicit methods, with missing values and infinities
+    (tests/assets/monitoring/make_evidently_fixture.py recorded them from Evidently itself)."""
+    assert check_case(ASSETS, case) > 0
+
+
+def test_compat_evidently_cases_cover_every_method() -> None:
+    methods = {c["method"] for case in CASES
+               for c in json.loads((ASSETS / f"evidently_{case}.json").read_text())["columns"].values()}
+    assert methods == {"ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"}
+
+
+def test_compat_evidently_differs_from_the_default_where_documented() -> None:
+    ref, cur, _ = _evidently("large")
+    default = {c.column: c for c in detect_drift(ref, cur).columns}
+    compat = {c.column: c for c in detect_drift(ref, cur, DriftOptions(compat="evidently")).columns}
+    for name, col in compat.items():
+        if col.method == "jensenshannon":  # base e vs base 2
+            assert default[name].statistic == pytest.approx(col.statistic / math.sqrt(math.log(2)), rel=1e-12)
+        else:
+            assert default[name].statistic == col.statistic
+    with pytest.raises(ValueError, match="compat 'bogus'"):
+        DriftOptions(compat="bogus")  # type: ignore[arg-type]
 
 
 def test_small_reference_matches_evidently_tests() -> None:
@@ -235,3 +266,13 @@ def test_prediction_drift_on_labels_scores_and_logged_outputs() -> None:
     probs = detect_prediction_drift([[0.9, 0.1]] * 50 + [[0.2, 0.8]] * 50, [{"prediction": 1}] * 100)
     assert probs.drifted is True
     assert detect_prediction_drift([], [1, 2]).verdict is Verdict.INCONCLUSIVE
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(-1e9, 1e9), min_size=1, max_size=60),
+       st.lists(st.floats(0, 1), min_size=1, max_size=12))
+def test_sorted_quantiles_equal_numpy_bit_for_bit(values: list[float], q: list[float]) -> None:
+    from mlops_actions.monitoring.drift import sorted_quantiles
+
+    qs = np.array([*q, 0.0, 0.25, 0.5, 0.75, 1.0])
+    assert np.array_equal(sorted_quantiles(np.sort(values), qs), np.quantile(values, qs))

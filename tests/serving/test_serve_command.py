@@ -76,3 +76,53 @@ def test_a_taken_port_fails_before_ready_is_logged(tmp_path: Path) -> None:
     assert proc.returncode == 3, text
     assert f"cannot listen on 127.0.0.1:{port}" in text and "another process (another gateway?)" in text
     assert "ready:" not in text and "gateway for staging on" not in text
+
+
+def test_health_answers_while_models_load_and_a_failed_load_stops_serve(tmp_path: Path) -> None:
+    """/health answers before the models are loaded; /readyz and scoring follow the loading; a
+    model that cannot load stops `serve` with exit 3 and the reason."""
+    import asyncio
+
+    from mlops_actions.deploy.interface import Route
+    from mlops_actions.serving.gateway import Gateway, GatewayConfig
+    from tests.serving._support import FakeLoader, asgi_call
+
+    release = asyncio.Event()
+    fake = FakeLoader()
+
+    class SlowLoader:
+        def __call__(self, uri: str) -> object:
+            while not release.is_set():
+                time.sleep(0.01)
+            return fake(uri)
+
+    gw = Gateway(GatewayConfig(environment="dev", state_dir=tmp_path / "s", token="t",
+                               initial_routes={"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")},
+                               loader=SlowLoader()))
+    body = b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}'
+
+    async def scenario() -> list[int]:
+        seen = []
+        async with gw.app.router.lifespan_context(gw.app):
+            await asyncio.sleep(0.05)
+            for path, method, payload in (("/health", "GET", b""), ("/readyz", "GET", b""),
+                                          ("/invocations", "POST", body)):
+                seen.append((await asgi_call(gw, method, path, payload))[0])
+            release.set()
+            for _ in range(200):
+                if gw.ready:
+                    break
+                await asyncio.sleep(0.02)
+            for path, method, payload in (("/readyz", "GET", b""), ("/invocations", "POST", body)):
+                seen.append((await asgi_call(gw, method, path, payload))[0])
+        return seen
+
+    assert asyncio.run(scenario()) == [200, 503, 503, 200, 200]
+
+    from mlops_actions.errors import TargetError
+    from mlops_actions.serving.server import run
+
+    broken = Gateway(GatewayConfig(environment="dev", state_dir=tmp_path / "b", token="t", initial_routes={
+        "m": Route(model="m", stable="1.0.0", stable_uri="fake://missing")}, loader=fake))
+    with pytest.raises(TargetError, match="did not start: ServingError: could not load fake://missing"):
+        run(broken, "127.0.0.1", free_port())

@@ -42,6 +42,7 @@ from mlops_actions.registry.uris import check_model_uri
 from mlops_actions.serving.auth import TOKEN_ENV, load_or_create_token
 from mlops_actions.serving.gateway import Gateway, GatewayConfig
 from mlops_actions.serving.interface import AdminError
+from mlops_actions.serving.predlog import LogSampling
 from mlops_actions.serving.pyfunc import load_pyfunc
 from mlops_actions.serving.sticky import StickyForwarder, sticky_from_env
 
@@ -228,7 +229,8 @@ def build_gateway(repo: Path, env_name: str, store_url: str | None = None, tick_
     routes = initial_routes(repo, env, registry or get_deploy_registry(repo))
     return local_gateway(GatewayConfig(environment=env_name, state_dir=state_dir, token=token, store=store,
                                        initial_routes=routes, tick_seconds=tick_seconds,
-                                       max_inflight=max_inflight))
+                                       max_inflight=max_inflight,
+                                       log_sampling=LogSampling.from_environment(env)))
 
 
 def model_key_from_uri(uri: str) -> str:
