@@ -465,6 +465,11 @@ class AnalysisSpec(_Spec):
     consecutive_error_limit: int = Field(4, ge=0)
     min_samples: int = Field(20, ge=1, description="fewer requests: inconclusive")
     metrics: list[AnalysisMetric] = Field(min_length=1)
+    compare_to_stable: bool = Field(
+        False, description="also judge the candidate against the stable version on the same window "
+        "(Kayenta's model: Mann-Whitney / Hodges-Lehmann on latency, proportion tests on error rate and "
+        "accuracy, weighted score); a significant regression fails the measurement, the thresholds "
+        "above stay as guardrails")
 
 
 class Pause(_Spec):

@@ -68,27 +68,35 @@ class HistoryEntry:
 
 
 #: canary-vs-stable judgement of one window: None when the judge has nothing to say
-Judge = Callable[[AnalysisSpec, VersionSample, VersionSample | None], Verdict | None]
+Judge = Callable[[AnalysisSpec, VersionSample, VersionSample | None], Verdict | tuple[Verdict, str] | None]
+JUDGE_METRIC = "canary_vs_stable"
 
 
 def judge_canary(spec: AnalysisSpec, candidate: VersionSample,
-                 stable: VersionSample | None) -> Verdict | None:
+                 stable: VersionSample | None) -> tuple[Verdict, str] | None:
     """THE JUDGE HOOK: compare the candidate's window with the stable version's.
 
-    Returns None today (the absolute thresholds of :func:`~mlops_actions.deploy.rollout.analysis.evaluate`
-    are the only gate). Plugging the canary-vs-stable judge in is this one call (the sample
-    fields are the judge's inputs)::
-
-        from mlops_actions.stats.judge import accuracy, error_rate, judge, latency
-        return judge([latency(candidate.latencies_ms, stable.latencies_ms),
-                      error_rate(candidate.errors, stable.errors),
-                      accuracy(candidate.correct, stable.correct)]).verdict
-
-    (or pass ``judge=`` to :class:`~mlops_actions.deploy.rollout.host.RolloutHost`). Its verdict
-    is recorded as the ``canary_vs_stable`` measurement and counted like any other; on
-    Kubernetes the samples hold Prometheus aggregates only, so a judge sees no raw samples there.
+    With ``compare_to_stable: true`` in the analysis, :func:`mlops_actions.stats.judge.judge`
+    (Kayenta's model) judges the two samples of the same window: latency (Mann-Whitney U with a
+    Hodges-Lehmann shift at 98%, 10% tolerance), error rate (critical: a significant increase
+    fails the whole judgement) and accuracy on late labels; the verdict and its one-sentence
+    summary are recorded as the ``canary_vs_stable`` measurement. A failed judgement counts like
+    any failed measurement; an inconclusive one (too few rows, a marginal score) is recorded but
+    does not pause the rollout: the thresholds stay the guardrail. Without the key, or with no
+    stable version (the first deploy), or on Kubernetes (Prometheus gives aggregates, no raw
+    samples), it returns None. Another judge may be passed to
+    :class:`~mlops_actions.deploy.rollout.host.RolloutHost` (``judge=``).
     """
-    return None
+    if not spec.compare_to_stable or stable is None or not candidate.errors or not stable.errors:
+        return None
+    from mlops_actions.stats import judge as kayenta  # scipy: only when a canary is judged
+
+    metrics = [kayenta.error_rate(candidate.errors, stable.errors, critical=True),
+               kayenta.latency(candidate.latencies_ms, stable.latencies_ms)]
+    if candidate.correct and stable.correct:
+        metrics.append(kayenta.accuracy(candidate.correct, stable.correct))
+    judgement = kayenta.judge(metrics)
+    return judgement.verdict, judgement.summary
 
 
 @dataclass
@@ -194,8 +202,9 @@ def measure_window(s: Step, r: Rollout, spec: AnalysisSpec, version: str, since:
     ms = evaluate(spec, candidate, stable, now)
     judged = s.judge(spec, candidate, stable)
     if judged is not None:
-        ms.append(Measurement("canary_vs_stable", judged, None, candidate.requests,
-                              f"canary_vs_stable: {judged.value}", now))
+        verdict, summary = judged if isinstance(judged, tuple) else (judged, "")
+        message = f"{JUDGE_METRIC}: {verdict.value}" + (f" ({summary})" if summary else "")
+        ms.append(Measurement(JUDGE_METRIC, verdict, None, candidate.requests, message, now))
     return ms
 
 
@@ -208,7 +217,8 @@ def reconcile_analysis(s: Step, r: Rollout, spec: AnalysisSpec, now: float, vers
     if now < r.analysis_started_at + duration_seconds(spec.interval):
         return r
     ms = measure_window(s, r, spec, version, r.analysis_started_at, now)
-    result = combine(ms)
+    # the judge's "not sure" is shown, not counted: it never pauses a rollout the guardrail passes
+    result = combine([m for m in ms if not (m.metric == JUDGE_METRIC and m.result is Verdict.INCONCLUSIVE)])
     s.measurements += [(r.step, m) for m in ms]
     counts = AnalysisCounts(r.successes, r.failures, r.inconclusives, r.errors,
                             r.consecutive_errors).add(result)
