@@ -133,6 +133,7 @@ def test_a_generated_or_file_gateway_token_is_masked_in_actions(tmp_path: Path,
     from types import SimpleNamespace
 
     from mlops_actions.cli import main
+    from mlops_actions.deploy.targets import gateway_plane
     from mlops_actions.deploy.targets.local import read_token
     from mlops_actions.serving import server
     from mlops_actions.serving.auth import load_or_create_token
@@ -144,7 +145,7 @@ def test_a_generated_or_file_gateway_token_is_masked_in_actions(tmp_path: Path,
     assert read_token("MLOPS_GATEWAY_TOKEN", tmp_path) == token
     assert capsys.readouterr().out == f"::add-mask::{token}\n"
     served: list[object] = []
-    monkeypatch.setattr(server, "build_single_model_gateway", lambda *a, **k: SimpleNamespace(
+    monkeypatch.setattr(gateway_plane, "build_single_model_gateway", lambda *a, **k: SimpleNamespace(
         config=SimpleNamespace(token=load_or_create_token(tmp_path))))
     monkeypatch.setattr(server, "run", lambda gateway, host, port: served.append(gateway))
     assert main(["serve", "--model-uri", "models:/churn/1"]) == 0 and served

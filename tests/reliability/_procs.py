@@ -74,11 +74,21 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def _error_code(r: requests.Response) -> str | None:
+    try:
+        body = r.json()
+    except ValueError:
+        return None
+    return body.get("error_code") if isinstance(body, dict) else None
+
+
 class Poller:
     """Scores continuously from a few threads; counts what a client sees.
 
-    ``down``: connection refused or cut (the process is dead or restarting); ``answers``:
-    HTTP answers by status; ``versions``: the versions that answered with 200.
+    ``down``: connection refused or cut (the process is dead or restarting); ``starting``:
+    503 ``NOT_READY`` (the process listens and says its models are still loading, as /readyz
+    does: a client retries it like a refused connection); ``answers``: every other HTTP answer
+    by status; ``versions``: the versions that answered with 200.
     """
 
     def __init__(self, url: str, body: dict[str, Any], threads: int = 2) -> None:
@@ -88,6 +98,7 @@ class Poller:
         self.versions: Counter[str] = Counter()
         self.bad: list[tuple[int, str]] = []
         self.down = 0
+        self.starting = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
@@ -106,6 +117,9 @@ class Poller:
                 time.sleep(0.05)
                 continue
             with self._lock:
+                if r.status_code == 503 and _error_code(r) == "NOT_READY":
+                    self.starting += 1
+                    continue
                 self.answers[r.status_code] += 1
                 if r.status_code == 200:
                     self.versions[r.headers.get("X-Model-Version", "")] += 1

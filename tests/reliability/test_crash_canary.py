@@ -128,8 +128,9 @@ def test_sigkill_at_random_points_of_canaries_resumes_and_converges(tmp_path: Pa
            f"{len(declared)} finished Healthy on the declared version; {unhealthy} of {answered:,} "
            f"answers while up were not a 200 from a live version; history: every declare, resume and "
            "promotion recorded exactly once (stand-in models, so 30 restarts fit in CI; the load test "
-           "kills a gateway serving real MLflow models); the gateway refuses connections while it "
-           "restarts",
+           f"kills a gateway serving real MLflow models); while it restarts the gateway refuses "
+           f"connections ({poller.down:,} refused) and then answers 503 NOT_READY until its models are "
+           f"loaded ({poller.starting:,})",
            kills=GATEWAY_KILLS, rollouts=len(declared), kill_points=dict(kill_points),
            restart_median_s=round(statistics.median(restarts), 2), answers=answered,
            unhealthy_answers=unhealthy, refused_while_down=poller.down, history_events=dict(events),

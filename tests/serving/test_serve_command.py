@@ -84,7 +84,8 @@ def test_health_answers_while_models_load_and_a_failed_load_stops_serve(tmp_path
     import asyncio
 
     from mlops_actions.deploy.interface import Route
-    from mlops_actions.serving.gateway import Gateway, GatewayConfig
+    from mlops_actions.deploy.targets.gateway_plane import local_gateway
+    from mlops_actions.serving.gateway import GatewayConfig
     from tests.serving._support import FakeLoader, asgi_call
 
     release = asyncio.Event()
@@ -96,9 +97,11 @@ def test_health_answers_while_models_load_and_a_failed_load_stops_serve(tmp_path
                 time.sleep(0.01)
             return fake(uri)
 
-    gw = Gateway(GatewayConfig(environment="dev", state_dir=tmp_path / "s", token="t",
-                               initial_routes={"m": Route(model="m", stable="1.0.0", stable_uri="fake://v1")},
-                               loader=SlowLoader()))
+    # the rollout host beside the gateway loads the routes (what `serve` builds)
+    gw = local_gateway(GatewayConfig(environment="dev", state_dir=tmp_path / "s", token="t",
+                                     initial_routes={"m": Route(model="m", stable="1.0.0",
+                                                                stable_uri="fake://v1")},
+                                     loader=SlowLoader()), tick=False)
     body = b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}'
 
     async def scenario() -> list[int]:
@@ -122,7 +125,9 @@ def test_health_answers_while_models_load_and_a_failed_load_stops_serve(tmp_path
     from mlops_actions.errors import TargetError
     from mlops_actions.serving.server import run
 
-    broken = Gateway(GatewayConfig(environment="dev", state_dir=tmp_path / "b", token="t", initial_routes={
-        "m": Route(model="m", stable="1.0.0", stable_uri="fake://missing")}, loader=fake))
+    broken = local_gateway(GatewayConfig(environment="dev", state_dir=tmp_path / "b", token="t",
+                                         initial_routes={"m": Route(model="m", stable="1.0.0",
+                                                                    stable_uri="fake://missing")},
+                                         loader=fake), tick=False)
     with pytest.raises(TargetError, match="did not start: ServingError: could not load fake://missing"):
         run(broken, "127.0.0.1", free_port())
