@@ -224,6 +224,15 @@ def _ab_effect(metric: str, v: float | None) -> str:
     return f"{v * 100:+.1f} points" if Metric(metric).is_proportion else f"{v:+.3g} ms"
 
 
+def error_bars(value: float, ci: tuple[float, float] | None, scale: float) -> list[list[float]] | None:
+    """matplotlib's ``xerr`` for ``value`` and its interval: the distances down and up, never
+    negative (a Wilson interval of 0 or 1 successes can end a rounding error inside the value,
+    which matplotlib refuses)."""
+    if ci is None:
+        return None
+    return [[max(0.0, (value - ci[0]) * scale)], [max(0.0, (ci[1] - value) * scale)]]
+
+
 def ab_plot(r: ABReport) -> str:
     """Per-variant value and interval of every metric of the test, one panel each (base64 PNG)."""
     import matplotlib
@@ -240,9 +249,7 @@ def ab_plot(r: ABReport) -> str:
             f = v.metrics[metric]
             if f.value is None:
                 continue
-            err = None
-            if f.ci is not None:
-                err = [[(f.value - f.ci[0]) * scale], [(f.ci[1] - f.value) * scale]]
+            err = error_bars(f.value, f.ci, scale)
             ax.errorbar([f.value * scale], [y], xerr=err, fmt="o", capsize=4, color=colours[v.name])
         ax.set_yticks([0, 1], [f"A {r.a.version}", f"B {r.b.version}"])
         ax.set_ylim(-0.6, 1.6)

@@ -230,3 +230,12 @@ def test_monitor_flags_a_split_mismatch_as_a_failed_check(ab_repo: Path,
 
 def test_reports_without_an_ab_test_are_unchanged() -> None:
     assert "A/B test" not in render_markdown([]) and "A/B" not in render_html([])
+
+
+def test_error_bars_are_never_negative_when_a_value_sits_on_its_interval_bound() -> None:
+    # the demo's A/B report crashed: matplotlib refuses a negative xerr (rounding at a bound)
+    from mlops_actions.monitoring.reports import error_bars
+
+    assert error_bars(1.0, (0.9, 1.0 - 1e-16), 100.0) == [[pytest.approx(10.0)], [0.0]]
+    assert error_bars(0.0, (1e-17, 0.05), 100.0) == [[0.0], [pytest.approx(5.0)]]
+    assert error_bars(12.0, None, 1.0) is None
