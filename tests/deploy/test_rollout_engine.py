@@ -151,17 +151,26 @@ def test_values_a_metrics_backend_computed_are_judged_like_samples() -> None:
     assert isinstance(CANARY, CanaryStrategy)
 
 
-JUDGED = parse_strategy({"type": "canary", "steps": [
-    {"set_weight": 50}, {"analysis": {"interval": "0.05s", "min_samples": 5, "compare_to_stable": True,
-                                      "metrics": [{"name": "error_rate", "max": 0.5}]}}]})
+def _canary(compare_to_stable: bool) -> Any:
+    """A 50% canary with one analysis: the error-rate guardrail (max 0.5), judged or not."""
+    analysis = {"interval": "0.05s", "min_samples": 5, "metrics": [{"name": "error_rate", "max": 0.5}]}
+    if compare_to_stable:
+        analysis["compare_to_stable"] = True
+    return parse_strategy({"type": "canary", "steps": [{"set_weight": 50}, {"analysis": analysis}]})
 
 
-def _window(plane: MemoryPlane, candidate_errors: int, n: int = 400) -> None:
-    """``n`` requests to each version in one window; the first ``candidate_errors`` of the
-    candidate's fail, none of the stable version's; latencies alike."""
-    for i in range(n):
-        plane.record("m", "1.1.0", 5.0 + (i % 7), i < candidate_errors)
-        plane.record("m", "1.0.0", 5.0 + (i % 7), False)
+def _run_to_the_end(h: RolloutHost, plane: MemoryPlane, candidate_errors: int, n: int = 400) -> Rollout:
+    """Windows of ``n`` requests to each version (the first ``candidate_errors`` of the
+    candidate's fail, none of the stable version's; latencies alike), a tick after each, until
+    the rollout is Healthy or rolled back."""
+    deadline = time.monotonic() + 10
+    while h.rollouts["m"].phase not in (Phase.ROLLED_BACK, Phase.HEALTHY) and time.monotonic() < deadline:
+        for i in range(n):
+            plane.record("m", "1.1.0", 5.0 + (i % 7), i < candidate_errors)
+            plane.record("m", "1.0.0", 5.0 + (i % 7), False)
+        asyncio.run(h.tick())
+        time.sleep(0.06)
+    return h.rollouts["m"]
 
 
 def test_compare_to_stable_rolls_back_a_canary_the_threshold_alone_would_pass(tmp_path: Path) -> None:
@@ -169,13 +178,8 @@ def test_compare_to_stable_rolls_back_a_canary_the_threshold_alone_would_pass(tm
     # regression (Kayenta's judge: error rate is critical), though under the 50% guardrail
     plane = MemoryPlane()
     h = host(tmp_path, plane)
-    h.declare("m", "1.1.0", "mem://2", JUDGED, "alice")
-    deadline = time.monotonic() + 10
-    while h.rollouts["m"].phase not in (Phase.ROLLED_BACK, Phase.HEALTHY) and time.monotonic() < deadline:
-        _window(plane, candidate_errors=40)
-        asyncio.run(h.tick())
-        time.sleep(0.06)
-    r = h.rollouts["m"]
+    h.declare("m", "1.1.0", "mem://2", _canary(compare_to_stable=True), "alice")
+    r = _run_to_the_end(h, plane, candidate_errors=40)
     assert r.phase is Phase.ROLLED_BACK, r.message
     assert "canary_vs_stable: failed" in r.message and "error_rate" in r.message
     judged = [m for m in h.db.measurements(r.id) if m.metric == "canary_vs_stable"]
@@ -185,18 +189,10 @@ def test_compare_to_stable_rolls_back_a_canary_the_threshold_alone_would_pass(tm
 
 @pytest.mark.parametrize("compare", [True, False])
 def test_a_canary_as_good_as_stable_is_promoted_either_way(tmp_path: Path, compare: bool) -> None:
-    strategy = JUDGED if compare else parse_strategy({"type": "canary", "steps": [
-        {"set_weight": 50}, {"analysis": {"interval": "0.05s", "min_samples": 5,
-                                          "metrics": [{"name": "error_rate", "max": 0.5}]}}]})
     plane = MemoryPlane()
     h = host(tmp_path, plane)
-    h.declare("m", "1.1.0", "mem://2", strategy, "alice")
-    deadline = time.monotonic() + 10
-    while h.rollouts["m"].phase not in (Phase.ROLLED_BACK, Phase.HEALTHY) and time.monotonic() < deadline:
-        _window(plane, candidate_errors=0)
-        asyncio.run(h.tick())
-        time.sleep(0.06)
-    r = h.rollouts["m"]
+    h.declare("m", "1.1.0", "mem://2", _canary(compare_to_stable=compare), "alice")
+    r = _run_to_the_end(h, plane, candidate_errors=0)
     assert r.phase is Phase.HEALTHY, r.message
     judged = [m for m in h.db.measurements(r.id) if m.metric == "canary_vs_stable"]
     assert [m.result for m in judged] == ([Verdict.PASSED] if compare else [])
