@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-from mlops_actions import __version__
+from mlops_actions import __version__, masking
 from mlops_actions.errors import (
     EXIT_BAD_INPUT,
     EXIT_CHECK_FAILED,
@@ -109,7 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help exits 0, usage errors exit 2
         return int(exc.code or 0)
-    with actions.command_guard():  # in Actions: printed text never starts a workflow command
+    # in Actions: printed text never starts a workflow command, and a secret an adapter reads
+    # from a file (the gateway's token in .mlops/) is masked before any later line shows it
+    with actions.command_guard(), masking.sink(actions.add_mask):
         return _run(args)
 
 

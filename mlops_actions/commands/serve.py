@@ -40,7 +40,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlops_actions.deploy.targets.gateway_plane import build_gateway, build_single_model_gateway
+    from mlops_actions.serving.local_plane import build_gateway, build_single_model_gateway
     from mlops_actions.serving.server import run as run_server
 
     if args.model_uri is not None:

@@ -153,8 +153,8 @@ def run_staging_check(repo: Path, env_name: str, env: EnvironmentSpec, *, rows: 
     import uvicorn
 
     from mlops_actions.deploy.registry_bridge import get_deploy_registry
-    from mlops_actions.deploy.targets.gateway_plane import initial_routes, local_gateway
     from mlops_actions.serving.gateway import GatewayConfig
+    from mlops_actions.serving.local_plane import initial_routes, local_gateway
     from mlops_actions.serving.server import uvicorn_config
 
     specs: dict[str, ModelSpec] = {}

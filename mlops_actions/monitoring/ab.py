@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 
 from mlops_actions.config.specs import ABAnalysisSpec
+from mlops_actions.monitoring.finding import Finding
 from mlops_actions.stats.interface import SRM_THRESHOLD, Arm, Comparison, Metric, MultiComparison, Srm
 from mlops_actions.stats.interface import Verdict as Outcome
 from mlops_actions.verdict import Verdict
 
 if TYPE_CHECKING:
-    from mlops_actions.monitoring.health import Finding
     from mlops_actions.monitoring.store import MonitoringStore
 
 __all__ = ["ABReport", "ArmFigure", "SampleSize", "VariantSummary", "analyse_ab", "arms_from_rows",
@@ -130,7 +130,6 @@ class ABReport:
 
     def findings(self, version: str | None) -> list[Finding]:
         """The split check and each guardrail, for alert sinks (kind ``ab_test``)."""
-        from mlops_actions.monitoring.health import Finding
 
         srm = self.srm
         out = [Finding(self.model, self.environment, "ab_test", "traffic_split",

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from mlops_actions.config.specs import MonitoringSpec, Threshold
+from mlops_actions.monitoring.ab import ABReport
 from mlops_actions.monitoring.drift import (
     ColumnDrift,
     DriftOptions,
@@ -22,47 +23,16 @@ from mlops_actions.monitoring.drift import (
     detect_drift,
     detect_prediction_drift,
 )
+from mlops_actions.monitoring.finding import Finding
 from mlops_actions.monitoring.performance import PerformanceReport, compute_performance
 from mlops_actions.monitoring.profile import ReferenceProfile
 from mlops_actions.monitoring.quality import QualityReport, check_quality
 from mlops_actions.monitoring.store import MonitoringStore, features_frame
 from mlops_actions.monitoring.verdict import Verdict, worst
 
-if TYPE_CHECKING:
-    from mlops_actions.monitoring.ab import ABReport
-
 __all__ = ["NO_ROWS", "Finding", "ModelHealth", "VariantHealth", "assess_model"]
 
 NO_ROWS = "no predictions logged in the window: nothing was checked"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One check's outcome, flat, for alert sinks and reports. ``key`` is stable across runs
-    (dedup: the same key firing again is the same alert; absent later = resolved)."""
-
-    model: str
-    environment: str
-    kind: str  # performance, data_drift, prediction_drift, quality
-    name: str  # metric or column ("*" for the dataset)
-    verdict: Verdict
-    message: str
-    value: float | None = None
-    limit: float | None = None
-    version: str | None = None
-    variant: str = ""  # the gateway variant (stable, canary, b) when checks run per variant
-
-    @property
-    def key(self) -> str:
-        return f"{self.environment}/{self.model}/{self.kind}/{self.name}" + (
-            f"@{self.variant}" if self.variant else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "model": self.model, "version": self.version,
-                "environment": self.environment, "variant": self.variant, "kind": self.kind,
-                "name": self.name,
-                "verdict": self.verdict.value, "message": self.message, "value": self.value,
-                "limit": self.limit}
 
 
 _RANK = {Verdict.FAILED: 0, Verdict.ERROR: 1, Verdict.INCONCLUSIVE: 2, Verdict.PASSED: 3}

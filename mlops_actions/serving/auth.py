@@ -7,13 +7,11 @@ import os
 import secrets
 from pathlib import Path
 
+from mlops_actions.deploy.targets.interface import ENVIRONMENT_HEADER, WRONG_ENVIRONMENT
+
 __all__ = ["ENVIRONMENT_HEADER", "TOKEN_ENV", "WRONG_ENVIRONMENT", "check_bearer", "load_or_create_token"]
 
 TOKEN_ENV = "MLOPS_GATEWAY_TOKEN"  # noqa: S105 - the variable name, not a secret
-#: the environment an admin client acts for; a gateway of another environment refuses it (409
-#: WRONG_ENVIRONMENT), so a staging URL pasted into production.yaml cannot deploy to staging
-ENVIRONMENT_HEADER = "X-Mlops-Environment"
-WRONG_ENVIRONMENT = "WRONG_ENVIRONMENT"
 
 
 def load_or_create_token(state_dir: Path, env_var: str = TOKEN_ENV) -> str:

@@ -65,7 +65,7 @@ class GatewayConfig:
     state_dir: Path
     token: str
     store: PredictionStore | None = None
-    #: for the rollout host composed beside the gateway (``deploy.targets.gateway_plane``): routes to
+    #: for the rollout host composed beside the gateway (``serving.local_plane``): routes to
     #: serve when its database has none for a model (from environments/<env>.yaml pins)
     initial_routes: dict[str, Route] = field(default_factory=dict)
     loader: BackendLoader = load_pyfunc

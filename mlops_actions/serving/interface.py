@@ -46,7 +46,7 @@ class RolloutAdmin(Protocol):
     """What the gateway's admin API calls: the rollout host, which the gateway does not own.
 
     The gateway is a scoring server; ``mlops-actions serve`` composes it with a rollout
-    host (``mlops_actions.deploy.targets.gateway_plane``) that answers these in JSON
+    host (``mlops_actions.serving.local_plane``) that answers these in JSON
     and raises :class:`AdminError` for requests it refuses.
     """
 

@@ -1,7 +1,7 @@
 """Run the gateway of one environment under uvicorn (httptools + uvloop when installed).
 
 The gateway with its rollout host is built by
-:func:`mlops_actions.deploy.targets.gateway_plane.build_gateway` (or
+:func:`mlops_actions.serving.local_plane.build_gateway` (or
 ``build_single_model_gateway``)."""
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def _accuracy(prediction: pa.ChunkedArray, label: pa.ChunkedArray) -> np.ndarray
 
 def load_arms(path: str | Path, metrics: tuple[Metric, ...]) -> dict[Metric, Arm]:
     """Read one variant's file once and return its usable values for each metric."""
-    from mlops_actions.monitoring.columnar import ColumnFile
+    from mlops_actions.tables import ColumnFile
 
     path = Path(path)
     if not path.is_file():

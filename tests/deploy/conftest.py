@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from mlops_actions.deploy.targets.interface import Desired
-from mlops_actions.deploy.targets.memory import MemoryTarget
+from mlops_actions.serving.memory_target import MemoryTarget
 from tests.serving._support import FakeLoader, Registry, shared_registry
 
 

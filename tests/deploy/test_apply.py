@@ -14,8 +14,8 @@ from mlops_actions.cli import exit_code_for
 from mlops_actions.deploy.apply import apply_environment, environment_lock
 from mlops_actions.deploy.targets.interface import TargetStatus
 from mlops_actions.deploy.targets.local import LocalTarget
-from mlops_actions.deploy.targets.memory import MemoryTarget
 from mlops_actions.errors import ConfigError, TargetError
+from mlops_actions.serving.memory_target import MemoryTarget
 from tests.deploy.test_deployment_automation import FakeRegistry
 from tests.serving._support import FakeLoader, asgi_call
 

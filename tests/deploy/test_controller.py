@@ -9,7 +9,7 @@ from typing import Any
 
 from mlops_actions.deploy.interface import Phase
 from mlops_actions.deploy.targets.interface import Desired
-from mlops_actions.deploy.targets.memory import MemoryTarget
+from mlops_actions.serving.memory_target import MemoryTarget
 from mlops_actions.verdict import Verdict
 from tests.serving._support import FakeLoader
 

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from mlops_actions.config.specs import CanaryStrategy
-from mlops_actions.deploy.targets.memory import MemoryTarget
 from mlops_actions.deployment.deployment_automation import DeploymentAutomation, strategy_from_config
 from mlops_actions.errors import ConfigError
 from mlops_actions.registry.interface import ModelVersion
+from mlops_actions.serving.memory_target import MemoryTarget
 
 
 class FakeRegistry:

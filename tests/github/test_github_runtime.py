@@ -132,10 +132,11 @@ def test_a_generated_or_file_gateway_token_is_masked_in_actions(tmp_path: Path,
     The masking is the CLI edge's job (``serve``), not the serving layer's (issue 17)."""
     from types import SimpleNamespace
 
+    from mlops_actions import masking
     from mlops_actions.cli import main
-    from mlops_actions.deploy.targets import gateway_plane
     from mlops_actions.deploy.targets.local import read_token
-    from mlops_actions.serving import server
+    from mlops_actions.github import actions
+    from mlops_actions.serving import local_plane, server
     from mlops_actions.serving.auth import load_or_create_token
 
     monkeypatch.delenv("MLOPS_GATEWAY_TOKEN", raising=False)
@@ -143,13 +144,17 @@ def test_a_generated_or_file_gateway_token_is_masked_in_actions(tmp_path: Path,
     token = load_or_create_token(tmp_path)
     assert capsys.readouterr().out == ""  # the serving layer prints nothing
     assert read_token("MLOPS_GATEWAY_TOKEN", tmp_path) == token
+    assert capsys.readouterr().out == ""  # the adapter announces it; only the CLI edge prints
+    with masking.sink(actions.add_mask):  # what cli.main registers
+        assert read_token("MLOPS_GATEWAY_TOKEN", tmp_path) == token
     assert capsys.readouterr().out == f"::add-mask::{token}\n"
     served: list[object] = []
-    monkeypatch.setattr(gateway_plane, "build_single_model_gateway", lambda *a, **k: SimpleNamespace(
-        config=SimpleNamespace(token=load_or_create_token(tmp_path))))
+    monkeypatch.setattr(local_plane, "build_single_model_gateway", lambda *a, **k: SimpleNamespace(
+        config=SimpleNamespace(token=read_token("MLOPS_GATEWAY_TOKEN", tmp_path))))
     monkeypatch.setattr(server, "run", lambda gateway, host, port: served.append(gateway))
     assert main(["serve", "--model-uri", "models:/churn/1"]) == 0 and served
-    assert capsys.readouterr().out == f"::add-mask::{token}\n"  # masked before the server starts
+    # masked before the server starts: once as the adapter read it (main's sink), once by serve
+    assert capsys.readouterr().out == f"::add-mask::{token}\n" * 2
     monkeypatch.delenv("GITHUB_ACTIONS")
     assert main(["serve", "--model-uri", "models:/churn/1"]) == 0
     assert capsys.readouterr().out == ""  # outside Actions

@@ -18,9 +18,9 @@ import uvicorn
 
 from mlops_actions.config.loader import load_repo
 from mlops_actions.deploy.interface import Route
-from mlops_actions.deploy.targets.gateway_plane import build_single_model_gateway
 from mlops_actions.deploy.targets.kubernetes.render import render_environment
 from mlops_actions.serving.gateway import Gateway
+from mlops_actions.serving.local_plane import build_single_model_gateway
 from mlops_actions.serving.routing import WeightedCounter, ab_variant, choose
 from mlops_actions.serving.server import uvicorn_config
 from mlops_actions.serving.sticky import AB_ENV, sticky_from_env

@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 from mlops_actions.deploy.interface import Route
-from mlops_actions.deploy.targets.gateway_plane import local_gateway
 from mlops_actions.monitoring.store import open_store
 from mlops_actions.serving.gateway import GatewayConfig
+from mlops_actions.serving.local_plane import local_gateway
 from mlops_actions.serving.server import run
 from tests.serving._support import TOKEN, FakeLoader
 

@@ -21,8 +21,8 @@ import pytest
 import requests
 from starlette.routing import Route as StarletteRoute
 
-from mlops_actions.deploy.targets.gateway_plane import host_of, local_gateway
 from mlops_actions.serving.gateway import GatewayConfig
+from mlops_actions.serving.local_plane import host_of, local_gateway
 from mlops_actions.serving.openapi import SCORING_PATHS, openapi_document
 from tests.reliability.figures import record
 from tests.reliability.hostile_gateway import HostileGateway, hostile_gateway  # noqa: F401 - fixture

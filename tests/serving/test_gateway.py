@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from mlops_actions.deploy.interface import Route
-from mlops_actions.deploy.targets.gateway_plane import host_of, local_gateway
 from mlops_actions.monitoring.store import MemoryStore
 from mlops_actions.serving.gateway import GatewayConfig
+from mlops_actions.serving.local_plane import host_of, local_gateway
 from tests.serving._support import FakeLoader, asgi_call
 
 TOKEN = "tok"

@@ -84,7 +84,7 @@ def test_gateway_logs_the_sampled_share_and_late_labels_join(sampled: Harness) -
 
 def test_memory_store_with_logging_off_logs_nothing(tmp_path: Path) -> None:
     """serve --env with `prediction_log: {enabled: false}` on a memory:// store."""
-    from mlops_actions.deploy.targets.gateway_plane import build_gateway
+    from mlops_actions.serving.local_plane import build_gateway
     from tests.serving._support import FakeLoader
 
     (tmp_path / "environments").mkdir()

@@ -84,8 +84,8 @@ def test_health_answers_while_models_load_and_a_failed_load_stops_serve(tmp_path
     import asyncio
 
     from mlops_actions.deploy.interface import Route
-    from mlops_actions.deploy.targets.gateway_plane import local_gateway
     from mlops_actions.serving.gateway import GatewayConfig
+    from mlops_actions.serving.local_plane import local_gateway
     from tests.serving._support import FakeLoader, asgi_call
 
     release = asyncio.Event()

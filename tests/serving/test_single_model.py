@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_actions.deploy.targets.gateway_plane import build_single_model_gateway, model_key_from_uri
 from mlops_actions.errors import ConfigError
+from mlops_actions.serving.local_plane import build_single_model_gateway, model_key_from_uri
 from tests.serving._support import FakeLoader, asgi_call
 
 

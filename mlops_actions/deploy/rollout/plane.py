@@ -4,7 +4,7 @@ Four calls, like Flagger's router (``SetRoutes`` / ``GetRoutes``) plus what a
 model server adds: read and set a model's route (which versions get which share),
 make sure a version is loaded before it gets any, and measure one window of
 traffic per version. Implementations: the local gateway
-(:mod:`mlops_actions.deploy.targets.gateway_plane`), Kubernetes Gateway API
+(:mod:`mlops_actions.serving.local_plane`), Kubernetes Gateway API
 HTTPRoute weights, and :class:`MemoryPlane` here for tests.
 
 :meth:`RoutingPlane.measure` answers with raw per-version samples (errors 0/1,

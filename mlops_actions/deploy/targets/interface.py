@@ -1,8 +1,11 @@
 """The DeploymentTarget port: narrow, like Flagger's router (reconcile, status, promote, abort).
 
-``local.py`` talks to the gateway's admin API; ``memory.py`` runs the same
-controller in-process for unit tests; the Kubernetes target implements the
-same four calls with Argo Rollouts.
+``local.py`` talks to the gateway's admin API; :mod:`mlops_actions.serving.memory_target`
+runs the same rollout host and gateway in-process for unit tests; the Kubernetes target
+implements the same four calls with Argo Rollouts.
+
+The admin API's wire names shared by the client (``local.py``) and the gateway that
+answers it live here, at the lower layer, so the client never imports the server.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from typing import Any, Protocol
 
 from mlops_actions.deploy.interface import Rollout, Route
 
-__all__ = ["DeploymentTarget", "Desired", "Reconciled", "TargetStatus"]
+__all__ = ["ENVIRONMENT_HEADER", "WRONG_ENVIRONMENT", "DeploymentTarget", "Desired", "Reconciled",
+           "TargetStatus"]
+
+#: the environment an admin client acts for; a gateway of another environment refuses it (409
+#: WRONG_ENVIRONMENT), so a staging URL pasted into production.yaml cannot deploy to staging
+ENVIRONMENT_HEADER = "X-Mlops-Environment"
+WRONG_ENVIRONMENT = "WRONG_ENVIRONMENT"
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,16 @@ from typing import Any
 
 import requests
 
+from mlops_actions import masking
 from mlops_actions.deploy.interface import Rollout, Route
-from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
+from mlops_actions.deploy.targets.interface import (
+    ENVIRONMENT_HEADER,
+    WRONG_ENVIRONMENT,
+    Desired,
+    Reconciled,
+    TargetStatus,
+)
 from mlops_actions.errors import ConfigError, TargetError
-from mlops_actions.github import actions
-from mlops_actions.serving.auth import ENVIRONMENT_HEADER, WRONG_ENVIRONMENT
 
 __all__ = ["LocalTarget", "read_token"]
 
@@ -24,7 +29,7 @@ def read_token(env_var: str, state_dir: str | os.PathLike[str]) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
             token = fh.read().strip()
-        actions.add_mask(token)  # read from a file: GitHub does not know to mask it
+        masking.found(token)  # read from a file: GitHub does not know to mask it
         return token
     except OSError:
         raise TargetError(f"no admin token: ${env_var} is unset and {path} cannot be read",

@@ -15,11 +15,11 @@ from pydantic import ValidationError as PydanticValidationError
 
 from mlops_actions.deploy.rollout.host import RolloutHost, RolloutRequestError
 from mlops_actions.deploy.rollout.record import Rollout, parse_strategy
-from mlops_actions.deploy.targets.gateway_plane import host_of, local_gateway
 from mlops_actions.deploy.targets.interface import Desired, Reconciled, TargetStatus
 from mlops_actions.errors import TargetError
 from mlops_actions.serving.gateway import GatewayConfig
 from mlops_actions.serving.interface import BackendLoader
+from mlops_actions.serving.local_plane import host_of, local_gateway
 
 __all__ = ["MemoryTarget"]
 
