@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
                                     registry_uri=getattr(registry, "registry_uri", None))
         result = validate_version(spec, model_yaml, candidate, baseline, options)
     except MlopsActionsError as err:
-        if not isinstance(err, ConfigError | RegistryError) and f"{spec.name} {version}" not in err.message:
+        if not isinstance(err, ConfigError | RegistryError):  # these name the file or the version
             err.message = f"validating {spec.name} {version}: {err.message}"
         if err.location is None:
             err.location = Location(_relative(model_yaml, repo))

@@ -301,13 +301,14 @@ def _translate(err: Any, data: Any, source: SourceMap, spec: type[pydantic.BaseM
         message = f"{where}: expected {ctx['expected']}, got {_describe(value, written)}"
     elif kind == "finite_number":
         message = f"{where}: expected a finite number, got {_describe(value, written)}"
+    elif kind == "one_action_per_step":  # config.specs.CanaryStep
+        message = f"{where}: {err['msg']}"
+        hint = "split it into one list item per action: `- set_weight: 10` then `- pause: {}`"
     elif kind == "value_error":
         text = str(err["msg"]).removeprefix("Value error, ")
         message = f"{where}: {text}"
         if path and path[-1] in VERSION_KEYS:
             hint = 'write MAJOR.MINOR.PATCH in quotes, e.g. "1.2.0" (pre-releases: "1.2.0-rc.1")'
-        elif text.startswith("a step has exactly one"):
-            hint = "split it into one list item per action: `- set_weight: 10` then `- pause: {}`"
     else:
         message = f"{where}: {err['msg']}"
     location = source.location(path, at_key=at_key)

@@ -15,6 +15,7 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from mlops_actions.errors import ConfigError
 
@@ -487,7 +488,9 @@ class CanaryStep(_Spec):
     def _exactly_one(self) -> CanaryStep:
         given = [k for k in ("set_weight", "pause", "analysis") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("a step has exactly one of set_weight, pause, analysis")
+            # its own error type: the loader adds its hint by type, never by the message's text
+            raise PydanticCustomError("one_action_per_step",
+                                      "a step has exactly one of set_weight, pause, analysis")
         return self
 
 

@@ -135,6 +135,9 @@ class ColumnDrift:
     outlier_share_reference: float = 0.0  # beyond reference Q1 - 3 IQR .. Q3 + 3 IQR
     outlier_share_current: float = 0.0
     message: str = ""
+    #: why an ERROR column could not be tested, for the quality checks (never its message text):
+    #: "schema" (missing from the current data), "type" (values that are not of the column's kind)
+    problem: str = ""
     descriptor: str = ""  # text columns: the descriptor whose test this is (length, oov_share)
     descriptors: tuple[ColumnDrift, ...] = ()  # text columns: every descriptor's test
 
@@ -412,18 +415,19 @@ def compare_column(prof: ColumnProfile, current: CurrentColumn | None, options: 
     base = ColumnDrift(prof.name, prof.kind, "", None, None, None, Verdict.ERROR,
                        n_reference=prof.n, missing_share_reference=prof.missing_share)
     if current is None:
-        return replace(base, message="missing from the current data (schema change): the model gets "
-                                     "no value for it; check the feature pipeline")
+        return replace(base, problem="schema",
+                       message="missing from the current data (schema change): the model gets "
+                               "no value for it; check the feature pipeline")
     n_total = current.n_total
-    if prof.error:
-        return replace(base, message=prof.error)
+    if prof.error:  # "unknown": the reference's values are not of one kind a test can read
+        return replace(base, message=prof.error, problem="type" if prof.kind == "unknown" else "")
     method: str = options.method
     if method != "auto" and method not in METHODS:
         return replace(base, message=f"unknown drift method {method!r}; valid: auto, {', '.join(METHODS)}")
     if prof.kind == "text":
         return _text_column(prof, current, options, base)
     if current.error:
-        return replace(base, message=f"current data: {current.error}")
+        return replace(base, message=f"current data: {current.error}", problem="type")
     if prof.kind == "numeric":
         cur = np.sort(current.values)
         base = replace(base, n_current=len(cur),

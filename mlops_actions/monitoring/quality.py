@@ -104,11 +104,11 @@ def check_quality(drift: DriftReport, current_columns: Sequence[str],
     out: list[QualityFinding] = []
     known = {c.column for c in drift.columns}
     for c in drift.columns:
-        if c.verdict is Verdict.ERROR and c.message.startswith("missing from the current data"):
+        if c.verdict is Verdict.ERROR and c.problem == "schema":
             out.append(QualityFinding(c.column, "schema", Verdict.FAILED, None, None,
                                       f"{c.column}: {c.message}"))
             continue
-        if c.verdict is Verdict.ERROR and ("not numbers" in c.message or "mixes value types" in c.message):
+        if c.verdict is Verdict.ERROR and c.problem == "type":
             out.append(QualityFinding(c.column, "type", Verdict.ERROR, None, None,
                                       f"{c.column}: {c.message}"))
             continue

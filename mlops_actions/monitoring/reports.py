@@ -200,22 +200,29 @@ def ab_markdown(r: ABReport) -> list[str]:
     guards = [f for f in r.findings(None) if f.name.startswith("guardrail:")]
     if guards:
         lines += [""] + [f"- {ICON[f.verdict]} {_md_escape(f.message)}" for f in guards]
+    lines += [f"- {note}" for note in _ab_notes(r)]
+    return lines
+
+
+def _ab_notes(r: ABReport) -> list[str]:
+    """The sample size of each primary metric, and the method: under the A/B table (both formats)."""
+    notes = []
     for s in r.sample_size:
         if s.per_variant:
             what = ("the minimum detectable effect" if s.source == "minimum_detectable_effect"
                     else "the observed difference")
             still = s.still_needed or {}
-            lines.append(f"- sample size for {s.metric} ({what}, {_ab_effect(s.metric, s.effect)}): "
+            notes.append(f"sample size for {s.metric} ({what}, {_ab_effect(s.metric, s.effect)}): "
                          f"{s.per_variant['a']:,} rows for A and {s.per_variant['b']:,} for B; still needed: "
                          f"A {still.get('a', 0):,}, B {still.get('b', 0):,}")
         elif s.note:
-            lines.append(f"- sample size for {s.metric}: {s.note}")
+            notes.append(f"sample size for {s.metric}: {s.note}")
     mode = ("sequential (mSPRT, always-valid: safe to look at every run)" if r.sequential
             else "fixed horizon (valid for one look at the planned sample size)")
-    lines.append(f"- method: {mode}; alpha {r.alpha:g}; primary metrics corrected together with "
+    notes.append(f"method: {mode}; alpha {r.alpha:g}; primary metrics corrected together with "
                  f"{r.correction} (intervals at {r.ci_level:.3g}); guardrails each at alpha, not "
                  "corrected; traffic split: chi-square, mismatch below p = 0.001")
-    return lines
+    return notes
 
 
 def _ab_effect(metric: str, v: float | None) -> str:
@@ -262,8 +269,7 @@ def ab_plot(r: ABReport) -> str:
 def _ab_context(r: ABReport) -> dict[str, Any]:
     """The A/B section for the ``ab.html`` template."""
     guards = [f for f in r.findings(None) if f.name.startswith("guardrail:")]
-    notes = [line[2:] for line in ab_markdown(r) if line.startswith("- sample size") or
-             line.startswith("- method")]
+    notes = _ab_notes(r)
     return {"icon": ICON[r.verdict],
             "title": f"winner: {r.winner.upper()} ({r.winner_version})" if r.winner else "no winner",
             "sentence": r.sentence(),

@@ -97,6 +97,28 @@ _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 _MAX_SIGNATURE_TAG = 4500  # MLflow caps tag values; bigger signatures are read from the model
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _ALREADY_EXISTS_CODES = {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}
+#: what MLflow's client gives a 5xx status (mlflow.exceptions.get_error_code; 502 -> INTERNAL_ERROR)
+_SERVER_ERROR_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "DEADLINE_EXCEEDED"}
+
+
+def _network_failure(exc: BaseException) -> bool:
+    """MLflow's REST client wraps a failed request in an ``MlflowException`` raised inside its
+    ``except`` (``mlflow.utils.rest_utils.http_request``): the requests / urllib3 error (a refused
+    connection, a timeout, retries exhausted on 5xx answers) is in the exception's chain."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) or type(cause).__module__.split(".")[0] in ("requests", "urllib3"):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _not_mlflow_answer(exc: BaseException, code: str) -> bool:
+    """A 5xx answer that is not MLflow's JSON error (a proxy's HTML page): MLflow raises a plain
+    ``MlflowException`` for it, a ``RestException`` for MLflow's own error body."""
+    return code in _SERVER_ERROR_CODES and type(exc).__name__ != "RestException"
 _PAGE = 1000
 _FLUENT_LOCK = threading.RLock()
 
@@ -249,8 +271,8 @@ class MlflowRegistry:
             return RegistryNotFound(f"{what}: {_first_line(message)} (looked in {self.where})",
                                     hint="check MLFLOW_TRACKING_URI: it names the MLflow the run or model "
                                     "was logged to")
-        if "API request to" in message or "Max retries exceeded" in message \
-                or "Connection" in message or "timed out" in message.lower():
+        if _network_failure(exc) or (self.tracking_uri.startswith(("http://", "https://"))
+                                     and _not_mlflow_answer(exc, code)):
             return self._unreachable(what, exc)
         if code == "INVALID_PARAMETER_VALUE":
             err = RegistryInputError(f"MLflow at {redact(self.tracking_uri)} refused {what}: "

@@ -85,3 +85,11 @@ def test_size_cap_boundary(repo_dir: Path) -> None:
     target.write_text(head + "#" * padding + "\n")  # one byte over: refused
     with pytest.raises(ConfigError, match="the limit is 1 MiB"):
         load_repo(repo_dir)
+
+
+def test_a_step_with_two_actions_says_how_to_split_it(repo_dir: Path, registry: FakeRegistry) -> None:
+    """The hint comes from the error's type (``one_action_per_step``), not its message text."""
+    _place(repo_dir, "env_step_two_keys.yaml")
+    _, errors = check(repo_dir, registry)
+    assert [e.hint for e in errors] == [
+        "split it into one list item per action: `- set_weight: 10` then `- pause: {}`"]

@@ -51,6 +51,9 @@ def test_mixed_types_are_a_type_error_and_empty_is_inconclusive() -> None:
     cur = pd.DataFrame({"x": pd.Series(["1.5", "abc"] * 10, dtype=object)})
     report = check_quality(detect_drift(ref, cur), ["x"])
     assert report.findings[0].check == "type" and report.verdict is Verdict.ERROR
+    mixed_ref = pd.DataFrame({"x": pd.Series([1.0, "a", True] * 10, dtype=object)})  # the reference's
+    on_ref = check_quality(detect_drift(mixed_ref, pd.DataFrame({"x": np.arange(30.0)})), ["x"])
+    assert [(f.check, f.verdict) for f in on_ref.findings][:1] == [("type", Verdict.ERROR)]
     empty = check_quality(detect_drift(ref, pd.DataFrame({"x": pd.Series(dtype=float)})), ["x"])
     assert empty.verdict is Verdict.INCONCLUSIVE
 
