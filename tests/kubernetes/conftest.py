@@ -72,9 +72,19 @@ def _status(code: int, reason: str, message: str, details: dict[str, Any] | None
     body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
                             "status": "Failure" if code >= 400 else "Success",
                             "message": message, "reason": reason, "code": code}
-    if details:
+    if details is not None:
         body["details"] = details
     return body
+
+
+def _not_found(m: re.Match[str], name: str) -> dict[str, Any]:
+    """What kube-apiserver answers for an object that does not exist: ``details`` name the
+    object (``k8s.io/apimachinery`` ``errors.NewNotFound``); a path it does not serve at all gets
+    "the server could not find the requested resource" with empty ``details``."""
+    group, plural = m.group("group") or "", m.group("plural")
+    resource = f"{plural}.{group}" if group else plural
+    return _status(404, "NotFound", f'{resource} "{name}" not found',
+                   {"name": name, "group": group, "kind": plural})
 
 
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -215,10 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         m = _PATH.match(url.path)
         if not m or m.group("plural") not in _PLURAL_KIND:
-            self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+            self._send(404, _status(404, "NotFound", "the server could not find the requested resource", {}))
             return None
         if m.group("group") in self.server.cluster.missing_groups:
-            self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+            self._send(404, _status(404, "NotFound", "the server could not find the requested resource", {}))
             return None
         return m, parse_qs(url.query)
 
@@ -245,7 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if obj is not None and script and cluster.advance_on_get:
                     cluster.step_script(obj, script.pop(0))
             if obj is None:
-                self._send(404, _status(404, "NotFound", f'{m.group("plural")} "{key[3]}" not found'))
+                self._send(404, _not_found(m, key[3]))
             else:
                 self._send(200, obj)
             return
@@ -289,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.cluster.lock:
             obj = self.server.cluster.objects.pop(self._key(m), None)
         if obj is None:
-            self._send(404, _status(404, "NotFound", "not found"))
+            self._send(404, _not_found(m, self._key(m)[3]))
         else:
             self._send(200, _status(200, "", "deleted"))
 
@@ -315,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         with cluster.lock:
             obj = cluster.objects.get(key)
             if obj is None:
-                self._send(404, _status(404, "NotFound", "not found"))
+                self._send(404, _not_found(m, self._key(m)[3]))
                 return
             if m.group("sub") == "status":
                 obj["status"] = _merge(obj.get("status") or {}, body.get("status") or {})
@@ -342,7 +352,7 @@ class _Handler(BaseHTTPRequestHandler):
         with cluster.lock:
             obj = cluster.objects.get(key)
             if obj is None:
-                self._send(404, _status(404, "NotFound", "not found"))
+                self._send(404, _not_found(m, self._key(m)[3]))
                 return
             new = copy.deepcopy(obj)
             for op in ops:
@@ -382,7 +392,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(422, _status(422, "Invalid", f'{key[1]} "{key[3]}" is invalid: {errors[0]}'))
             return
         if key[2] in cluster.missing_namespaces:
-            self._send(404, _status(404, "NotFound", f'namespaces "{key[2]}" not found'))
+            self._send(404, _status(404, "NotFound", f'namespaces "{key[2]}" not found',
+                                    {"name": key[2], "kind": "namespaces"}))
             return
         dry = q.get("dryRun") == ["All"]
         force = q.get("force") == ["true"]

@@ -89,6 +89,18 @@ def _status_message(body: bytes) -> tuple[str, dict[str, Any]]:
     return str(status.get("message", "")) or str(status)[:500], status
 
 
+def _details(status: dict[str, Any]) -> dict[str, Any]:
+    details = status.get("details")
+    return details if isinstance(details, dict) else {}
+
+
+def _unserved(status: dict[str, Any]) -> bool:
+    """A 404 for the path itself, not an object: kube-apiserver's NotFound names the missing
+    object in ``details`` (``errors.NewNotFound``); a kind it does not serve (a CRD not
+    installed) gets a Status with no object named."""
+    return status.get("reason") == "NotFound" and not _details(status).get("name")
+
+
 class KubernetesApi(KubeApi):
     """:class:`KubeApi` over HTTP(S) with the ``kubernetes`` package's configuration."""
 
@@ -153,11 +165,11 @@ class KubernetesApi(KubeApi):
             return KubernetesError(f"{what}: {status} {message}",
                                    hint=f"the credentials need RBAC rights for this verb and kind "
                                         f"(kubectl auth can-i); field manager is {FIELD_MANAGER}")
-        if status == 404 and "the server could not find the requested resource" in message:
+        if status == 404 and _unserved(payload):
             hint = next((h for group, h in _CRD_HINT.items() if f"{group}/" in what),
                         "install the CRD that defines it")
             return KubernetesError(f"{what}: the API server does not serve this kind: {message}", hint=hint)
-        if status == 404 and message.startswith('namespaces "'):
+        if status == 404 and _details(payload).get("kind") == "namespaces":
             return KubernetesError(f"{what}: {message}",
                                    hint="create the namespace (kubectl create namespace NAME) or fix "
                                         "target.namespace; mlops-actions does not create namespaces")
@@ -168,8 +180,7 @@ class KubernetesApi(KubeApi):
     def get(self, ref: ObjectRef) -> Manifest | None:
         resp = self._request("GET", _path(ref.api_version, ref.kind, ref.namespace, ref.name))
         if resp.status == 404:
-            message, _ = _status_message(resp.data)
-            if "the server could not find the requested resource" in message:
+            if _unserved(_status_message(resp.data)[1]):
                 raise self._error(404, resp.data, f"GET {ref}")
             return None
         return self._json(resp, f"GET {ref}")
