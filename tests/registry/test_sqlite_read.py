@@ -47,7 +47,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Setup:
         sources.append(info.model_uri)
     db = sqlite_path(registry.registry_uri)
     assert db == (root / "mlflow.db").absolute()
-    return Setup(registry, mlflow.MlflowClient(registry.tracking_uri, registry_uri=registry.registry_uri), db, *sources)
+    client = mlflow.MlflowClient(registry.tracking_uri, registry_uri=registry.registry_uri)
+    return Setup(registry, client, db, *sources)
 
 
 def through_mlflow(reg: MlflowRegistry, name: str, version: str) -> ModelVersion:
@@ -104,7 +105,7 @@ def test_what_the_direct_read_cannot_answer_goes_to_mlflow(setup: Setup) -> None
     assert reg._get_from_sqlite(name, "1.0.0") is None
     with pytest.raises(RegistryNotFound, match=r"1\.0\.0"):
         reg.get(name, "1.0.0")  # MLflow's not-found, naming what exists
-    with pytest.raises(RegistryNotFound, match="not found|does not exist|no model"):
+    with pytest.raises(RegistryNotFound, match=r"not found|does not exist|no model"):
         reg.get(unique(), "1.0.0")
 
 
