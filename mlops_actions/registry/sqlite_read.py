@@ -3,7 +3,8 @@
 Why: ``serve --env`` must answer its first request within seconds (issue 19). On the embedded
 default (``sqlite:///mlflow.db``) MLflow answers one version lookup only after building its
 stores: importing SQLAlchemy models of every tracking table, creating the engines and inspecting
-the tables, 3-6 s on a loaded 2-core machine before the model itself starts loading. The
+the tables, 1-1.5 s of CPU (3-8 s of wall time on the loaded 2-core machine) before the model
+itself starts loading. The
 questions start-up asks are a few indexed SELECTs: which MLflow version carries a semantic
 version (a pin, :meth:`~mlops_actions.registry.mlflow_registry.MlflowRegistry.get`), and where
 ``models:/NAME/N`` or ``models:/NAME@ALIAS`` keeps its artifacts (the gateway's loader).
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-__all__ = ["VersionRow", "find_semver", "read_version", "sqlite_path", "version_location"]
+__all__ = ["VersionRow", "find_semver", "sqlite_path", "version_location"]
 
 STAGE_DELETED_INTERNAL = "Deleted_Internal"  # mlflow.entities.model_registry.model_version_stages
 DEFAULT_WORKSPACE = "default"  # mlflow.utils.workspace_utils.DEFAULT_WORKSPACE_NAME
@@ -126,17 +127,6 @@ def _live_versions(conn: sqlite3.Connection, name: str) -> list[int]:
     return sorted(v for (v,) in conn.execute(
         f"SELECT version FROM model_versions WHERE name = ? AND current_stage != ?{where}",
         (name, STAGE_DELETED_INTERNAL, *args)))
-
-
-def read_version(db: Path, name: str, version: str) -> VersionRow | None:
-    """MLflow version ``version`` (a number) of ``name``; None when missing, deleted or unreadable."""
-    if not version.isdigit():
-        return None
-    try:
-        with _connect(db) as conn:
-            return None if conn is None else _version(conn, name, version)
-    except sqlite3.Error:  # locked past the timeout, corrupt, another schema: MLflow says what
-        return None
 
 
 def find_semver(db: Path, name: str, semver: str, semver_tag: str) -> VersionRow | None:
