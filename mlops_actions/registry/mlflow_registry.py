@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -57,6 +58,7 @@ from mlops_actions.registry.semver import (
     semver_key,
     signature_change,
 )
+from mlops_actions.registry.sqlite_read import find_semver, sqlite_path
 from mlops_actions.registry.uris import check_model_uri
 from mlops_actions.retry import RetryPolicy, TryAgain
 
@@ -243,6 +245,13 @@ class MlflowRegistry:
         (serve, validate, staging-check) call this once, so the embedded SQLite
         default is found without ``MLFLOW_TRACKING_URI``.
         """
+        if "mlflow" not in sys.modules:
+            # What set_*_uri would do in a process that has not imported MLflow yet: MLflow reads
+            # these when it first needs a URI (and exports them itself). Importing MLflow here
+            # would cost ``serve`` seconds before it listens.
+            os.environ["MLFLOW_TRACKING_URI"] = self.tracking_uri
+            os.environ["MLFLOW_REGISTRY_URI"] = self.registry_uri
+            return
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
@@ -360,9 +369,30 @@ class MlflowRegistry:
 
     # ------------------------------------------------------------------ the port
     def get(self, name: str, version: str) -> ModelVersion:
+        fast = self._get_from_sqlite(name, version)
+        if fast is not None:
+            return fast
         mv = self._find(name, version)
         aliases = self._registered(name).aliases or {}
         return self._convert(mv, aliases)
+
+    def _get_from_sqlite(self, name: str, version: str) -> ModelVersion | None:
+        """:meth:`get` read straight from a SQLite registry (:mod:`~mlops_actions.registry.sqlite_read`),
+        without MLflow's stores, which take seconds to build (``serve`` starts with this read);
+        None when it cannot answer (not SQLite, not found, unreadable): MLflow answers then."""
+        db = sqlite_path(self.registry_uri)
+        if db is None:
+            return None
+        _check_name(name)
+        _check_semver(version)
+        row = find_semver(db, name, version, SEMVER_TAG)
+        if row is None:
+            return None
+        return ModelVersion(
+            name=row.name, version=row.tags.get(SEMVER_TAG) or f"0.0.{row.version}",
+            registry_version=row.version, source=row.source, run_id=row.run_id or None,
+            created_at=row.creation_time / 1000.0, aliases=row.aliases, tags=row.tags,
+            archived=row.tags.get(ARCHIVED_TAG) == "true", description=row.description)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         try:

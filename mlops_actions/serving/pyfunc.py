@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
+from mlops_actions.registry.sqlite_read import sqlite_path, version_location
 from mlops_actions.registry.uris import check_artifact_tree, check_model_uri
 from mlops_actions.serving.interface import Backend, ServingError
 
@@ -40,14 +41,38 @@ def local_artifacts(uri: str) -> Path | None:
     """The local directory a registry URI resolves to (a file artifact store), else None."""
     from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository
     from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
-    from mlflow.utils.file_utils import local_file_uri_to_path
 
     repository = ModelsArtifactRepository if uri.startswith("models:/") else RunsArtifactRepository
     underlying_of = cast(Callable[[str], str], repository.get_underlying_uri)  # untyped in MLflow
-    underlying = underlying_of(uri)
-    if urlsplit(underlying).scheme not in ("", "file"):
+    return _local_path(underlying_of(uri))
+
+
+def _local_path(location: str) -> Path | None:
+    """``location`` (an artifact URI or path) as a local directory, or None when it is remote."""
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    if urlsplit(location).scheme not in ("", "file"):
         return None
-    return Path(cast(Callable[[str], str], local_file_uri_to_path)(underlying))
+    return Path(cast(Callable[[str], str], local_file_uri_to_path)(location))
+
+
+def sqlite_registry_artifacts(uri: str, registry_uri: str) -> Path | None:
+    """Where ``models:/NAME/N`` or ``models:/NAME@ALIAS`` keeps its artifacts when the registry is
+    SQLite and they are on this machine, read with ``sqlite3`` (:mod:`~mlops_actions.registry.sqlite_read`);
+    None otherwise (MLflow resolves it then).
+
+    Why: MLflow resolves a ``models:/`` URI through a client whose stores take seconds to build
+    (issue 19: the first answer of ``serve --env`` on the embedded default). The answer is read at
+    each load, so a moved alias loads the version it points at now, as with MLflow.
+    """
+    db = sqlite_path(registry_uri)
+    if db is None:
+        return None
+    location = version_location(db, uri)
+    if location is None:
+        return None
+    local = _local_path(location)
+    return local if local is not None and local.is_absolute() and local.is_dir() else None
 
 
 def load_pyfunc(uri: str) -> Backend:
@@ -55,13 +80,16 @@ def load_pyfunc(uri: str) -> Backend:
 
     Loading runs the model's code (pickles), so the URI must pass
     :func:`~mlops_actions.registry.uris.check_model_uri` (never a path or ``file:``), and a
-    local artifact directory must hold no symlink leading out of it.
+    local artifact directory must hold no symlink leading out of it. On a SQLite registry with
+    local artifacts, the directory the registry names is loaded (:func:`sqlite_registry_artifacts`),
+    what MLflow would load for the URI, without building MLflow's stores.
     """
     import mlflow.pyfunc
 
     check_model_uri(uri)
     try:
-        local = local_artifacts(uri)
+        direct = sqlite_registry_artifacts(uri, mlflow.get_registry_uri())
+        local = direct if direct is not None else local_artifacts(uri)
     except Exception as exc:
         raise ServingError(f"could not resolve model {uri}: {type(exc).__name__}: {exc}",
                            hint="check the registry (MLFLOW_TRACKING_URI) and that the version exists") \
@@ -69,7 +97,7 @@ def load_pyfunc(uri: str) -> Backend:
     if local is not None and local.exists():
         check_artifact_tree(local, uri=uri)
     try:
-        return PyfuncBackend(uri, mlflow.pyfunc.load_model(uri))
+        return PyfuncBackend(uri, mlflow.pyfunc.load_model(str(direct) if direct is not None else uri))
     except Exception as exc:
         raise ServingError(f"could not load model {uri}: {type(exc).__name__}: {exc}",
                            hint="check the registry (MLFLOW_TRACKING_URI) and that the version exists") \
