@@ -44,6 +44,7 @@ servers at each connection count; every ratio is min / median / max over the rou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -443,6 +444,13 @@ def wrk(url: str, body: str, duration: float, connections: int, script: Path) ->
     }  # type: ignore[dict-item]
 
 
+def drain(url: str, body: str, timeout: float = 60) -> None:
+    """Wait until the server has answered what wrk left in its queue: one more request, answered
+    after the backlog (a server behind at 64 connections keeps working after wrk stops)."""
+    with contextlib.suppress(requests.RequestException):
+        requests.post(url, data=body, timeout=timeout, headers={"Content-Type": "application/json"})
+
+
 # --------------------------------------------------------------------------- one model
 
 
@@ -513,6 +521,7 @@ def run_model(model: Model, args: argparse.Namespace, servers_ctl: Servers, tmp:
                 if args.warmup:
                     wrk(url, body, args.warmup, conns, script)
                 res = wrk(url, body, args.duration, conns, script)
+                drain(url, body)  # requests wrk left queued must not load the next server's run
                 fig["wrk"][f"{key}/{endpoint}/{conns}"] = res
                 bad = f" NON-2XX {res['non2xx']:.0f}" if res["non2xx"] else ""
                 bad += f" SOCKET ERRORS {res['errors']}" if res["errors"] else ""
