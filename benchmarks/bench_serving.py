@@ -79,7 +79,7 @@ LABEL = {
     "mlserver": "MLServer 1.7.1 (no batching)",
     "mlserver-adaptive": "MLServer 1.7.1 (adaptive batching)",
 }
-MODELS = {"lr": "LR pipeline (scaler + logistic regression)", "rf": "random forest, 200 trees"}
+MODELS = {"lr": "LR pipeline", "rf": "RF 200 trees"}  # scaler + logistic regression; random forest
 CHECK_ROWS = 20
 
 
@@ -484,7 +484,9 @@ def check_predictions(servers: dict[str, Server], model: Model) -> str:
     return f"{len(rows)} rows identical to the bare model's predict on {len(checked)} endpoints"
 
 
-def run_model(model: Model, args: argparse.Namespace, servers_ctl: Servers, tmp: Path) -> dict[str, Any]:
+def run_model(
+    model: Model, args: argparse.Namespace, servers_ctl: Servers, tmp: Path
+) -> list[dict[str, Any]]:
     """Every round's figures for one model: per round, per server, per connection count."""
     rounds: list[dict[str, Any]] = []
     script = tmp / "post.lua"
@@ -538,17 +540,16 @@ def run_model(model: Model, args: argparse.Namespace, servers_ctl: Servers, tmp:
     if not restart:  # one start for all rounds: the same cold start and memory in each
         for fig in rounds:
             fig["cold"], fig["mem_mb"] = rounds[0]["cold"], rounds[-1]["mem_mb"]
-    return {"model": model, "rounds": rounds}
+    return rounds
 
 
 # --------------------------------------------------------------------------- rows
 
 
-def rows_for(result: dict[str, Any]) -> list[dict[str, Any]]:
-    model: Model = result["model"]
-    rounds = result["rounds"]
+def rows_for(key: str, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ratio rows of one model from every round's figures (``run_model``)."""
     bench = "serving"
-    case = MODELS[model.key]
+    case = MODELS[key]
 
     def w(fig: dict[str, Any], key: str, endpoint: str, conns: int) -> dict[str, float]:
         return fig["wrk"][f"{key}/{endpoint}/{conns}"]
@@ -633,7 +634,7 @@ def rows_for(result: dict[str, Any]) -> list[dict[str, Any]]:
     tail = [w(f, "mlflow", "invocations", 16)["p50"] / ours(f, 16)["p99"] for f in rounds]
     row = ratio_row(
         bench,
-        f"{case}, 16 conn",
+        f"{case}, 16 conn, tail",
         "their p50 / our p99",
         mlflow_peer,
         tail,
@@ -646,7 +647,7 @@ def rows_for(result: dict[str, Any]) -> list[dict[str, Any]]:
     p99 = [ours(f, 16)["p99"] for f in rounds]
     row = ratio_row(
         bench,
-        f"{case}, 16 conn",
+        f"{case}, 16 conn, our p99 over rounds",
         "max / min of our p99 over the rounds",
         "(ours across rounds)",
         [max(p99) / min(p99)],
@@ -661,7 +662,7 @@ def rows_for(result: dict[str, Any]) -> list[dict[str, Any]]:
     out.append(
         ratio_row(
             bench,
-            f"{case}, 1 conn",
+            f"{case}, 1 conn, time per request",
             "our time per request / bare predict",
             "the model's own predict (one-row DataFrame)",
             per_req,
@@ -671,30 +672,35 @@ def rows_for(result: dict[str, Any]) -> list[dict[str, Any]]:
             note="bare predict per round: " + ", ".join(f"{f['bare_s'] * 1000:.2f} ms" for f in rounds),
         )
     )
-    for peer in ("mlflow", "mlserver-adaptive"):
+    cold_note = "process start to first 200 answer, per round (s): " + "; ".join(
+        ", ".join(f"{k} {f['cold'][k]:.1f}" for k in SERVERS) for f in rounds
+    )
+    mem_note = "peak RSS of the process tree, per round (MB): " + "; ".join(
+        ", ".join(f"{k} {f['mem_mb'][k]:.0f}" for k in SERVERS) for f in rounds
+    )
+    for i, peer in enumerate(("mlflow", "mlserver-adaptive")):
         out.append(
             ratio_row(
                 bench,
-                case,
+                f"{case}, cold start",
                 "their cold start / ours",
                 LABEL[peer],
                 [f["cold"][peer] / f["cold"]["ours"] for f in rounds],
                 same_work=False,
-                note="process start to first 200 answer, per round (s): "
-                + "; ".join(", ".join(f"{k} {f['cold'][k]:.1f}" for k in SERVERS) for f in rounds),
+                note="" if i else cold_note,
             )
         )
+    for i, peer in enumerate(("mlflow", "mlserver-adaptive")):
         out.append(
             ratio_row(
                 bench,
-                case,
+                f"{case}, peak memory",
                 "our peak memory / theirs (process tree)",
                 LABEL[peer],
                 [f["mem_mb"]["ours"] / f["mem_mb"][peer] for f in rounds],
                 same_work=False,
                 lower_is_better=True,
-                note="peak RSS of the process tree, per round (MB): "
-                + "; ".join(", ".join(f"{k} {f['mem_mb'][k]:.0f}" for k in SERVERS) for f in rounds),
+                note="" if i else mem_note,
             )
         )
     return out
@@ -717,7 +723,21 @@ def main() -> int:
         "rounds (a smoke run)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
+    ap.add_argument(
+        "--raw",
+        default=None,
+        metavar="PATH",
+        help="every round's figures (default: next to --json, as NAME.raw.json)",
+    )
+    ap.add_argument(
+        "--rows-from", default=None, metavar="RAW", help="do not run: the ratio rows of a --raw file"
+    )
     args = ap.parse_args()
+    raw_path = args.raw or (str(Path(args.json).with_suffix(".raw.json")) if args.json else None)
+    if args.rows_from:
+        raw = json.loads(Path(args.rows_from).read_text())
+        write_rows(args.json, [row for key, rounds in raw["models"].items() for row in rows_for(key, rounds)])
+        return 0
     if args.quick:
         args.duration, args.warmup, args.bare_calls = 1.0, 0.0, 50
     keys = (args.models or ("lr" if args.quick else "lr,rf")).split(",")
@@ -728,21 +748,29 @@ def main() -> int:
         return 2
     mlserver_python = ensure_peer_venv("mlserver", "mlserver_mlflow", MLSERVER_PINS)
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    print(f"work dir {tmp}; load average {os.getloadavg()[0]:.1f}", flush=True)
-    tracking, models = register(tmp, keys)
+    load_before = os.getloadavg()[0]
+    print(f"work dir {tmp}; load average {load_before:.1f}", flush=True)
     memory = TreeMemory()
-    ctl = Servers(tmp, tracking, mlserver_python, memory)
+    raw: dict[str, Any] = {"load_before": load_before, "quick": args.quick, "models": {}}
     rows: list[dict[str, Any]] = []
     try:
-        for key in keys:
-            print(f"== {key}: {MODELS[key]}", flush=True)
-            rows += rows_for(run_model(models[key], args, ctl, tmp))
+        tracking, models = register(tmp, keys)
+        ctl = Servers(tmp, tracking, mlserver_python, memory)
+        try:
+            for key in keys:
+                print(f"== {key}: {MODELS[key]}", flush=True)
+                raw["models"][key] = run_model(models[key], args, ctl, tmp)
+                rows += rows_for(key, raw["models"][key])
+        finally:
+            ctl.stop_all()
     finally:
-        ctl.stop_all()
         memory.close()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
+    raw["load_after"] = os.getloadavg()[0]
+    print(f"load average {raw['load_after']:.1f} at the end", flush=True)
+    if raw_path:
+        Path(raw_path).write_text(json.dumps(raw, indent=1))
     write_rows(args.json, rows)
     return 0
 
