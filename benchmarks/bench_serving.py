@@ -706,6 +706,15 @@ def rows_for(key: str, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def all_rows(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every model's rows; the first says the machine's load during the run."""
+    rows = [row for key, rounds in raw["models"].items() for row in rows_for(key, rounds)]
+    if rows and "load_after" in raw:
+        load = f"load average {raw['load_before']:.1f} at the start, {raw['load_after']:.1f} at the end"
+        rows[0]["note"] = f"{load}; {rows[0]['note']}"
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -736,7 +745,7 @@ def main() -> int:
     raw_path = args.raw or (str(Path(args.json).with_suffix(".raw.json")) if args.json else None)
     if args.rows_from:
         raw = json.loads(Path(args.rows_from).read_text())
-        write_rows(args.json, [row for key, rounds in raw["models"].items() for row in rows_for(key, rounds)])
+        write_rows(args.json, all_rows(raw))
         return 0
     if args.quick:
         args.duration, args.warmup, args.bare_calls = 1.0, 0.0, 50
@@ -752,7 +761,6 @@ def main() -> int:
     print(f"work dir {tmp}; load average {load_before:.1f}", flush=True)
     memory = TreeMemory()
     raw: dict[str, Any] = {"load_before": load_before, "quick": args.quick, "models": {}}
-    rows: list[dict[str, Any]] = []
     try:
         tracking, models = register(tmp, keys)
         ctl = Servers(tmp, tracking, mlserver_python, memory)
@@ -760,7 +768,6 @@ def main() -> int:
             for key in keys:
                 print(f"== {key}: {MODELS[key]}", flush=True)
                 raw["models"][key] = run_model(models[key], args, ctl, tmp)
-                rows += rows_for(key, raw["models"][key])
         finally:
             ctl.stop_all()
     finally:
@@ -771,7 +778,7 @@ def main() -> int:
     print(f"load average {raw['load_after']:.1f} at the end", flush=True)
     if raw_path:
         Path(raw_path).write_text(json.dumps(raw, indent=1))
-    write_rows(args.json, rows)
+    write_rows(args.json, all_rows(raw))
     return 0
 
 
