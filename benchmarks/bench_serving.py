@@ -742,6 +742,10 @@ def main() -> int:
         "--rows-from", default=None, metavar="RAW", help="do not run: the ratio rows of a --raw file"
     )
     args = ap.parse_args()
+    # stop the servers (the finally blocks) on SIGTERM, and on SIGINT even when started in the
+    # background by a non-interactive shell (which ignores SIGINT for its background jobs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     raw_path = args.raw or (str(Path(args.json).with_suffix(".raw.json")) if args.json else None)
     if args.rows_from:
         raw = json.loads(Path(args.rows_from).read_text())
