@@ -15,12 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["order", "ratio_row", "spread", "write_rows"]
+__all__ = ["order", "ratio_row", "rotate", "spread", "write_rows"]
 
 
 def order(round_index: int, sides: Sequence[str]) -> list[str]:
     """The sides in the order this round runs them: as given on even rounds, reversed on odd."""
     return list(sides) if round_index % 2 == 0 else list(sides)[::-1]
+
+
+def rotate(items: Sequence[Any], round_index: int) -> list[Any]:
+    """The items in the order this round runs them when there are more than two sides: shifted
+    by one place each round, so each side goes first (and last) in turn."""
+    k = round_index % len(items) if items else 0
+    return list(items[k:]) + list(items[:k])
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
