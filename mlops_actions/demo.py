@@ -325,6 +325,27 @@ class Demo:
                 self._send(session, env, row, label, columns, counts)
         return counts
 
+    def wait_logged(self, env: str, since: float, expected: int, timeout: float = 60.0) -> None:
+        """Wait until the gateway's batched prediction log holds ``expected`` rows of ``env`` since
+        ``since``, each with its label (a monitor run before that sees part of the window: under
+        load a fixed 3 s wait once left 29 of 171 rows)."""
+        from mlops_actions.monitoring.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(self.repo / ".mlops" / "predictions.db")
+        deadline = time.monotonic() + timeout
+        rows = labelled = 0
+        try:
+            while time.monotonic() < deadline:
+                frame = store.query(MODEL, environment=env, since=since)
+                rows, labelled = len(frame), int(frame["actual"].notna().sum()) if len(frame) else 0
+                if rows >= expected and labelled >= expected:
+                    return
+                time.sleep(0.2)
+        finally:
+            store.close()
+        self.say(f"warning: after {timeout:.0f}s the prediction log of {env} has {rows} rows "
+                 f"({labelled} labelled) of the {expected} sent")
+
     def live_versions(self, env: str) -> dict[str, str]:
         import requests
 
@@ -482,9 +503,10 @@ class Demo:
         out = self.out / "monitor"
         for label, shift, expect in (("healthy", 0.0, 0), ("drift injected", 0.6, 1)):
             time.sleep(1.0)  # the window below starts after the previous phase's traffic
-            since = datetime.datetime.now(datetime.UTC).isoformat()
+            started = time.time()
+            since = datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat()
             counts = self.replay_once("production", shift=shift)
-            time.sleep(3.0)  # the gateway writes its prediction log (and labels) in batches
+            self.wait_logged("production", started, counts["sent"] - counts["errors"])
             self.say(f"{label}: replayed the {counts['sent']} test rows once"
                      + (f", features scaled by {1 + shift:g}" if shift else "")
                      + f" ({counts['errors']} errors)")
@@ -529,7 +551,7 @@ class Demo:
         for _ in range(2):  # each test row twice: about 170 labelled rows per variant
             counts = self.replay_once("production")
             sent, errors = sent + counts["sent"], errors + counts["errors"]
-        time.sleep(3.0)  # the gateway writes its prediction log (and labels) in batches
+        self.wait_logged("production", started, sent - errors)
         self.say(f"A/B test: replayed the test rows twice, {sent} requests ({errors} errors)")
         out = self.out / "monitor" / "ab"
         # exit 1 is possible: with ~170 rows a guardrail (latency) can differ by chance

@@ -22,14 +22,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the demo itself is 
 
 
 def _demo_gateways() -> list[str]:
+    """Gateways started by a demo of this checkout (the demo puts it first on their PYTHONPATH), so
+    that a demo another checkout runs on the same machine at the same time is not counted."""
     found = []
+    ours = f"PYTHONPATH={REPO_ROOT.resolve()}".encode()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                env = (proc / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if "mlops_actions serve" in cmd and "--state-dir .mlops/gateway-" in cmd:
+            mine = any(v == ours or v.startswith(ours + os.pathsep.encode()) for v in env)
+            if mine and "mlops_actions serve" in cmd and "--state-dir .mlops/gateway-" in cmd:
                 found.append(cmd)
     return found
 

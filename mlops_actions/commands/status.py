@@ -60,7 +60,8 @@ def text_lines(status: TargetStatus) -> list[str]:
             lines += _judgement_lines(r)
     for model, r in sorted(status.rollouts.items()):
         if model not in status.routes:
-            lines.append(f"  {model}: rollout to {r.to_version}: {r.phase.value} (step {r.step}) - {r.message}")
+            lines.append(f"  {model}: rollout to {r.to_version}: {r.phase.value} (step {r.step}) - "
+                         f"{r.message}")
             lines += _judgement_lines(r)
     return lines
 

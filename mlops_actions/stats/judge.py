@@ -176,7 +176,9 @@ class MetricJudgement:
         scale, unit = (100.0, " pts") if pct else (1.0, "")
         text = (f"{self.name} {self.label} (canary {self._fmt(self.canary, pct)} vs stable "
                 f"{self._fmt(self.stable, pct)}")
-        if self.ci is not None and self.ci[0] == self.ci[1] and self.p_value is None:
+        if self.ci is None and self.estimate == 0.0:
+            text += ", identical values"
+        elif self.ci is not None and self.ci[0] == self.ci[1] and self.p_value is None:
             text += ", no variance on either side"  # e.g. no error at all on both
         elif self.ci is not None and self.estimate is not None and self.band is not None:
             lo, hi, est = (v * scale for v in (*self.ci, self.estimate))

@@ -64,7 +64,8 @@ _REGRESSION = ("mean_absolute_error", "mean_squared_error", "root_mean_squared_e
                "mean_absolute_percentage_error")
 _EPS = np.finfo(np.float64).eps
 MAX_CLASSES = 50  # above: no interval for precision/recall/F1 (resamples x classes^2 confusion cells)
-MAX_AUC_BOOTSTRAP = 3 * 10**7  # rows x classes x resamples (5,000 x 3 x 2,000: seconds): above, no AUC interval
+#: rows x classes x resamples (5,000 x 3 x 2,000 takes seconds): above, no multiclass AUC interval
+MAX_AUC_BOOTSTRAP = 3 * 10**7
 
 
 @dataclass(frozen=True)

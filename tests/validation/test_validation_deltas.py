@@ -238,7 +238,8 @@ def test_multiclass_roc_auc_has_a_paired_bootstrap_interval(make: Callable[[], D
 
 
 @pytest.mark.parametrize("make", [lambda: _binary(171, 30), lambda: _multiclass(200, 31),
-                                  lambda: _multiclass_proba(200, 35), lambda: _regression(150, 32), lambda: _regression(20_000, 33),
+                                  lambda: _multiclass_proba(200, 35), lambda: _regression(150, 32),
+                                  lambda: _regression(20_000, 33),
                                   lambda: _binary(20_000, 34)])
 def test_every_delta_is_the_difference_of_reported_metrics(make: Callable[[], Data]) -> None:
     task, y, base, cand = make()
