@@ -147,7 +147,7 @@ def test_deploy_comments_show_the_canary_vs_stable_judgement(demo: dict) -> None
     assert "canary vs stable" in broken and JUDGED.search(broken), broken
     shown = comments["deploy staging (promote-1.1.0-staging)"]
     assert f"deploy comment on promote-1.1.0-staging, as report-deploy posts it: {shown}" in demo["_stdout"]
-    assert re.search(r"> {2}- (error_rate|latency_ms) (High|Low|Pass|NoData) \(", demo["_stdout"])
+    assert re.search(r">   - (error_rate|latency_ms) (High|Low|Pass|NoData) \(", demo["_stdout"])
 
 
 def test_the_monitor_comment_has_the_ab_verdict_and_table(demo: dict) -> None:
