@@ -77,10 +77,11 @@ def proportion_test(x_a: npt.ArrayLike, n_a: npt.ArrayLike, x_b: npt.ArrayLike, 
         diff = pb - pa
         var = pa * (1 - pa) / na + pb * (1 - pb) / nb
         z = diff / np.sqrt(var)
+        crit: FloatArray | float
         if sequential:
             crit, p = critical_z(na + nb, alpha, tuning), always_valid_p(z, na + nb, alpha, tuning)
         else:
-            crit, p = float(special.ndtri(1 - alpha / 2)), 2 * special.ndtr(-np.abs(z))
+            crit, p = float(special.ndtri(1 - alpha / 2)), np.asarray(2 * special.ndtr(-np.abs(z)))
         lo, hi = diff - crit * np.sqrt(var), diff + crit * np.sqrt(var)
     flat = ~(var > 0)
     return (diff, np.where(flat, np.nan, lo), np.where(flat, np.nan, hi), np.where(flat, np.nan, p),
