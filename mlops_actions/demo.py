@@ -563,7 +563,9 @@ class Demo:
         self.result.ab_sentence = report["sentence"] if report else "(no A/B analysis was written)"
         self.say(f"A/B verdict: {self.result.ab_sentence}")
         self.monitor_comment(out / "monitor-production.md")
-        window = f"{time.time() - started + 2:.0f}s"
+        # conclude measures the window back from its own start, seconds later under load (no
+        # --since there): 8 s of slack, still short of the drift phase's rows (before the apply)
+        window = f"{time.time() - started + 8:.0f}s"
         self.run("conclude the A/B test (the PR it opens, printed)", "conclude", "--env", "production",
                  "--model", MODEL, "--window", window, "--dry-run")
         winner = (report or {}).get("winner_version")
