@@ -19,7 +19,16 @@ gbstats uses Welch's t where we use z (statsmodels' Wald test), which matters on
 small n. Rounds alternate which side runs first; the time ratio (gbstats / ours) is
 printed as min / median / max.
 
-    .venv/bin/python benchmarks/bench_compare.py [--rounds 5] [--scenarios 400]
+With ``--confidence``, also Spotify's spotify-confidence 4.1.0 (PyPI; its own venv
+``benchmarks/.venv-confidence``, created on first use: it pulls chartify and bokeh, several
+minutes): one ``ZTest(...).difference(level_1="A", level_2="B", groupby="scenario")`` over all
+scenarios (the way it is meant to be called, every comparison in one DataFrame; a call per
+scenario would measure pandas set-up 400 times), fixed horizon only (its sequential test is a
+group-sequential design with a planned sample size, not the mSPRT), timed against our
+vectorised ``proportion_test`` (which does fixed and sequential: more work than it); agreement
+on the estimate, the unadjusted CI and p-value.
+
+    .venv/bin/python benchmarks/bench_compare.py [--rounds 5] [--scenarios 400] [--confidence]
 """
 
 from __future__ import annotations
@@ -36,6 +45,25 @@ from peer_venv import ensure_peer_venv
 
 HERE = Path(__file__).resolve().parent
 GBSTATS_PINS = ["gbstats==0.8.0"]
+CONFIDENCE_PINS = ["spotify-confidence==4.1.0"]
+
+CONFIDENCE_WORKER = r'''
+import json, sys, time, warnings
+warnings.simplefilter("ignore")  # pandas FutureWarnings from inside spotify-confidence
+import pandas as pd
+import spotify_confidence as sc
+scenarios = json.load(open(sys.argv[1]))
+rows = [{"scenario": i, "variant": v, "x": x, "n": n}
+        for i, (xa, na, xb, nb) in enumerate(scenarios) for v, x, n in (("A", xa, na), ("B", xb, nb))]
+t0 = time.perf_counter()
+df = pd.DataFrame(rows)
+z = sc.ZTest(df, numerator_column="x", numerator_sum_squares_column="x", denominator_column="n",
+             categorical_group_columns=["variant", "scenario"], interval_size=0.95)
+d = z.difference(level_1="A", level_2="B", groupby="scenario", absolute=True).sort_values("scenario")
+seconds = time.perf_counter() - t0
+out = d[["difference", "ci_lower", "ci_upper", "p-value"]].astype(float).values.tolist()
+print(json.dumps({"seconds": seconds, "results": out}))
+'''
 
 GBSTATS_WORKER = r'''
 import json, sys, time
@@ -125,22 +153,42 @@ def agreement(ours: list[list[float]], theirs: list[list[float]], scenarios: lis
               f"({int((b[:, j] < 0.05).sum())} significant for gbstats)")
 
 
+def confidence_agreement(ours: list[list[float]], theirs: list[list[float]]) -> None:
+    import numpy as np
+
+    a, b = np.array(ours)[:, :4], np.array(theirs)
+    print(f"\nagreement with spotify-confidence on {len(a)} scenarios (fixed horizon):")
+    print(f"{'field':<14} {'max |diff|':>12} {'max rel (>1e-6)':>16}")
+    for j, name in enumerate(FIELDS[:4]):
+        diff = np.abs(a[:, j] - b[:, j])
+        sizable = np.abs(b[:, j]) > 1e-6
+        rel = (diff[sizable] / np.abs(b[sizable, j])).max() if sizable.any() else 0.0
+        print(f"{name:<14} {diff.max():>12.3g} {rel:>16.3g}")
+    flips = int(((a[:, 3] < 0.05) != (b[:, 3] < 0.05)).sum())
+    print(f"decisions (p < 0.05) that differ: {flips} of {len(a)} "
+          f"({int((b[:, 3] < 0.05).sum())} significant for spotify-confidence)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scenarios", type=int, default=400)
     parser.add_argument("--json", default=None, metavar="PATH", help="write the ratio rows here")
     parser.add_argument("--quick", action="store_true", help="40 scenarios, 3 rounds (a smoke run)")
+    parser.add_argument("--confidence", action="store_true",
+                        help="also spotify-confidence 4.1.0 (its venv is created on first use: minutes)")
     args = parser.parse_args()
     if args.quick:
         args.scenarios, args.rounds = 40, 3
     gb_python = str(ensure_peer_venv("gbstats", "gbstats", GBSTATS_PINS))
+    sc_python = (str(ensure_peer_venv("confidence", "spotify_confidence", CONFIDENCE_PINS))
+                 if args.confidence else None)
     scenarios = make_scenarios(args.scenarios)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "scenarios.json"
         data.write_text(json.dumps(scenarios))
-        ratios, ours_s, theirs_s, vec_s = [], [], [], []
-        ours = theirs = None
+        ratios, ours_s, theirs_s, vec_s, sc_ratios = [], [], [], [], []
+        ours = theirs = spotify = None
         for i in range(args.rounds):
             order = ("gbstats", "ours") if i % 2 == 0 else ("ours", "gbstats")
             for side in order:
@@ -156,6 +204,11 @@ def main() -> None:
             print(f"round {i + 1} ({order[0]} first): gbstats {theirs['seconds'] * 1e3:.1f} ms, "
                   f"ours {ours['seconds'] * 1e3:.1f} ms per scenario loop, "
                   f"{ours['vectorised_seconds'] * 1e3:.2f} ms vectorised; ratio {ratios[-1]:.2f}x")
+            if sc_python is not None:
+                spotify = run_worker(sc_python, CONFIDENCE_WORKER, data)
+                sc_ratios.append(spotify["seconds"] / ours["vectorised_seconds"])
+                print(f"  spotify-confidence {spotify['seconds'] * 1e3:.1f} ms for all {args.scenarios} "
+                      f"(one grouped ZTest); ratio to ours vectorised {sc_ratios[-1]:.0f}x")
     assert ours is not None and theirs is not None
     print(f"\ntime ratio gbstats / ours (loop, {args.scenarios} scenarios x fixed + sequential + SRM): "
           f"min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, max {max(ratios):.2f}x")
@@ -163,6 +216,11 @@ def main() -> None:
     print(f"time ratio gbstats / ours vectorised (no SRM): min {min(vec):.0f}x, "
           f"median {statistics.median(vec):.0f}x, max {max(vec):.0f}x")
     agreement(ours["results"], theirs["results"], scenarios)
+    if spotify is not None:
+        print(f"\ntime ratio spotify-confidence / ours vectorised (fixed horizon, {args.scenarios} "
+              f"comparisons): min {min(sc_ratios):.0f}x, median {statistics.median(sc_ratios):.0f}x, "
+              f"max {max(sc_ratios):.0f}x")
+        confidence_agreement(ours["results"], spotify["results"])
     from rounds import ratio_row, write_rows
 
     case = f"{args.scenarios} scenarios"
@@ -170,7 +228,9 @@ def main() -> None:
         ratio_row("A/B comparison", case, "peer time / ours (per-scenario loop)", "gbstats 0.8",
                   ratios, same_work=True),
         ratio_row("A/B comparison", f"{case}, vectorised", "peer time / ours", "gbstats 0.8 (its loop)",
-                  vec, same_work=False)])
+                  vec, same_work=False),
+        *([ratio_row("A/B comparison", f"{case}, one grouped call", "peer time / ours (vectorised)",
+                     "spotify-confidence 4.1", sc_ratios, same_work=False)] if sc_ratios else [])])
 
 
 if __name__ == "__main__":

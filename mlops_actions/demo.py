@@ -50,7 +50,9 @@ class DemoSettings:
 
     @classmethod
     def fast(cls) -> DemoSettings:
-        return cls(interval="1s", count=1, min_samples=5, traffic_rps=80.0, apply_timeout=120.0)
+        # 2s: at 25% the canary gets enough of the replayed traffic for the canary-vs-stable
+        # judge to have rows on both sides (1s windows held about 5 canary rows under load)
+        return cls(interval="2s", count=1, min_samples=5, traffic_rps=80.0, apply_timeout=120.0)
 
 
 @dataclass
@@ -76,6 +78,7 @@ class DemoResult:
     live: dict[str, dict[str, str]] = field(default_factory=dict)  # env -> model -> version
     reports: list[Path] = field(default_factory=list)
     ab_sentence: str = ""  # the A/B test's verdict, as monitor words it
+    comments: dict[str, Path] = field(default_factory=dict)  # title -> PR comment rendered as posted
 
     @property
     def ok(self) -> bool:
@@ -207,7 +210,7 @@ class Demo:
     def canary(self) -> dict[str, Any]:
         s = self.settings
         analysis = {"interval": s.interval, "count": s.count, "failure_limit": 0,
-                    "min_samples": s.min_samples,
+                    "min_samples": s.min_samples, "compare_to_stable": True,
                     "metrics": [{"name": "error_rate", "max": 0.01},
                                 {"name": "latency_p95_ms", "max": 250},
                                 # the candidate misclassifies 2 of the 171 test rows: both in a
@@ -322,6 +325,27 @@ class Demo:
                 self._send(session, env, row, label, columns, counts)
         return counts
 
+    def wait_logged(self, env: str, since: float, expected: int, timeout: float = 60.0) -> None:
+        """Wait until the gateway's batched prediction log holds ``expected`` rows of ``env`` since
+        ``since``, each with its label (a monitor run before that sees part of the window: under
+        load a fixed 3 s wait once left 29 of 171 rows)."""
+        from mlops_actions.monitoring.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(self.repo / ".mlops" / "predictions.db")
+        deadline = time.monotonic() + timeout
+        rows = labelled = 0
+        try:
+            while time.monotonic() < deadline:
+                frame = store.query(MODEL, environment=env, since=since)
+                rows, labelled = len(frame), int(frame["actual"].notna().sum()) if len(frame) else 0
+                if rows >= expected and labelled >= expected:
+                    return
+                time.sleep(0.2)
+        finally:
+            store.close()
+        self.say(f"warning: after {timeout:.0f}s the prediction log of {env} has {rows} rows "
+                 f"({labelled} labelled) of the {expected} sent")
+
     def live_versions(self, env: str) -> dict[str, str]:
         import requests
 
@@ -373,11 +397,35 @@ class Demo:
         self.git("checkout", "-q", "main")
         self.git("merge", "-q", "--no-ff", "-m", f"Merge {branch}", branch)
         with self.traffic(env) as counts:
-            self.run(f"merge {branch}: apply {env}", "apply", "--env", env, "--wait", "--timeout",
-                     str(int(self.settings.apply_timeout)), expect=(expect,))
+            applied = self.run(f"merge {branch}: apply {env}", "apply", "--env", env, "--wait", "--timeout",
+                               str(int(self.settings.apply_timeout)), expect=(expect,))
         self.say(f"traffic to {env} during the rollout: {counts['sent']} requests, "
                  f"{counts['errors']} errors, {counts['labelled']} labelled")
-        self.run(f"{env}: status", "status", "--env", env)
+        reports = self.out / "pr" / branch
+        status = reports / "status.md"
+        self.run(f"{env}: status", "status", "--env", env, "--markdown", str(status))
+        self.deploy_comment(env, branch, applied.exit_code, status)
+
+    def deploy_comment(self, env: str, branch: str, exit_code: int, status: Path) -> None:
+        """The deploy comment on the merged PR, as deploy.yml's report-deploy posts it: the outcome,
+        then `status --markdown` (routes, the rollout, the canary-vs-stable judgements)."""
+        from mlops_actions.github.rest import deploy_comment, sticky_body
+
+        body = status.read_text() if status.is_file() else "status not available"
+        state = "success" if exit_code == 0 else "failure"
+        text = sticky_body("deploy", env, deploy_comment(env, state, self.git("rev-parse", "HEAD").strip(),
+                                                         None, body))
+        path = status.parent / "deploy-comment.md"
+        path.write_text(text)
+        self.result.comments[f"deploy {env} ({branch})"] = path
+        self.say(f"deploy comment on {branch}, as report-deploy posts it: {path}")
+        self.show(text, lambda line: line.startswith(("### ", "- ", "  - ")))
+
+    def show(self, text: str, keep: Any) -> None:
+        """The lines of a rendered comment worth seeing on the terminal."""
+        for line in text.splitlines():
+            if keep(line):
+                print(f"          > {line}", flush=True)
 
     def execute(self) -> DemoResult:
         s = self.say
@@ -455,9 +503,10 @@ class Demo:
         out = self.out / "monitor"
         for label, shift, expect in (("healthy", 0.0, 0), ("drift injected", 0.6, 1)):
             time.sleep(1.0)  # the window below starts after the previous phase's traffic
-            since = datetime.datetime.now(datetime.UTC).isoformat()
+            started = time.time()
+            since = datetime.datetime.fromtimestamp(started, datetime.UTC).isoformat()
             counts = self.replay_once("production", shift=shift)
-            time.sleep(3.0)  # the gateway writes its prediction log (and labels) in batches
+            self.wait_logged("production", started, counts["sent"] - counts["errors"])
             self.say(f"{label}: replayed the {counts['sent']} test rows once"
                      + (f", features scaled by {1 + shift:g}" if shift else "")
                      + f" ({counts['errors']} errors)")
@@ -466,6 +515,22 @@ class Demo:
                      "--out", str(out / label.split()[0]), expect=(expect,))
         self.say(f"alerts received by the webhook receiver: {len(self.receiver.received)}")
 
+
+    def monitor_comment(self, report: Path) -> None:
+        """The A/B test's monitor report as the sticky comment `mlops-actions comment --kind monitor
+        --env production --body-file monitor-production.md` posts on the PR that started the test."""
+        from mlops_actions.github.rest import sticky_body
+
+        if not report.is_file():
+            self.say(f"no monitor report at {report}: no monitor comment")
+            return
+        path = self.out / "pr" / "ab-test-production" / "monitor-comment.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(sticky_body("monitor", "production", report.read_text()))
+        self.result.comments["monitor production (A/B test)"] = path
+        self.say(f"monitor comment on the A/B test's PR, as `comment --kind monitor` posts it: {path}")
+        self.show(path.read_text(),
+                  lambda line: line.startswith(("> ", "| accuracy ", f"**{MODEL}** A/B")))
 
     def ab_test(self) -> None:
         """Pin production as an A/B test, replay the test rows through it, let monitor word the
@@ -486,7 +551,7 @@ class Demo:
         for _ in range(2):  # each test row twice: about 170 labelled rows per variant
             counts = self.replay_once("production")
             sent, errors = sent + counts["sent"], errors + counts["errors"]
-        time.sleep(3.0)  # the gateway writes its prediction log (and labels) in batches
+        self.wait_logged("production", started, sent - errors)
         self.say(f"A/B test: replayed the test rows twice, {sent} requests ({errors} errors)")
         out = self.out / "monitor" / "ab"
         # exit 1 is possible: with ~170 rows a guardrail (latency) can differ by chance
@@ -497,7 +562,10 @@ class Demo:
                   if report_path.is_file() else None)
         self.result.ab_sentence = report["sentence"] if report else "(no A/B analysis was written)"
         self.say(f"A/B verdict: {self.result.ab_sentence}")
-        window = f"{time.time() - started + 2:.0f}s"
+        self.monitor_comment(out / "monitor-production.md")
+        # conclude measures the window back from its own start, seconds later under load (no
+        # --since there): 8 s of slack, still short of the drift phase's rows (before the apply)
+        window = f"{time.time() - started + 8:.0f}s"
         self.run("conclude the A/B test (the PR it opens, printed)", "conclude", "--env", "production",
                  "--model", MODEL, "--window", window, "--dry-run")
         winner = (report or {}).get("winner_version")
@@ -553,6 +621,9 @@ def render_summary(result: DemoResult) -> str:
         lines.append(f"- **{env}**: " + ", ".join(f"{m} {v}" for m, v in sorted(models.items())))
     if result.ab_sentence:
         lines += ["", "## A/B test", "", f"> {result.ab_sentence}"]
+    if result.comments:
+        lines += ["", "## PR comments (rendered as the workflows post them)", ""]
+        lines += [f"- {title}: {path}" for title, path in result.comments.items()]
     lines += ["", f"## Alerts received: {len(result.alerts_received)}", ""]
     lines += ["## Reports", ""] + [f"- {p}" for p in result.reports]
     return "\n".join(lines) + "\n"
@@ -567,6 +638,7 @@ def summary_json(result: DemoResult) -> dict[str, Any]:
                    "log": str(s.log)} for s in result.steps],
         "live": result.live,
         "ab_test": result.ab_sentence,
+        "comments": {title: str(path) for title, path in result.comments.items()},
         "alerts_received": result.alerts_received,
         "reports": [str(p) for p in result.reports],
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -21,14 +22,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the demo itself is 
 
 
 def _demo_gateways() -> list[str]:
+    """Gateways started by a demo of this checkout (the demo puts it first on their PYTHONPATH), so
+    that a demo another checkout runs on the same machine at the same time is not counted."""
     found = []
+    ours = f"PYTHONPATH={REPO_ROOT.resolve()}".encode()
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
                 cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                env = (proc / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if "mlops_actions serve" in cmd and "--state-dir .mlops/gateway-" in cmd:
+            mine = any(v == ours or v.startswith(ours + os.pathsep.encode()) for v in env)
+            if mine and "mlops_actions serve" in cmd and "--state-dir .mlops/gateway-" in cmd:
                 found.append(cmd)
     return found
 
@@ -120,3 +126,35 @@ def test_the_ab_test_has_a_verdict_and_its_winner_is_kept(demo: dict) -> None:
     log = Path(conclude["log"]).read_text()
     assert conclude["exit_code"] == 0 and "-      type: ab_test" in log
     assert steps["apply production (1.1.0 alone)"]["exit_code"] == 0
+
+
+JUDGED = re.compile(r"^  - (error_rate|latency_ms|accuracy) (High|Low|Pass|NoData) \(", re.M)
+
+
+def test_deploy_comments_show_the_canary_vs_stable_judgement(demo: dict) -> None:
+    """Issue 18: the canary runs with compare_to_stable, and the deploy comment report-deploy
+    posts on the merged PR (status --markdown) shows each window's judgement: verdict, score and
+    every metric's High/Low/Pass."""
+    comments = {title: Path(path) for title, path in demo["comments"].items()}
+    good = comments["deploy staging (promote-1.1.0-staging)"].read_text()
+    assert good.startswith("<!-- mlops-actions:deploy:staging -->\n### ✅ Deploy to `staging`: success")
+    assert "**breast_cancer** 1.1.0: canary vs stable (Kayenta's judge, same window):" in good
+    verdict = r"^- \d\d:\d\d:\d\dZ \*\*(passed|inconclusive)\*\*: Canary vs stable: "
+    assert re.search(verdict, good, re.M), good
+    assert {m[0] for m in JUDGED.findall(good)} >= {"error_rate", "latency_ms"}, good
+    broken = comments["deploy staging (promote-1.2.0-staging)"].read_text()
+    assert "Deploy to `staging`: failure" in broken and "**RolledBack**" in broken
+    assert "canary vs stable" in broken and JUDGED.search(broken), broken
+    shown = comments["deploy staging (promote-1.1.0-staging)"]
+    assert f"deploy comment on promote-1.1.0-staging, as report-deploy posts it: {shown}" in demo["_stdout"]
+    assert re.search(r">   - (error_rate|latency_ms) (High|Low|Pass|NoData) \(", demo["_stdout"])
+
+
+def test_the_monitor_comment_has_the_ab_verdict_and_table(demo: dict) -> None:
+    path = Path(demo["comments"]["monitor production (A/B test)"])
+    comment = path.read_text()
+    assert comment.startswith("<!-- mlops-actions:monitor:production -->\n")
+    assert f"> {demo['ab_test']}" in comment
+    assert "| metric | role | variant | version | usable rows | value | CI |" in comment
+    assert re.search(r"^\| accuracy \| primary \| A \| 1\.1\.0 \| \d+ \| [\d.]+% \| \[", comment, re.M)
+    assert f"          > > {demo['ab_test']}" in demo["_stdout"] and str(path) in demo["_stdout"]

@@ -213,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
         deleted = purge_old(repo, args.retention, args.store)
         print(f"retention: deleted {deleted} prediction(s) older than {args.retention}", file=sys.stderr)
     window = args.window
+    now: float | None = None
     if args.since:
         import datetime as dt
         import time
@@ -224,10 +225,14 @@ def run(args: argparse.Namespace) -> int:
                               hint="e.g. 2026-11-26T07:00:00+00:00") from None
         if since.tzinfo is None:
             raise ConfigError(f"--since: {args.since!r} has no time zone", hint="add +00:00")
-        window = f"{max(time.time() - since.timestamp(), 0.001):.3f}s"
+        # the window ends now, not when run_monitor has imported pandas and scipy: measured from
+        # its own clock, a window of `now - since` seconds started seconds after --since under
+        # load and left out the first rows (the demo's monitor once saw 84 of 171)
+        now = time.time()
+        window = f"{max(now - since.timestamp(), 0.001):.3f}s"
     healths = run_monitor(repo, args.env, window=window, reference=args.reference,
                           store_url=args.store, models=args.model, all_versions=args.all_versions,
-                          any_environment=args.any_environment,
+                          any_environment=args.any_environment, now=now,
                           sequential=False if args.fixed_horizon else None)
     from mlops_actions.monitoring.reports import render_html, render_markdown
     from mlops_actions.monitoring.verdict import Verdict

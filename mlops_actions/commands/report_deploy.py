@@ -10,6 +10,7 @@ from pathlib import Path
 from mlops_actions.commands._github import client_or_none, run_url, warn
 from mlops_actions.errors import EXIT_OK, ConfigError, GitHubError
 from mlops_actions.github import actions
+from mlops_actions.github.rest import deploy_comment
 
 ORDER = 62
 OUTPUTS = frozenset({"deployment-id"})  # step outputs written to $GITHUB_OUTPUT
@@ -69,10 +70,8 @@ def run(args: argparse.Namespace) -> int:
         if pr is None:
             print(f"no pull request merged as {sha[:7]}: no comment")
             return EXIT_OK
-        icon = "✅" if args.state == "success" else "❌" if args.state in ("failure", "error") else "⏳"
-        text = f"### {icon} Deploy to `{args.env}`: {args.state}\n\nCommit `{sha[:7]}`"
-        text += f" · [run]({log_url})\n\n" if log_url else "\n\n"
-        result = client.upsert_comment(int(pr["number"]), "deploy", args.env, text + (body or ""))
+        text = deploy_comment(args.env, args.state, sha, log_url, body)
+        result = client.upsert_comment(int(pr["number"]), "deploy", args.env, text)
         print(f"{'created' if result.created else 'updated'} the deploy comment on #{pr['number']}")
     except GitHubError as exc:
         warn(f"report-deploy: could not comment on the merged PR: {exc.message}")

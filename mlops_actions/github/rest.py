@@ -41,7 +41,9 @@ __all__ = [
     "GitHubConflict",
     "GitHubNotFound",
     "StickyComment",
+    "deploy_comment",
     "marker",
+    "sticky_body",
     "truncate_body",
 ]
 
@@ -110,6 +112,20 @@ def _final_error(what: str, status: int, last: str, tries: int, message: str) ->
 def marker(kind: str, env: str) -> str:
     """The hidden marker that finds the one sticky comment per kind and environment."""
     return f"<!-- mlops-actions:{kind}:{env} -->"
+
+
+def sticky_body(kind: str, env: str, body: str) -> str:
+    """A sticky comment's whole text as posted: its marker, then the body, under the limit."""
+    return truncate_body(f"{marker(kind, env)}\n{body}")
+
+
+def deploy_comment(env: str, state: str, sha: str, log_url: str | None, body: str | None) -> str:
+    """The deploy comment's body on the merged PR (``report-deploy``): outcome, commit, run
+    link, then ``body`` (``status --markdown``: routes, rollouts, canary-vs-stable judgements)."""
+    icon = "✅" if state == "success" else "❌" if state in ("failure", "error") else "⏳"
+    text = f"### {icon} Deploy to `{env}`: {state}\n\nCommit `{sha[:7]}`"
+    text += f" · [run]({log_url})\n\n" if log_url else "\n\n"
+    return text + (body or "")
 
 
 def truncate_body(body: str, limit: int = COMMENT_LIMIT) -> str:
@@ -343,7 +359,7 @@ class GitHubClient:
 
     def upsert_comment(self, issue_number: int, kind: str, env: str, body: str) -> StickyComment:
         """One comment per (kind, env) on a PR or issue: update it if present, else create it."""
-        text = truncate_body(f"{marker(kind, env)}\n{body}")
+        text = sticky_body(kind, env, body)
         existing = self.find_comment(issue_number, kind, env)
         if existing is not None:
             data = self.json("PATCH", f"issues/comments/{existing['id']}", json={"body": text})

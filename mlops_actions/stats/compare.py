@@ -18,14 +18,13 @@ The array functions broadcast, so a simulation of a thousand experiments is one 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special, stats
 
 from mlops_actions.errors import ConfigError
 from mlops_actions.stats.interface import (
@@ -66,23 +65,23 @@ def _check_alpha(alpha: float) -> None:
 def proportion_test(x_a: npt.ArrayLike, n_a: npt.ArrayLike, x_b: npt.ArrayLike, n_b: npt.ArrayLike, *,
                     alpha: float = DEFAULT_ALPHA, sequential: bool = False,
                     tuning: float = DEFAULT_TUNING) -> TestResult:
-    """``p_b - p_a`` from counts: unpooled z-test and Wald interval (statsmodels), or their
-    always-valid versions. NaN p-value and interval where the variance is 0."""
-    from statsmodels.stats.proportion import test_proportions_2indep
-
+    """``p_b - p_a`` from counts: unpooled z-test and Wald interval, or their always-valid
+    versions. NaN p-value and interval where the variance is 0. The formulas of statsmodels'
+    ``test_proportions_2indep(method="wald", compare="diff")`` and
+    ``confint_proportions_2indep(method="wald")``, in numpy (the tests check them equal): through
+    statsmodels a scalar call cost ~0.5 ms, 8x gbstats' in a per-scenario loop."""
     _check_alpha(alpha)
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        test = test_proportions_2indep(x_b, n_b, x_a, n_a, method="wald", compare="diff",
-                                       correction=False, return_results=True)
-        diff = np.asarray(test.diff, dtype=float)
-        var = np.asarray(test.variance, dtype=float)
-        z = np.asarray(test.statistic, dtype=float)
+    xa, na, xb, nb = (np.asarray(v, dtype=float) for v in (x_a, n_a, x_b, n_b))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pa, pb = xa / na, xb / nb
+        diff = pb - pa
+        var = pa * (1 - pa) / na + pb * (1 - pb) / nb
+        z = diff / np.sqrt(var)
+        crit: FloatArray | float
         if sequential:
-            n_total = np.asarray(n_a, dtype=float) + np.asarray(n_b, dtype=float)
-            crit, p = critical_z(n_total, alpha, tuning), always_valid_p(z, n_total, alpha, tuning)
-        else:  # what confint_proportions_2indep(method="wald") computes, from the same variance
-            crit, p = stats.norm.isf(alpha / 2), np.asarray(test.pvalue, dtype=float)
+            crit, p = critical_z(na + nb, alpha, tuning), always_valid_p(z, na + nb, alpha, tuning)
+        else:
+            crit, p = float(special.ndtri(1 - alpha / 2)), np.asarray(2 * special.ndtr(-np.abs(z)))
         lo, hi = diff - crit * np.sqrt(var), diff + crit * np.sqrt(var)
     flat = ~(var > 0)
     return (diff, np.where(flat, np.nan, lo), np.where(flat, np.nan, hi), np.where(flat, np.nan, p),

@@ -158,6 +158,35 @@ class MetricJudgement:
     def passed(self) -> bool:
         return self.classification is not Classification.NODATA and not self.bad
 
+    @staticmethod
+    def _fmt(v: float, pct: bool) -> str:
+        return f"{v:.1%}" if pct else f"{v:.4g}"
+
+    @property
+    def label(self) -> str:
+        """Kayenta's spelling: High, Low, Pass or NoData."""
+        return _LABELS[self.classification]
+
+    def clause(self) -> str:
+        """One clause for a status line or a PR comment, e.g. ``latency_ms High (canary 41.2 vs
+        stable 30.1, shift +10.9 [+8.1, +13.6] beyond ±3.01)``."""
+        if self.canary is None or self.stable is None or self.classification is Classification.NODATA:
+            return f"{self.name} {self.label} ({self.n_canary} canary / {self.n_stable} stable rows)"
+        pct = self.method.startswith("two-proportion")
+        scale, unit = (100.0, " pts") if pct else (1.0, "")
+        text = (f"{self.name} {self.label} (canary {self._fmt(self.canary, pct)} vs stable "
+                f"{self._fmt(self.stable, pct)}")
+        if self.ci is None and self.estimate == 0.0:
+            text += ", identical values"
+        elif self.ci is not None and self.ci[0] == self.ci[1] and self.p_value is None:
+            text += ", no variance on either side"  # e.g. no error at all on both
+        elif self.ci is not None and self.estimate is not None and self.band is not None:
+            lo, hi, est = (v * scale for v in (*self.ci, self.estimate))
+            where = "reaches into" if self.classification is Classification.PASS else "beyond"
+            text += (f", diff {est:+.3g} [{lo:+.3g}, {hi:+.3g}]{unit} {where} the band "
+                     f"±{self.band[1] * scale:.3g}")
+        return text + (", critical)" if self.critical and self.bad else ")")
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "classification": self.classification.value, "bad": self.bad,
                 "weight": self.weight, "critical": self.critical,
@@ -185,6 +214,10 @@ class Judgement:
     @property
     def regressions(self) -> tuple[MetricJudgement, ...]:
         return tuple(m for m in self.metrics if m.bad)
+
+    def per_metric(self) -> str:
+        """Every metric's classification, e.g. ``error_rate Pass (...); latency_ms High (...)``."""
+        return "; ".join(m.clause() for m in self.metrics)
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict.value, "score": _num(self.score), "pass_score": self.pass_score,
@@ -336,6 +369,10 @@ def classify(metric: SampleMetric | ScoreMetric, *,
     return MetricJudgement(classification=c, bad=_is_bad(c, metric.direction), estimate=est,
                            ci=(lo, hi), p_value=None if math.isnan(p) else p, band=band, reason=reason,
                            **common)
+
+
+_LABELS = {Classification.HIGH: "High", Classification.LOW: "Low", Classification.PASS: "Pass",
+           Classification.NODATA: "NoData"}
 
 
 def _summary(verdict: Verdict, score: float | None, metrics: Sequence[MetricJudgement],

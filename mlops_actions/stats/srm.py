@@ -1,6 +1,7 @@
 """Sample ratio mismatch: do the two arms' row counts fit the split the traffic was given?
 
-A chi-square goodness-of-fit test (scipy) of the two counts against the expected shares,
+A chi-square goodness-of-fit test (scipy's ``chisquare``, 1 degree of freedom) of the two
+counts against the expected shares,
 flagged below p = 0.001 as GrowthBook does: a mismatch means rows were lost or misrouted
 in one arm (a crashing variant, a bot filter, a logging bug), and no comparison of the arms
 can be trusted until it is explained.
@@ -8,7 +9,7 @@ can be trusted until it is explained.
 
 from __future__ import annotations
 
-from scipy import stats
+from scipy import special
 
 from mlops_actions.errors import ConfigError
 from mlops_actions.stats.interface import SRM_THRESHOLD, Srm
@@ -25,6 +26,9 @@ def srm_check(rows_a: int, rows_b: int, expected_share_a: float, *,
     total = rows_a + rows_b
     if total == 0:
         return Srm(p_value=1.0, mismatch=False, expected_share_a=expected_share_a, rows=(0, 0))
-    expected = [total * expected_share_a, total * (1 - expected_share_a)]
-    p = float(stats.chisquare([rows_a, rows_b], expected).pvalue)
+    expected = (total * expected_share_a, total * (1 - expected_share_a))
+    # scipy.stats.chisquare's statistic and p-value (1 degree of freedom) without its ~1.5 ms of
+    # argument handling per call (the tests check them equal)
+    statistic = sum((o - e) ** 2 / e for o, e in zip((rows_a, rows_b), expected, strict=True))
+    p = float(special.chdtrc(1, statistic))
     return Srm(p_value=p, mismatch=p < threshold, expected_share_a=expected_share_a, rows=(rows_a, rows_b))

@@ -9,6 +9,12 @@ Both versions predict once on the same rows (:mod:`.evaluate`), so every delta i
   ``(true label, candidate's label, baseline's label)`` per row, resampled as a multinomial (the
   row bootstrap, at a cost independent of the number of rows);
 * ``roc_auc`` (binary): DeLong's test of two correlated AUCs (asymptotic normal interval);
+  multiclass (one-vs-rest, weighted by each class's prevalence, as :mod:`.metrics` reports it):
+  paired bootstrap, the same resampled rows scoring both models, each class's AUC computed from
+  the resample's row weights on rows sorted once (the Mann-Whitney form with ties counted half,
+  equal to scikit-learn's ``roc_auc_score(multi_class="ovr", average="weighted")`` with the
+  weights as ``sample_weight``); above ``MAX_AUC_BOOTSTRAP`` row x class x resample
+  cells it gets no interval (the cost grows with the rows);
 * ``log_loss`` and the regression metrics (MAE, MSE, RMSE, R2, MAPE): paired bootstrap of the
   per-row sums they are made of, vectorised over resamples (above 5,000 rows, over 5,000
   random buckets of rows);
@@ -42,6 +48,7 @@ from mlops_actions.stats.paired import (
     mcnemar,
     resample_cells,
     resample_sums,
+    resample_weights,
 )
 from mlops_actions.validation.evaluate import Evaluation, Predictions
 from mlops_actions.validation.metrics import ClassificationArrays
@@ -49,6 +56,7 @@ from mlops_actions.validation.metrics import ClassificationArrays
 __all__ = ["DeltaOptions", "paired_deltas"]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 _CONFUSION = ("precision_score", "recall_score", "f1_score", "precision_score_macro",
               "recall_score_macro", "f1_score_macro")
@@ -56,6 +64,8 @@ _REGRESSION = ("mean_absolute_error", "mean_squared_error", "root_mean_squared_e
                "mean_absolute_percentage_error")
 _EPS = np.finfo(np.float64).eps
 MAX_CLASSES = 50  # above: no interval for precision/recall/F1 (resamples x classes^2 confusion cells)
+#: rows x classes x resamples (5,000 x 3 x 2,000 takes seconds): above, no multiclass AUC interval
+MAX_AUC_BOOTSTRAP = 3 * 10**7
 
 
 @dataclass(frozen=True)
@@ -174,7 +184,96 @@ def _classification(y: np.ndarray, cand: Predictions, base: Predictions, cand_ev
         ia, ib = _auc_inputs(arrays_a, rows), _auc_inputs(arrays_b, rows)
         if ia is not None and ib is not None and np.array_equal(ia[1], ib[1]):
             out["roc_auc"] = delong(ia[1], ia[0], ib[0], confidence=options.confidence)
+        elif not arrays_a.binary and not arrays_b.binary:
+            auc = _multiclass_auc(yt, arrays_a, arrays_b, rows, scope, options)
+            if auc is not None:
+                out["roc_auc"] = auc
     return out
+
+
+def _ovr_columns(yt: IntArray, arrays: ClassificationArrays, rows: IntArray) -> dict[int, FloatArray] | None:
+    """Per true class (joint code): that class's probability column of the model on ``rows``;
+    None when the model has no probabilities or a true label it cannot score."""
+    if arrays.proba is None or arrays.true_col is None:
+        return None
+    true_col = arrays.true_col[rows]
+    if (true_col < 0).any():
+        return None
+    out = {}
+    for c in np.unique(yt):
+        cols = np.unique(true_col[yt == c])
+        if cols.size != 1:
+            return None
+        out[int(c)] = np.asarray(arrays.proba[rows, int(cols[0])], dtype=float)
+    return out
+
+
+class _RankedScores:
+    """One class's scores sorted once: for any row weights, the one-vs-rest AUC
+    ``sum over positive i, negative j of w_i w_j ([s_i > s_j] + [s_i = s_j] / 2) / (P N)``."""
+
+    def __init__(self, scores: FloatArray, positive: npt.NDArray[np.bool_]) -> None:
+        self.order = np.argsort(scores, kind="stable")
+        s = scores[self.order]
+        self.pos = positive[self.order].astype(float)
+        new = np.r_[True, s[1:] != s[:-1]]
+        group = np.cumsum(new) - 1
+        starts = np.flatnonzero(new)
+        ends = np.r_[starts[1:], s.size] - 1
+        self.start, self.end = starts[group], ends[group]  # each row's tie group
+
+    def parts(self, weights: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Per resample (rows of ``weights``): the pair sum, positive and negative weight."""
+        w = weights[:, self.order]
+        pos_w, neg_w = w * self.pos, w * (1.0 - self.pos)
+        cum = np.cumsum(neg_w, axis=1)
+        below = np.where(self.start > 0, cum[:, np.maximum(self.start - 1, 0)], 0.0)
+        tied = cum[:, self.end] - below
+        return (pos_w * (below + 0.5 * tied)).sum(axis=1), pos_w.sum(axis=1), neg_w.sum(axis=1)
+
+
+def _ovr_weighted_auc(ranked: Mapping[int, _RankedScores], weights: FloatArray) -> FloatArray:
+    """Weighted one-vs-rest ROC AUC for each row of ``weights`` (NaN where fewer than two classes
+    have weight): the classes with positive weight, each weighted by it, as :mod:`.metrics`."""
+    total = np.zeros(weights.shape[0])
+    weight = np.zeros(weights.shape[0])
+    classes = np.zeros(weights.shape[0])
+    for r in ranked.values():
+        pairs, pos, neg = r.parts(weights)
+        present = pos > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            auc = np.where(present & (neg > 0), pairs / (pos * neg), np.nan)
+        total += np.where(present, auc * pos, 0.0)
+        weight += pos
+        classes += present
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(classes >= 2, total / weight, np.nan), dtype=float)
+
+
+def _multiclass_auc(yt: IntArray, arrays_a: ClassificationArrays, arrays_b: ClassificationArrays,
+                    rows: IntArray, scope: str, options: DeltaOptions) -> PairedDelta | None:
+    cols_a, cols_b = _ovr_columns(yt, arrays_a, rows), _ovr_columns(yt, arrays_b, rows)
+    if cols_a is None or cols_b is None or len(cols_a) < 2:
+        return None
+    ranked_a = {c: _RankedScores(v, yt == c) for c, v in cols_a.items()}
+    ranked_b = {c: _RankedScores(v, yt == c) for c, v in cols_b.items()}
+    n = int(rows.size)
+    ones = np.ones((1, n))
+    point_a, point_b = (_finite(_ovr_weighted_auc(r, ones)[0]) for r in (ranked_a, ranked_b))
+    method = ("paired bootstrap of rows (one-vs-rest AUC weighted by prevalence), "
+              f"{options.resamples} resamples")
+    if n * len(cols_a) * options.resamples > MAX_AUC_BOOTSTRAP:
+        estimate = None if point_a is None or point_b is None else point_b - point_a
+        return PairedDelta(estimate, None, None, options.confidence, n, method,
+                           note=f"no interval: {n:,} rows x {len(cols_a)} classes is too many to bootstrap")
+    rep_a, rep_b = [], []
+    for w in resample_weights(n, options.resamples, seed=_seed(options, scope, "roc_auc"),
+                              chunk_elements=1 << 20):  # 8 MiB of weights, a few copies in flight
+        wf = w.astype(float)
+        rep_a.append(_ovr_weighted_auc(ranked_a, wf))
+        rep_b.append(_ovr_weighted_auc(ranked_b, wf))
+    return bootstrap_delta(point_a, point_b, np.concatenate(rep_a), np.concatenate(rep_b), n=n,
+                           confidence=options.confidence, method=method)
 
 
 def _bootstrap_method(n: int, options: DeltaOptions) -> str:

@@ -197,3 +197,25 @@ def test_a_canary_as_good_as_stable_is_promoted_either_way(tmp_path: Path, compa
     judged = [m for m in h.db.measurements(r.id) if m.metric == "canary_vs_stable"]
     assert [m.result for m in judged] == ([Verdict.PASSED] if compare else [])
     asyncio.run(h.stop())
+
+
+def test_status_shows_each_metrics_judgement(tmp_path: Path) -> None:
+    """`status` (text and the deploy comment's Markdown) lists the judge's verdict, score and
+    every metric's High/Low/Pass, from the measurements the rollout record keeps."""
+    from mlops_actions.commands.status import markdown, text_lines
+    from mlops_actions.deploy.targets.interface import TargetStatus
+
+    plane = MemoryPlane()
+    h = host(tmp_path, plane)
+    h.declare("m", "1.1.0", "mem://2", _canary(compare_to_stable=True), "alice")
+    r = _run_to_the_end(h, plane, candidate_errors=40)
+    status = TargetStatus("prod", {}, {"m": r})
+    text = "\n".join(text_lines(status))
+    assert "canary vs stable at " in text and ": failed - Canary vs stable: failed, score 0/100" in text
+    assert "      error_rate High (canary 10.0% vs stable 0.0%, diff +10 [" in text
+    assert "      latency_ms Pass (canary " in text
+    md = markdown(status)
+    assert "| m | - | - | to 1.1.0: **RolledBack** (step 1)" in md
+    assert "**m** 1.1.0: canary vs stable (Kayenta's judge, same window):" in md
+    assert "  - error_rate High (canary 10.0% vs stable 0.0%" in md and "critical)" in md
+    asyncio.run(h.stop())

@@ -15,6 +15,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats import proportion as smp
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.nonparametric import samplesize_rank_compare_onetail
 from statsmodels.stats.power import NormalIndPower
 
 from mlops_actions.cli import main
@@ -23,7 +24,7 @@ from mlops_actions.monitoring.ab import analyse_ab, arms_from_rows
 from mlops_actions.monitoring.reports import ab_markdown, render_html, render_markdown
 from mlops_actions.stats import Metric, compare_arms
 from mlops_actions.stats.interface import Verdict as Outcome
-from mlops_actions.stats.power import rows_for_power
+from mlops_actions.stats.power import rank_effect, rows_for_power, rows_for_rank_test
 from mlops_actions.stats.sequential import critical_z
 from mlops_actions.verdict import Verdict
 from tests.monitoring.test_monitor_command import _log
@@ -182,6 +183,64 @@ def test_sample_size_fixed_matches_statsmodels_and_sequential_needs_more(effect:
     assert abs(effect) * math.sqrt(seq / spread) >= critical_z(seq, 0.05) + stats.norm.isf(0.2)
     assert abs(effect) * math.sqrt((seq - 1) / spread) < critical_z(seq - 1, 0.05) + stats.norm.isf(0.2)
     assert rows_for_power(0.0, va, vb) is None
+
+
+def _latencies(n: int, median: float, seed: int, *, sigma: float = 0.3, step: float = 0.0) -> np.ndarray:
+    """Lognormal latencies; ``step`` > 0 rounds them to a grid (ties, as whole milliseconds)."""
+    v = np.random.default_rng(seed).lognormal(math.log(median), sigma, n)
+    return np.round(v / step) * step if step else v
+
+
+@pytest.mark.parametrize(("ref", "alt", "share_a"), [
+    (_latencies(400, 50, 1), _latencies(400, 50, 1) + 2.0, 0.5),          # a shift of 2 ms
+    (_latencies(300, 50, 2), _latencies(350, 45, 3), 0.5),                 # B faster, other draws
+    (_latencies(500, 80, 4, sigma=1.2), _latencies(500, 95, 5, sigma=1.2), 0.7),  # heavy tail, 70/30
+    (_latencies(200, 20, 6, step=1.0), _latencies(200, 22, 7, step=1.0), 0.3),    # whole ms: ties
+    (_latencies(60, 30, 8), _latencies(40, 40, 9), 0.5),                   # few rows, large effect
+])
+def test_latency_sample_size_matches_statsmodels_rank_test(ref: np.ndarray, alt: np.ndarray,
+                                                           share_a: float) -> None:
+    """Happ et al. (2019) as statsmodels implements it; its nobs_ratio is reference / treatment."""
+    expected = samplesize_rank_compare_onetail(alt, ref, alpha=0.05, power=0.8,
+                                               nobs_ratio=share_a / (1 - share_a))
+    assert rank_effect(ref, alt, share_a=share_a).relative_effect == pytest.approx(
+        expected.relative_effect, rel=1e-12)
+    total = rows_for_rank_test(ref, alt, share_a=share_a)
+    assert expected.nobs_total * (1 - 1e-9) <= total < expected.nobs_total + 1  # its N, rounded up
+    seq = rows_for_rank_test(ref, alt, share_a=share_a, sequential=True)
+    assert seq > total  # always-valid costs rows
+    assert rows_for_rank_test(ref, ref, share_a=share_a) is None  # no difference: nothing to size
+
+
+def test_latency_sample_size_gives_the_power_it_promises() -> None:
+    """Mann-Whitney at the estimated size, simulated: about 80% of tests find a 10% slower B."""
+    a_ref, b_ref = _latencies(5000, 50, 11), _latencies(5000, 55, 12)
+    total = rows_for_rank_test(a_ref, b_ref)
+    per_arm = math.ceil(total / 2)
+    rng = np.random.default_rng(13)
+    hits = sum(stats.mannwhitneyu(rng.lognormal(math.log(50), 0.3, per_arm),
+                                  rng.lognormal(math.log(55), 0.3, per_arm)).pvalue < 0.05
+               for _ in range(400))
+    assert 0.74 <= hits / 400 <= 0.86, (total, hits)
+
+
+def test_the_ab_report_sizes_a_latency_test() -> None:
+    """latency as the primary metric: sized from the observed latencies, or from A's shifted by
+    the minimum detectable effect (ms; faster is better)."""
+    a, b = rows(200, 0.8, seed=51, latency=50.0), rows(200, 0.8, seed=52, latency=52.0)
+    observed = ab(a, b, primary=["latency_ms"], guardrails=[], sequential=False)
+    [size] = observed.sample_size
+    la, lb = (arms_from_rows(x)[Metric.LATENCY_MS].values for x in (a, b))
+    total = rows_for_rank_test(la, lb)
+    assert size.source == "observed" and size.per_variant == {"a": math.ceil(total / 2),
+                                                              "b": math.ceil(total / 2)}
+    assert size.still_needed == {"a": size.per_variant["a"] - 200, "b": size.per_variant["b"] - 200}
+    planned = ab(a, b, primary=["latency_ms"], guardrails=[], sequential=False,
+                 minimum_detectable_effect=3.0)
+    [size] = planned.sample_size
+    assert size.source == "minimum_detectable_effect" and size.effect == -3.0
+    assert size.per_variant["a"] == max(math.ceil(rows_for_rank_test(la, la - 3.0) / 2), 30)
+    assert "sample size for latency_ms" in "\n".join(ab_markdown(planned))
 
 
 @pytest.fixture

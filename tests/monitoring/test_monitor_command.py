@@ -350,3 +350,21 @@ def test_a_canarys_rows_are_not_judged_against_the_stable_versions_outputs(
     model = json.loads(capsys.readouterr().out)["models"][0]
     assert model["prediction_drift"] is None
     assert any("the prediction baseline is of version 1.1.0, not 1.2.0" in n for n in model["notes"])
+
+
+def test_since_window_ends_when_the_command_starts(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--since T covers [T, start of the command]: run_monitor gets that end as `now`, so the
+    seconds it spends importing pandas and scipy before querying do not cut the window's start."""
+    seen: dict[str, object] = {}
+    real = monitor_cmd.run_monitor
+
+    def slow(*args: object, **kw: object) -> object:
+        seen.update(kw)
+        return real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(monitor_cmd, "run_monitor", slow)
+    since = time.time() - 120
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(since))
+    main(["-C", str(repo), "monitor", "--env", "production", "--since", iso, "--json"])
+    now, window = seen["now"], float(str(seen["window"]).removesuffix("s"))
+    assert isinstance(now, float) and now - window == pytest.approx(int(since), abs=1e-3)

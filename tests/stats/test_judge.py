@@ -260,3 +260,16 @@ def test_prediction_drift_from_the_monitoring_function_wires_in() -> None:
                                                            method="jensenshannon").statistic, threshold=0.1))
     assert same.classification is Classification.PASS
     assert shifted.classification is Classification.HIGH and shifted.bad
+
+
+def test_per_metric_names_each_classification_as_kayenta_spells_it() -> None:
+    """The line status and the deploy comment show: every metric with High/Low/Pass/NoData."""
+    rng = np.random.default_rng(7)
+    j = judge([error_rate(np.zeros(40), np.zeros(120), critical=True, min_rows=10),
+               latency(rng.lognormal(3.6, 0.2, 200), rng.lognormal(3.0, 0.2, 200)),
+               accuracy(np.ones(5), np.ones(5), name="labelled")])
+    text = j.per_metric()
+    assert text.startswith("error_rate Pass (canary 0.0% vs stable 0.0%, no variance on either side); ")
+    assert "latency_ms High (canary " in text and "beyond the band ±" in text
+    assert text.endswith("labelled NoData (5 canary / 5 stable rows)")
+    assert [m.label for m in j.metrics] == ["Pass", "High", "NoData"]

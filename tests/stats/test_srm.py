@@ -36,3 +36,10 @@ def test_a_mismatch_makes_a_winner_inconclusive() -> None:
     checked = compare_arms(Metric.ERROR_RATE, Arm(a, 5300), Arm(b, 4700), expected_split=0.5)
     assert checked.verdict is Verdict.INCONCLUSIVE and checked.srm is not None and checked.srm.mismatch
     assert checked.difference == clean.difference  # the figures are still shown
+
+
+@pytest.mark.parametrize(("a", "b", "share"), [(5300, 4700, 0.5), (1, 0, 0.5), (10, 90, 0.1),
+                                               (123456, 654321, 0.2), (999_999, 1_000_001, 0.5), (3, 7, 0.9)])
+def test_p_value_is_scipys_chisquare(a: int, b: int, share: float) -> None:
+    expected = stats.chisquare([a, b], [(a + b) * share, (a + b) * (1 - share)]).pvalue
+    assert srm_check(a, b, share).p_value == pytest.approx(expected, rel=1e-12, abs=1e-300)

@@ -183,8 +183,63 @@ def test_accuracy_is_mcnemar_and_auc_is_delong() -> None:
     assert "DeLong" in d["roc_auc"].method
 
 
+def _multiclass_proba(n: int, seed: int, *, k: int = 3, gap: float = 0.3, ties: bool = False) -> Data:
+    """k classes with probabilities: B's scores are sharper than A's by ``gap``; ``ties`` rounds
+    the probabilities to 0.1 (many tied scores, as a small tree ensemble gives)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+
+    def model(signal: float) -> Predictions:
+        logits = rng.normal(0, 1, (n, k)) + signal * np.eye(k)[y]
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        if ties:
+            p = np.round(p, 1) + 1e-9
+            p = p / p.sum(axis=1, keepdims=True)
+        return Predictions(p.argmax(axis=1), p, np.arange(k), 0.0, n)
+    return "multiclass_classification", y, model(1.0), model(1.0 + gap)
+
+
+def _sk_ovr(y: np.ndarray, proba: np.ndarray, weights: np.ndarray | None = None) -> float:
+    return float(skm.roc_auc_score(y, proba, multi_class="ovr", average="weighted",
+                                   labels=np.arange(proba.shape[1]), sample_weight=weights))
+
+
+@pytest.mark.parametrize(("make", "gap_seen"), [
+    (lambda: _multiclass_proba(300, 60), True),             # B clearly better
+    (lambda: _multiclass_proba(400, 61, gap=0.0), False),   # no difference
+    (lambda: _multiclass_proba(250, 62, k=4, gap=0.8, ties=True), True),  # 4 classes, tied scores
+    (lambda: _multiclass_proba(120, 63, k=5, gap=0.8), True),    # few rows per class
+])
+def test_multiclass_roc_auc_has_a_paired_bootstrap_interval(make: Callable[[], Data], gap_seen: bool) -> None:
+    """One-vs-rest AUC weighted by prevalence: the estimate is scikit-learn's, every resample's
+    value is scikit-learn's with the resample's row counts as sample_weight, and the interval
+    agrees with scipy's percentile bootstrap of the row indices (within 12 % of its width)."""
+    from mlops_actions.validation.deltas import _ovr_weighted_auc, _RankedScores
+
+    data = make()
+    _, y, base, cand = data
+    d = _deltas(data, ["roc_auc"])["roc_auc"]
+    assert d.estimate == pytest.approx(_sk_ovr(y, cand.proba) - _sk_ovr(y, base.proba), abs=1e-12)
+    assert "paired bootstrap" in d.method and d.ci is not None and d.ci[0] <= d.estimate <= d.ci[1]
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # a resample = integer row weights
+        w = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)).astype(float)
+        ranked = {c: _RankedScores(cand.proba[:, c], y == c) for c in np.unique(y)}
+        assert _ovr_weighted_auc(ranked, w[None, :])[0] == pytest.approx(_sk_ovr(y, cand.proba, w), abs=1e-12)
+
+    def stat(i: np.ndarray) -> float:
+        return _sk_ovr(y[i], cand.proba[i]) - _sk_ovr(y[i], base.proba[i])
+
+    ref = stats.bootstrap((np.arange(len(y)),), stat, vectorized=False, n_resamples=1000,
+                          method="percentile", random_state=np.random.default_rng(1)).confidence_interval
+    width = ref.high - ref.low
+    assert abs(d.ci[0] - ref.low) < 0.12 * width and abs(d.ci[1] - ref.high) < 0.12 * width, (d.ci, ref)
+    assert bool(d.p_value < 0.05) is gap_seen and bool(d.ci[0] > 0) is gap_seen
+
+
 @pytest.mark.parametrize("make", [lambda: _binary(171, 30), lambda: _multiclass(200, 31),
-                                  lambda: _regression(150, 32), lambda: _regression(20_000, 33),
+                                  lambda: _multiclass_proba(200, 35), lambda: _regression(150, 32),
+                                  lambda: _regression(20_000, 33),
                                   lambda: _binary(20_000, 34)])
 def test_every_delta_is_the_difference_of_reported_metrics(make: Callable[[], Data]) -> None:
     task, y, base, cand = make()

@@ -39,6 +39,7 @@ def test_push_to_staging_rolls_out_then_a_bad_version_fails_and_rolls_back(world
     assert f"{MODEL} 1.1.0 healthy" in done["description"]
     comment = world.comments(number, "deploy", "staging")
     assert len(comment) == 1 and "Deploy to `staging`: success" in comment[0]
+    assert "**Environment `staging`**" in comment[0] and "**Healthy**" in comment[0]  # status --markdown
 
     # a version trained on shuffled labels: its canary fails analysis and is rolled back
     number, before, after = _push_pin(world, "staging", "1.2.0")

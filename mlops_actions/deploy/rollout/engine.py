@@ -79,8 +79,9 @@ def judge_canary(spec: AnalysisSpec, candidate: VersionSample,
     With ``compare_to_stable: true`` in the analysis, :func:`mlops_actions.stats.judge.judge`
     (Kayenta's model) judges the two samples of the same window: latency (Mann-Whitney U with a
     Hodges-Lehmann shift at 98%, 10% tolerance), error rate (critical: a significant increase
-    fails the whole judgement) and accuracy on late labels; the verdict and its one-sentence
-    summary are recorded as the ``canary_vs_stable`` measurement. A failed judgement counts like
+    fails the whole judgement) and accuracy on late labels, each needing the analysis'
+    ``min_samples`` rows on both sides; the verdict, its one-sentence summary and every metric's
+    High/Low/Pass are recorded as the ``canary_vs_stable`` measurement. A failed judgement counts like
     any failed measurement; an inconclusive one (too few rows, a marginal score) is recorded but
     does not pause the rollout: the thresholds stay the guardrail. Without the key, or with no
     stable version (the first deploy), or on Kubernetes (Prometheus gives aggregates, no raw
@@ -91,12 +92,13 @@ def judge_canary(spec: AnalysisSpec, candidate: VersionSample,
         return None
     from mlops_actions.stats import judge as kayenta  # scipy: only when a canary is judged
 
-    metrics = [kayenta.error_rate(candidate.errors, stable.errors, critical=True),
-               kayenta.latency(candidate.latencies_ms, stable.latencies_ms)]
+    rows = spec.min_samples  # the analysis' own minimum: fewer rows on a side is NoData
+    metrics = [kayenta.error_rate(candidate.errors, stable.errors, critical=True, min_rows=rows),
+               kayenta.latency(candidate.latencies_ms, stable.latencies_ms, min_rows=rows)]
     if candidate.correct and stable.correct:
-        metrics.append(kayenta.accuracy(candidate.correct, stable.correct))
+        metrics.append(kayenta.accuracy(candidate.correct, stable.correct, min_rows=rows))
     judgement = kayenta.judge(metrics)
-    return judgement.verdict, judgement.summary
+    return judgement.verdict, f"{judgement.summary} Per metric: {judgement.per_metric()}."
 
 
 @dataclass
