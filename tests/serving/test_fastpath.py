@@ -203,3 +203,64 @@ def test_layout_matches_schema_enforcement(models: dict[str, Any], data: pd.Data
     expected = model.predict(pd.DataFrame(rows, columns=list(COLS)))
     got = np.array(predict_one(backend, ParsedInput(COLS, rows)))
     assert np.array_equal(expected, got)
+
+
+def test_a_lone_request_is_predicted_on_the_event_loop(models: dict[str, Any], data: pd.DataFrame) -> None:
+    """Alone on the gateway, a cheap scikit-learn predict runs on the event loop (no thread
+    hand-off); with company, or when its cost is unknown or too high, it goes to the executor."""
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlops_actions.serving.batching import MicroBatcher
+    from tests.serving._support import FakeBackend
+
+    parsed = ParsedInput(COLS, [data[list(COLS)].values.tolist()[0]])
+    backend = PyfuncBackend("models:/double/1", models["double"])
+    seen: list[str] = []
+    predict = backend.fast.predict  # type: ignore[union-attr]
+
+    def spy(frame: pd.DataFrame) -> Any:
+        seen.append(threading.current_thread().name)
+        return predict(frame)
+
+    object.__setattr__(backend.fast, "predict", spy)
+
+    async def run() -> None:
+        loop_thread = threading.current_thread().name
+        with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
+            batcher = MicroBatcher(backend, pool, inline_seconds=10.0)
+            first = await batcher.submit(parsed, alone=True)  # cost not measured yet: executor
+            assert seen[-1].startswith("predict") and batcher.small_predict_seconds is not None
+            assert await batcher.submit(parsed, alone=True) == first
+            assert seen[-1] == loop_thread and batcher.inline == 1
+            await batcher.submit(parsed, alone=False)
+            assert seen[-1].startswith("predict")
+            cheap_only = MicroBatcher(backend, pool, inline_seconds=0.0)
+            for _ in range(2):
+                await cheap_only.submit(parsed, alone=True)
+            assert cheap_only.inline == 0 and seen[-1].startswith("predict")
+            other = MicroBatcher(FakeBackend("fake://v1"), pool, inline_seconds=10.0)  # not CPU-bound for sure
+            for _ in range(2):
+                await other.submit(ParsedInput(("a", "b"), [[1, 2]]), alone=True)
+            assert other.inline == 0
+
+    asyncio.run(run())
+
+
+def test_the_gateway_freezes_the_loaded_heap() -> None:
+    """After start the objects alive (MLflow, the models) are out of the collector's reach, so a
+    full collection does not walk them while requests wait (the p99 stalls)."""
+    import asyncio
+    import gc
+
+    from mlops_actions.serving.gateway import Gateway, GatewayConfig
+
+    gc.unfreeze()
+    gateway = Gateway(GatewayConfig(environment="t", state_dir=Path("."), token="x"))
+    try:
+        asyncio.run(gateway.start())
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()
+        gateway.executor.shutdown()
