@@ -11,7 +11,6 @@ its requests is retried alone, so one bad request fails alone (HTTP 500).
 from __future__ import annotations
 
 import asyncio
-import time
 from concurrent.futures import Executor
 from typing import Any
 
@@ -21,7 +20,7 @@ from mlops_actions.serving.fastpath import FastPath
 from mlops_actions.serving.interface import Backend
 from mlops_actions.serving.protocol import ParsedInput, to_row_outputs
 
-__all__ = ["INLINE_MAX_ROWS", "MicroBatcher", "predict_one"]
+__all__ = ["MicroBatcher", "predict_one"]
 
 
 def _frame(columns: tuple[str, ...] | None, rows: list[list[Any]], backend: Backend) -> pd.DataFrame:
@@ -114,67 +113,20 @@ def _predict_batch(backend: Backend, items: list[ParsedInput]) -> list[list[Any]
     return results
 
 
-#: requests of at most this many rows may be predicted on the event loop (:meth:`MicroBatcher.submit`)
-INLINE_MAX_ROWS = 16
-
-
-def _timed_batch(backend: Backend, items: list[ParsedInput]) -> tuple[list[list[Any] | BaseException], float]:
-    """:func:`_predict_batch` and the CPU seconds it took on this thread (not wall time, which a
-    loaded machine stretches)."""
-    started = time.thread_time()
-    results = _predict_batch(backend, items)
-    return results, time.thread_time() - started
-
-
 class MicroBatcher:
-    """Per-backend queue drained by one task; ``predict`` runs on ``executor``.
+    """Per-backend queue drained by one task; ``predict`` runs on ``executor``."""
 
-    A lone request (``alone``: nothing else in progress on the gateway, nothing queued here)
-    for a model of a flavour the fast path handles (pure CPU work, no I/O) whose small
-    predictions take at most ``inline_seconds`` of CPU is predicted on the event loop itself: the two thread hand-offs of the executor cost more than such a
-    predict, and on a loaded machine each waits for the scheduler. Under concurrency requests
-    are never alone, so they batch on the executor as before.
-    """
-
-    def __init__(self, backend: Backend, executor: Executor, max_batch: int = 128,
-                 inline_seconds: float = 0.0) -> None:
+    def __init__(self, backend: Backend, executor: Executor, max_batch: int = 128) -> None:
         self.backend = backend
         self._executor = executor
         self._max_batch = max_batch
-        self._inline_seconds = inline_seconds
-        # only models known to predict on the CPU alone (the fast path's flavours): a pyfunc model
-        # may wait on I/O with little CPU time, and must not hold the event loop meanwhile
-        self._cpu_bound = getattr(backend, "fast", None) is not None
         self._pending: list[tuple[ParsedInput, asyncio.Future[list[Any]]]] = []
         self._draining = False
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.requests = 0
-        self.inline = 0
-        #: moving average of the CPU seconds of one small request's predict; None until measured
-        self.small_predict_seconds: float | None = None
 
-    def _note(self, items: list[ParsedInput], seconds: float) -> None:
-        if len(items) == 1 and items[0].n_rows <= INLINE_MAX_ROWS:
-            last = self.small_predict_seconds
-            self.small_predict_seconds = seconds if last is None else 0.8 * last + 0.2 * seconds
-
-    def inlines(self, parsed: ParsedInput) -> bool:
-        """Whether a lone request like ``parsed`` is predicted on the event loop."""
-        cost = self.small_predict_seconds
-        return self._cpu_bound and cost is not None and cost <= self._inline_seconds \
-            and parsed.n_rows <= INLINE_MAX_ROWS and not self._draining and not self._pending
-
-    async def submit(self, parsed: ParsedInput, alone: bool = False) -> list[Any]:
-        if alone and self.inlines(parsed):
-            results, seconds = _timed_batch(self.backend, [parsed])
-            self._note([parsed], seconds)
-            self.batches += 1
-            self.requests += 1
-            self.inline += 1
-            if isinstance(results[0], BaseException):
-                raise results[0]
-            return results[0]
+    async def submit(self, parsed: ParsedInput) -> list[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         self._pending.append((parsed, future))
@@ -195,9 +147,7 @@ class MicroBatcher:
                     rows += item[0].n_rows
                 items = [p for p, _ in batch]
                 try:
-                    results, seconds = await loop.run_in_executor(self._executor, _timed_batch,
-                                                                  self.backend, items)
-                    self._note(items, seconds)
+                    results = await loop.run_in_executor(self._executor, _predict_batch, self.backend, items)
                 except BaseException as exc:  # the executor itself failed
                     results = [exc] * len(batch)
                 self.batches += 1

@@ -82,9 +82,6 @@ class GatewayConfig:
     tick_seconds: float = 0.1
     max_batch: int = 128
     predict_threads: int = 2
-    #: a request alone on the gateway is predicted on the event loop (no thread hand-off) when
-    #: the model's small predictions take at most this many milliseconds of CPU; 0 = never
-    inline_predict_ms: float = float(__import__('os').environ.get('FASTPATH_INLINE_MS', '2.0'))  # TEMP
     #: single-model mode in an A/B test on Kubernetes: forward the other variant's sticky keys
     sticky: StickyForwarder | None = None
     #: per-model share of requests logged (environments/<env>.yaml ``prediction_log``); default all
@@ -176,8 +173,7 @@ class Gateway:
         backend: Backend = await loop.run_in_executor(self.executor, self.cache.get, uri)
         log.info("loaded %s in %.1f s", uri, time.perf_counter() - started)
         _freeze_heap(collect=False)
-        self._batchers.setdefault(uri, MicroBatcher(backend, self.executor, self.config.max_batch,
-                                                    self.config.inline_predict_ms / 1000.0))
+        self._batchers.setdefault(uri, MicroBatcher(backend, self.executor, self.config.max_batch))
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -325,7 +321,7 @@ class Gateway:
             self._mirror(model, route, rid, parsed)
         status = 200
         try:
-            outputs = await batcher.submit(parsed, alone=self._inflight == 1 and not self._background)
+            outputs = await batcher.submit(parsed)
             payload = _dumps({"predictions": outputs})
         except Exception as exc:
             if (mismatch := input_mismatch(exc)) is not None:
@@ -560,8 +556,8 @@ RETRY_AFTER = (b"retry-after", b"1")
 
 
 def _freeze_heap(collect: bool) -> None:
-    """Move every object alive now (MLflow, pandas, scikit-learn, the loaded models: millions of
-    them, ~250k for one scikit-learn model) out of the garbage collector's reach. Without it
+    """Move every object alive now (MLflow, pandas, scikit-learn, the loaded models: ~250k of
+    them with one scikit-learn model) out of the garbage collector's reach. Without it
     each full collection walks them all while requests wait: 0.1-0.7 s measured, the worst of
     the p99 tail. Objects made later are collected as usual. ``collect`` first frees what
     loading left behind (one full pass: at start, and when a version is unloaded)."""

@@ -30,8 +30,9 @@ def _save(path: Path, model: Any, X: pd.DataFrame | None, **kwargs: Any) -> Any:
     signature = infer_signature(X, model.predict(X)) if X is not None else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        mlflow.sklearn.save_model(model, str(path), signature=signature,
-                                 serialization_format="cloudpickle", **kwargs)
+        mlflow.sklearn.save_model(
+            model, str(path), signature=signature, serialization_format="cloudpickle", **kwargs
+        )
         return mlflow.pyfunc.load_model(str(path))
 
 
@@ -64,8 +65,10 @@ def models(tmp_path_factory: pytest.TempPathFactory, data: pd.DataFrame) -> dict
     from sklearn.compose import make_column_transformer
     from sklearn.preprocessing import OneHotEncoder
 
-    mixed = make_pipeline(make_column_transformer((OneHotEncoder(), ["kind"]), remainder="passthrough"),
-                          LogisticRegression(max_iter=2000)).fit(X_text, y)
+    mixed = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["kind"]), remainder="passthrough"),
+        LogisticRegression(max_iter=2000),
+    ).fit(X_text, y)
     return {
         "double": _save(root / "double", linear, X),
         "double_proba": _save(root / "proba", linear, X, pyfunc_predict_fn="predict_proba"),
@@ -158,14 +161,24 @@ def test_fast_path_answers_like_pyfunc(models: dict[str, Any], data: pd.DataFram
         assert _same(expected, got), f"{name}, {case}: pyfunc {expected!r:.200} vs fast {got!r:.200}"
 
 
-def test_the_common_requests_skip_pyfunc(models: dict[str, Any], data: pd.DataFrame,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_common_requests_skip_pyfunc(
+    models: dict[str, Any], data: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Well-formed requests never reach pyfunc's predict (its schema enforcement is the cost)."""
     backend = PyfuncBackend("models:/imputing/1", models["imputing"])
     monkeypatch.setattr(backend, "_predict", lambda frame: pytest.fail("pyfunc.predict was called"))
     cases = _cases(data)
-    for case in ("one row", "many rows", "0/1 ints", "mixed ints and floats in a column", "NaN",
-                 "extra column", "other order", "other order, many rows", "bare rows"):
+    for case in (
+        "one row",
+        "many rows",
+        "0/1 ints",
+        "mixed ints and floats in a column",
+        "NaN",
+        "extra column",
+        "other order",
+        "other order, many rows",
+        "bare rows",
+    ):
         predict_one(backend, cases[case])
 
 
@@ -191,7 +204,9 @@ def test_other_schemas_are_served_by_pyfunc(models: dict[str, Any], data: pd.Dat
     assert backend.fast is None
     X = data[list(COLS)].assign(kind=np.where(data["a"] > 14, "big", "small"))
     parsed = ParsedInput(tuple(X.columns), X.values.tolist()[:20])
-    assert predict_one(backend, parsed) == model.predict(pd.DataFrame(parsed.rows, columns=X.columns)).tolist()
+    assert (
+        predict_one(backend, parsed) == model.predict(pd.DataFrame(parsed.rows, columns=X.columns)).tolist()
+    )
 
 
 def test_layout_matches_schema_enforcement(models: dict[str, Any], data: pd.DataFrame) -> None:
@@ -203,49 +218,6 @@ def test_layout_matches_schema_enforcement(models: dict[str, Any], data: pd.Data
     expected = model.predict(pd.DataFrame(rows, columns=list(COLS)))
     got = np.array(predict_one(backend, ParsedInput(COLS, rows)))
     assert np.array_equal(expected, got)
-
-
-def test_a_lone_request_is_predicted_on_the_event_loop(models: dict[str, Any], data: pd.DataFrame) -> None:
-    """Alone on the gateway, a cheap scikit-learn predict runs on the event loop (no thread
-    hand-off); with company, or when its cost is unknown or too high, it goes to the executor."""
-    import asyncio
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from mlops_actions.serving.batching import MicroBatcher
-    from tests.serving._support import FakeBackend
-
-    parsed = ParsedInput(COLS, [data[list(COLS)].values.tolist()[0]])
-    backend = PyfuncBackend("models:/double/1", models["double"])
-    seen: list[str] = []
-    predict = backend.fast.predict  # type: ignore[union-attr]
-
-    def spy(frame: pd.DataFrame) -> Any:
-        seen.append(threading.current_thread().name)
-        return predict(frame)
-
-    object.__setattr__(backend.fast, "predict", spy)
-
-    async def run() -> None:
-        loop_thread = threading.current_thread().name
-        with ThreadPoolExecutor(1, thread_name_prefix="predict") as pool:
-            batcher = MicroBatcher(backend, pool, inline_seconds=10.0)
-            first = await batcher.submit(parsed, alone=True)  # cost not measured yet: executor
-            assert seen[-1].startswith("predict") and batcher.small_predict_seconds is not None
-            assert await batcher.submit(parsed, alone=True) == first
-            assert seen[-1] == loop_thread and batcher.inline == 1
-            await batcher.submit(parsed, alone=False)
-            assert seen[-1].startswith("predict")
-            cheap_only = MicroBatcher(backend, pool, inline_seconds=0.0)
-            for _ in range(2):
-                await cheap_only.submit(parsed, alone=True)
-            assert cheap_only.inline == 0 and seen[-1].startswith("predict")
-            other = MicroBatcher(FakeBackend("fake://v1"), pool, inline_seconds=10.0)  # not CPU-bound for sure
-            for _ in range(2):
-                await other.submit(ParsedInput(("a", "b"), [[1, 2]]), alone=True)
-            assert other.inline == 0
-
-    asyncio.run(run())
 
 
 def test_the_gateway_freezes_the_loaded_heap() -> None:
