@@ -30,7 +30,7 @@ fail alike, on the same requests.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
@@ -55,6 +55,13 @@ class FastPath:
     names: tuple[str, ...] | None
     #: the dtype every signature column converts to (float64 for ``double``, int64 for ``long``)
     dtype: type[np.generic] = np.float64
+    #: ``names`` as an object Index, built once: scikit-learn's feature-name check reads it without
+    #: the per-call conversion a pandas string Index needs
+    _columns: pd.Index | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        columns = pd.Index(list(self.names), dtype=object) if self.names is not None else None
+        object.__setattr__(self, "_columns", columns)
 
     def array(self, columns: tuple[str, ...] | None, rows: list[list[Any]]) -> np.ndarray | None:
         """The request as the (rows x signature columns) array schema enforcement would
@@ -124,7 +131,7 @@ class FastPath:
         assert self.names is not None
         values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         block = np.ascontiguousarray(values.T)  # (columns x rows), as pandas consolidates columns
-        return pd.DataFrame(block.T, columns=list(self.names), copy=False)
+        return pd.DataFrame(block.T, columns=self._columns, copy=False)
 
 
 def _is_int(value: Any) -> bool:
