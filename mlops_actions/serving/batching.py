@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_actions.serving.fastpath import FastPath
 from mlops_actions.serving.interface import Backend
 from mlops_actions.serving.protocol import ParsedInput, to_row_outputs
 
@@ -31,21 +32,68 @@ def _frame(columns: tuple[str, ...] | None, rows: list[list[Any]], backend: Back
 
 def predict_one(backend: Backend, parsed: ParsedInput) -> list[Any]:
     """Predict one request on its own; returns one output per row."""
+    result = _predict_group(backend, [parsed])[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _predict_slow(backend: Backend, parsed: ParsedInput) -> list[Any]:
     output = backend.predict(_frame(parsed.columns, parsed.rows, backend))
     return to_row_outputs(output, parsed.n_rows)
 
 
+def _fast(backend: Backend) -> FastPath | None:
+    fast: FastPath | None = getattr(backend, "fast", None)  # only PyfuncBackend has one
+    return fast if fast is not None and fast.names is not None else None
+
+
 def _predict_group(backend: Backend, items: list[ParsedInput]) -> list[list[Any] | BaseException]:
+    fast = _fast(backend)
+    if fast is None:
+        return _predict_stacked(backend, items)
+    # each request converted on its own (exactly what pyfunc would do with it alone), then the
+    # converted ones predicted together; the others go through pyfunc.predict one by one
+    arrays = [fast.array(item.columns, item.rows) for item in items]
+    results: list[list[Any] | BaseException] = [ValueError("not predicted")] * len(items)
+    converted = [i for i, values in enumerate(arrays) if values is not None]
+    ready = [values for values in arrays if values is not None]
+    for i, values in enumerate(arrays):
+        if values is None:
+            try:
+                results[i] = _predict_slow(backend, items[i])
+            except Exception as exc:
+                results[i] = exc
+    if not converted:
+        return results
+    n_rows = sum(items[i].n_rows for i in converted)
+    try:
+        outputs = to_row_outputs(fast.predict(fast.frame(ready)), n_rows)
+    except Exception as exc:
+        if len(converted) == 1:
+            results[converted[0]] = exc
+        else:  # one bad request fails alone
+            for i in converted:
+                results[i] = _predict_group(backend, [items[i]])[0]
+        return results
+    start = 0
+    for i in converted:
+        results[i] = outputs[start:start + items[i].n_rows]
+        start += items[i].n_rows
+    return results
+
+
+def _predict_stacked(backend: Backend, items: list[ParsedInput]) -> list[list[Any] | BaseException]:
     if len(items) == 1:
         try:
-            return [predict_one(backend, items[0])]
+            return [_predict_slow(backend, items[0])]
         except Exception as exc:
             return [exc]
     rows = [row for item in items for row in item.rows]
     try:
         outputs = to_row_outputs(backend.predict(_frame(items[0].columns, rows, backend)), len(rows))
     except Exception:
-        return [r for item in items for r in _predict_group(backend, [item])]
+        return [r for item in items for r in _predict_stacked(backend, [item])]
     results: list[list[Any] | BaseException] = []
     start = 0
     for item in items:

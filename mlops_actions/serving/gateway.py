@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import time
@@ -171,12 +172,14 @@ class Gateway:
         started = time.perf_counter()
         backend: Backend = await loop.run_in_executor(self.executor, self.cache.get, uri)
         log.info("loaded %s in %.1f s", uri, time.perf_counter() - started)
+        _freeze_heap(collect=False)
         self._batchers.setdefault(uri, MicroBatcher(backend, self.executor, self.config.max_batch))
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         if self.admin is not None:
             await self.admin.start()  # sets the routes and loads their versions
+        _freeze_heap(collect=True)
         self.ready = True
         log.info("ready: %s", ", ".join(f"{m} {r.stable}" for m, r in sorted(self.routes.items())))
 
@@ -215,9 +218,13 @@ class Gateway:
             live.add(route.stable_uri)
             if route.candidate_uri:
                 live.add(route.candidate_uri)
-        for uri in [u for u in self._batchers if u not in live]:
+        gone = [u for u in self._batchers if u not in live]
+        for uri in gone:
             del self._batchers[uri]  # requests in flight keep their own reference
         self.cache.evict(live)
+        if gone:  # a frozen model is freed by reference counting only: let the collector see it
+            gc.unfreeze()
+            _freeze_heap(collect=True)
 
     def status(self) -> dict[str, Any]:
         return {"environment": self.environment, "ready": self.ready,
@@ -546,6 +553,17 @@ class Gateway:
 
 #: sent with every 503 refusal: the condition is transient (overload, store failing)
 RETRY_AFTER = (b"retry-after", b"1")
+
+
+def _freeze_heap(collect: bool) -> None:
+    """Move every object alive now (MLflow, pandas, scikit-learn, the loaded models: ~250k of
+    them with one scikit-learn model) out of the garbage collector's reach. Without it
+    each full collection walks them all while requests wait: 0.1-0.7 s measured, the worst of
+    the p99 tail. Objects made later are collected as usual. ``collect`` first frees what
+    loading left behind (one full pass: at start, and when a version is unloaded)."""
+    if collect:
+        gc.collect()
+    gc.freeze()
 
 
 def _expire(done: asyncio.Future[None]) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from mlops_actions.registry.sqlite_read import sqlite_path, version_location
 from mlops_actions.registry.uris import check_artifact_tree, check_model_uri
+from mlops_actions.serving.fastpath import FastPath, compile_fast_path
 from mlops_actions.serving.interface import Backend, ServingError
 
 if TYPE_CHECKING:
@@ -32,9 +33,15 @@ class PyfuncBackend:
         if schema is not None and schema.has_input_names() and not schema.is_tensor_spec():
             self.input_columns = tuple(
                 str(spec.name) for spec in schema.inputs if not getattr(spec, "optional", False))
+        #: the signature compiled once and the flavour's own predict (:mod:`.fastpath`); None:
+        #: every request goes through ``pyfunc.predict``
+        self.fast: FastPath | None = compile_fast_path(model)
+        # no signature: pyfunc hands the frame to the model unchanged, so the model may take it
+        self._predict = self.fast.predict if self.fast is not None and self.fast.names is None \
+            else model.predict
 
     def predict(self, frame: pd.DataFrame) -> Any:
-        return self._model.predict(frame)
+        return self._predict(frame)
 
 
 def local_artifacts(uri: str) -> Path | None:
