@@ -204,3 +204,34 @@ def test_duplicate_ids_within_one_batch_keep_the_first(store: MonitoringStore) -
     second = PredictionRecord("dup", "m", "1.0.0", 1.0, {"x": 1}, output="later")
     assert store.write([first, rec(1), second]) == 2
     assert store.query("m").iloc[0]["output"] is None
+
+
+def test_sqlite_checkpoints_beside_the_writes_not_inside_them(tmp_path: Path) -> None:
+    """The commit that crosses SQLite's automatic checkpoint stalled every request waiting for
+    it (the gateway answers after the commit): the writer turns automatic checkpoints off and a
+    thread copies the WAL back into the database on its own connection."""
+    import sqlite3
+    import time
+
+    from mlops_actions.monitoring.store.sqlite import SQLiteStore
+
+    db = tmp_path / "p.db"
+    store = SQLiteStore(db)
+    try:
+        raw = store._conn.connection.driver_connection
+        assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        empty = db.stat().st_size
+        # ~2 MB of rows: under the 1,000-page (4 MB) mark where SQLite would checkpoint itself
+        for batch in range(20):
+            store.write([PredictionRecord(f"r{batch}-{i}", "churn", "1.0.0", 1000.0 + i,
+                                          {"text": "x" * 1000}, 0) for i in range(100)])
+        deadline = time.monotonic() + 20
+        while db.stat().st_size < empty + 1_000_000:  # the pages reach the database file
+            assert time.monotonic() < deadline, "the WAL was never checkpointed"
+            time.sleep(0.05)
+        reader = sqlite3.connect(db)
+        assert reader.execute("SELECT count(*) FROM predictions").fetchone()[0] == 2000
+        reader.close()
+    finally:
+        store.close()
+    assert store._checkpointer is not None and not store._checkpointer.is_alive()
