@@ -273,7 +273,8 @@ def test_comment_on_the_pr_that_merged_a_pin(repo: Path, tmp_path: Path, gh: Fak
         body.write_text(f"fraud A/B test: no winner yet ({run} look)")
         assert main(args) == 0
         sticky = [c for c in gh.state.comments[9] if marker("ab-test:fraud", "production") in c["body"]]
-        assert [c["body"].split("\n", 1)[1] for c in sticky] == [f"fraud A/B test: no winner yet ({run} look)"]
+        bodies = [c["body"].split("\n", 1)[1] for c in sticky]
+        assert bodies == [f"fraud A/B test: no winner yet ({run} look)"]
     assert gh.state.comments[10] == [] and len(gh.state.comments[9]) == 2
     assert "updated comment" in capsys.readouterr().out
     assert len(gh.calls("PATCH", "/issues/comments/")) == 1
