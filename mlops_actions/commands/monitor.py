@@ -232,16 +232,20 @@ def write_ab_comments(out: Path, healths: list[ModelHealth], env: str, keys: dic
     of its sticky comment; an earlier run's files go first, so no ended test gets commented on."""
     from mlops_actions.commands._github import run_url
 
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.md"):
-        old.unlink()
     written = []
-    for h in healths:
-        if h.ab is None:
-            continue
-        path = out / f"{keys.get(h.model, h.model)}.md"
-        path.write_text(ab_comment(h, env, log_url=run_url()), encoding="utf-8")
-        written.append(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("*.md"):
+            old.unlink()
+        for h in healths:
+            if h.ab is None:
+                continue
+            path = out / f"{keys.get(h.model, h.model)}.md"
+            path.write_text(ab_comment(h, env, log_url=run_url()), encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        raise ConfigError(f"--ab-comments {out}: cannot write there: {exc.strerror or exc}",
+                          hint="pass a directory this job can write (monitor.yml uses RUNNER_TEMP)") from None
     return written
 
 
@@ -278,6 +282,9 @@ def run(args: argparse.Namespace) -> int:
     markdown = render_markdown(healths, environment=args.env)
     payload = {"environment": args.env, "healthy": not any(h.verdict is Verdict.FAILED for h in healths),
                "models": [h.to_dict() for h in healths]}
+    if args.ab_comments:  # before the alerts: a failing sink must not cost the PR its A/B comment
+        write_ab_comments(Path(args.ab_comments), healths, args.env,
+                          {spec.name: key for key, spec in repo.models.items()})
     findings = [f for h in healths for f in h.findings()]
     dispatch_findings(findings, AlertContext(args.env, repo, tuple(healths), markdown))
     from mlops_actions.github import actions
@@ -295,8 +302,6 @@ def run(args: argparse.Namespace) -> int:
         (out / f"{stem}.md").write_text(markdown, encoding="utf-8")
         (out / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
         (out / f"{stem}.html").write_text(render_html(healths, environment=args.env), encoding="utf-8")
-    if args.ab_comments:
-        write_ab_comments(Path(args.ab_comments), healths, args.env, keys)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
         with open(summary, "a", encoding="utf-8") as fh:
