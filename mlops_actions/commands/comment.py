@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "or create it. On a push, the PR is the one merged as --sha; with --pin MODEL, the one that merged "
         "MODEL's current pin in environments/ENV.yaml (the scheduled monitor's A/B report). A GitHub "
         "failure is a warning (exit 0) unless --strict: a report must never fail a deploy.")
-    p.add_argument("--kind", required=True, help="plan, validate, policy, staging, deploy, monitor...")
+    p.add_argument("--kind", required=True, help="plan, validate, policy, staging, deploy, ab-test:MODEL...")
     p.add_argument("--env", required=True, help="environment name, or 'all'")
     p.add_argument("--body-file", required=True, metavar="FILE", help="Markdown body")
     p.add_argument("--pr", type=int, metavar="N", help="PR number (default: from the event)")
