@@ -516,19 +516,20 @@ class Demo:
         self.say(f"alerts received by the webhook receiver: {len(self.receiver.received)}")
 
 
-    def monitor_comment(self, report: Path) -> None:
-        """The A/B test's monitor report as the sticky comment `mlops-actions comment --kind monitor
-        --env production --body-file monitor-production.md` posts on the PR that started the test."""
+    def monitor_comment(self, body: Path) -> None:
+        """The A/B test's analysis as the sticky comment the scheduled monitor posts on the PR that
+        started the test: `monitor --ab-comments DIR` wrote ``body`` (DIR/MODEL.md), and `comment
+        --kind ab-test:MODEL --env production --pin MODEL --body-file DIR/MODEL.md` posts it."""
         from mlops_actions.github.rest import sticky_body
 
-        if not report.is_file():
-            self.say(f"no monitor report at {report}: no monitor comment")
+        if not body.is_file():
+            self.say(f"no A/B comment at {body}: no monitor comment")
             return
         path = self.out / "pr" / "ab-test-production" / "monitor-comment.md"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(sticky_body("monitor", "production", report.read_text()))
+        path.write_text(sticky_body(f"ab-test:{MODEL}", "production", body.read_text()))
         self.result.comments["monitor production (A/B test)"] = path
-        self.say(f"monitor comment on the A/B test's PR, as `comment --kind monitor` posts it: {path}")
+        self.say(f"monitor comment on the A/B test's PR, as the scheduled monitor posts it: {path}")
         self.show(path.read_text(),
                   lambda line: line.startswith(("> ", "| accuracy ", f"**{MODEL}** A/B")))
 
@@ -556,13 +557,14 @@ class Demo:
         out = self.out / "monitor" / "ab"
         # exit 1 is possible: with ~170 rows a guardrail (latency) can differ by chance
         self.run("monitor production (A/B test)", "monitor", "--env", "production", "--model", MODEL,
-                 "--since", since, "--out", str(out), expect=(0, 1))
+                 "--since", since, "--out", str(out), "--ab-comments", str(out / "ab-comments"),
+                 expect=(0, 1))
         report_path = out / "monitor-production.json"
         report = (json.loads(report_path.read_text())["models"][0].get("ab_test")
                   if report_path.is_file() else None)
         self.result.ab_sentence = report["sentence"] if report else "(no A/B analysis was written)"
         self.say(f"A/B verdict: {self.result.ab_sentence}")
-        self.monitor_comment(out / "monitor-production.md")
+        self.monitor_comment(out / "ab-comments" / f"{MODEL}.md")
         # conclude measures the window back from its own start, seconds later under load (no
         # --since there): 8 s of slack, still short of the drift phase's rows (before the apply)
         window = f"{time.time() - started + 8:.0f}s"

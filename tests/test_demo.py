@@ -153,7 +153,7 @@ def test_deploy_comments_show_the_canary_vs_stable_judgement(demo: dict) -> None
 def test_the_monitor_comment_has_the_ab_verdict_and_table(demo: dict) -> None:
     path = Path(demo["comments"]["monitor production (A/B test)"])
     comment = path.read_text()
-    assert comment.startswith("<!-- mlops-actions:monitor:production -->\n")
+    assert comment.startswith("<!-- mlops-actions:ab-test:breast_cancer:production -->\n")
     assert f"> {demo['ab_test']}" in comment
     assert "| metric | role | variant | version | usable rows | value | CI |" in comment
     assert re.search(r"^\| accuracy \| primary \| A \| 1\.1\.0 \| \d+ \| [\d.]+% \| \[", comment, re.M)

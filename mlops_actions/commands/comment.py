@@ -9,7 +9,8 @@ from pathlib import Path
 from mlops_actions.commands._github import client_or_none, warn
 from mlops_actions.errors import EXIT_OK, ConfigError, GitHubError
 from mlops_actions.github import actions
-from mlops_actions.gitops import context
+from mlops_actions.github.rest import GitHubClient
+from mlops_actions.gitops import context, pins
 
 ORDER = 60
 OUTPUTS = frozenset({"comment-url"})  # step outputs written to $GITHUB_OUTPUT
@@ -19,18 +20,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser(
         "comment", help="post or update the sticky PR comment of a kind and environment",
         description="Find the comment marked <!-- mlops-actions:KIND:ENV --> on the PR and update it, "
-        "or create it. On a push, the PR is the one merged as --sha. A GitHub failure is a warning "
-        "(exit 0) unless --strict: a report must never fail a deploy.")
-    p.add_argument("--kind", required=True, help="plan, validate, policy, staging, deploy, monitor...")
+        "or create it. On a push, the PR is the one merged as --sha; with --pin MODEL, the one that merged "
+        "MODEL's current pin in environments/ENV.yaml (the scheduled monitor's A/B report). A GitHub "
+        "failure is a warning (exit 0) unless --strict: a report must never fail a deploy.")
+    p.add_argument("--kind", required=True, help="plan, validate, policy, staging, deploy, ab-test:MODEL...")
     p.add_argument("--env", required=True, help="environment name, or 'all'")
     p.add_argument("--body-file", required=True, metavar="FILE", help="Markdown body")
     p.add_argument("--pr", type=int, metavar="N", help="PR number (default: from the event)")
     p.add_argument("--sha", help="merge commit whose PR to comment on (default: GITHUB_SHA)")
+    p.add_argument("--pin", metavar="MODEL",
+                   help="comment on the PR that merged MODEL's current pin (version and strategy) in "
+                   "environments/ENV.yaml, found in the checkout's git history (fetch-depth: 0); no such "
+                   "PR is a note in the log, exit 0")
     p.add_argument("--strict", action="store_true", help="exit 3 when the comment cannot be posted")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pin and (args.pr or args.sha):
+        raise ConfigError("comment: --pin finds the PR itself: drop --pr and --sha")
     try:
         body = Path(args.body_file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -38,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     client = client_or_none("comment")
     if client is None:
         return EXIT_OK
+    if args.pin:
+        return _comment_on_pin(client, args, body)
     try:
         number = args.pr or context.pr_number(context.event())
         sha = args.sha or os.environ.get("GITHUB_SHA")
@@ -54,5 +64,33 @@ def run(args: argparse.Namespace) -> int:
         warn(f"comment: could not post the {args.kind} comment: {exc.message}")
         return EXIT_OK
     print(f"{'created' if result.created else 'updated'} comment {result.url or result.id} on #{number}")
+    actions.set_output("comment-url", result.url)
+    return EXIT_OK
+
+
+def _comment_on_pin(client: GitHubClient, args: argparse.Namespace, body: str) -> int:
+    """The sticky comment on the PR that merged ``--pin``'s current pin: its commit from git
+    (:func:`~mlops_actions.gitops.pins.pin_commit`), its PR from GitHub (as ``report-deploy``)."""
+    path = pins.env_path(args.env)
+    sha = pins.pin_commit(Path(args.repo), args.env, args.pin)
+    if sha is None:
+        print(f"comment: {args.pin} is not pinned in {path} of any commit in this checkout's history: "
+              f"no {args.kind} comment")
+        return EXIT_OK
+    try:
+        pr = client.merged_pull_for_commit(sha)
+        if pr is None:
+            print(f"comment: no pull request merged {sha[:7]}, the commit that pinned {args.pin} in {path} "
+                  f"(pushed to the branch directly?): no {args.kind} comment")
+            return EXIT_OK
+        number = int(pr["number"])
+        result = client.upsert_comment(number, args.kind, args.env, body)
+    except GitHubError as exc:
+        if args.strict:
+            raise
+        warn(f"comment: could not post the {args.kind} comment: {exc.message}")
+        return EXIT_OK
+    print(f"{'created' if result.created else 'updated'} comment {result.url or result.id} on #{number}, "
+          f"the PR that pinned {args.pin} in {path} ({sha[:7]})")
     actions.set_output("comment-url", result.url)
     return EXIT_OK

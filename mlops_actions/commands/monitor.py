@@ -47,8 +47,8 @@ if TYPE_CHECKING:  # pandas and scipy load only when the command runs, not on ev
 ORDER = 60
 OUTPUTS = frozenset({"rollback-models"})  # step outputs written to $GITHUB_OUTPUT
 
-__all__ = ["ALERT_HOOKS", "AlertContext", "AlertHook", "add_parser", "dispatch_findings",
-           "register_alert_hook", "run", "run_monitor"]
+__all__ = ["ALERT_HOOKS", "AlertContext", "AlertHook", "ab_comment", "add_parser", "dispatch_findings",
+           "register_alert_hook", "run", "run_monitor", "write_ab_comments"]
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,9 @@ def add_parser(sub: Any) -> None:
                    help="reference data (CSV/Parquet) for every model instead of model.yaml's")
     p.add_argument("--out", default=None, metavar="DIR", help="also write monitor-ENV.md/.html/.json here")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    p.add_argument("--ab-comments", default=None, metavar="DIR",
+                   help="also write each A/B test's analysis as DIR/MODEL.md, the body of the comment "
+                   "`comment --kind ab-test:MODEL --pin MODEL` posts on the PR that started the test")
     p.add_argument("--store", default=None, metavar="URL",
                    help="prediction store URL (default: $MLOPS_PREDICTION_STORE or .mlops/predictions.db)")
     p.add_argument("--model", action="append", default=None, metavar="KEY",
@@ -207,6 +210,45 @@ def purge_old(repo: Repo, age: str, store_url: str | None = None) -> int:
         store.close()
 
 
+def ab_comment(health: ModelHealth, env: str, *, when: float | None = None,
+               log_url: str | None = None) -> str:
+    """The A/B comment's body: the verdict sentence, the per-variant figures and intervals,
+    guardrails, sample size and method (``ab_markdown``), and when the monitor last looked."""
+    import datetime as dt
+
+    from mlops_actions.monitoring.reports import ab_markdown
+
+    if health.ab is None:
+        raise ValueError(f"{health.model} has no A/B analysis")
+    stamp = dt.datetime.fromtimestamp(time.time() if when is None else when, dt.UTC)
+    footer = f"_Updated by each scheduled monitor run; last: {stamp:%Y-%m-%d %H:%M} UTC"
+    footer += f" · [run]({log_url})_" if log_url else "_"
+    return "\n".join([f"### A/B test in `{env}`: monitor report", "", *ab_markdown(health.ab), "",
+                      footer]) + "\n"
+
+
+def write_ab_comments(out: Path, healths: list[ModelHealth], env: str, keys: dict[str, str]) -> list[Path]:
+    """``out/KEY.md`` for each model in an A/B test (KEY: its directory under models/), the body
+    of its sticky comment; an earlier run's files go first, so no ended test gets commented on."""
+    from mlops_actions.commands._github import run_url
+
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.glob("*.md"):
+            old.unlink()
+        for h in healths:
+            if h.ab is None:
+                continue
+            path = out / f"{keys.get(h.model, h.model)}.md"
+            path.write_text(ab_comment(h, env, log_url=run_url()), encoding="utf-8")
+            written.append(path)
+    except OSError as exc:
+        raise ConfigError(f"--ab-comments {out}: cannot write there: {exc.strerror or exc}",
+                          hint="pass a directory this job can write (monitor.yml uses RUNNER_TEMP)") from None
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
     repo = load_repo(args.repo)
     if args.retention:
@@ -240,6 +282,9 @@ def run(args: argparse.Namespace) -> int:
     markdown = render_markdown(healths, environment=args.env)
     payload = {"environment": args.env, "healthy": not any(h.verdict is Verdict.FAILED for h in healths),
                "models": [h.to_dict() for h in healths]}
+    if args.ab_comments:  # before the alerts: a failing sink must not cost the PR its A/B comment
+        write_ab_comments(Path(args.ab_comments), healths, args.env,
+                          {spec.name: key for key, spec in repo.models.items()})
     findings = [f for h in healths for f in h.findings()]
     dispatch_findings(findings, AlertContext(args.env, repo, tuple(healths), markdown))
     from mlops_actions.github import actions

@@ -14,8 +14,8 @@ from mlops_actions.config.specs import EnvironmentSpec, parse_semver
 from mlops_actions.errors import ConfigError, Location
 from mlops_actions.gitops.sources import ENV_DIR, git, pin_location
 
-__all__ = ["HistoryEntry", "drop_strategy", "env_path", "last_good_version", "pin_history", "pinned_version",
-           "set_pin"]
+__all__ = ["HistoryEntry", "drop_strategy", "env_path", "last_good_version", "pin_commit", "pin_history",
+           "pinned_version", "set_pin"]
 
 
 def env_path(env: str) -> str:
@@ -161,6 +161,37 @@ def pin_history(repo: Path, env: str, model: str, ref: str = "HEAD",
         text = git(repo, "show", f"{sha}:{path}", check=False)
         entries.append(HistoryEntry(sha, subject, pinned_version(text, model) if text else None))
     return entries
+
+
+def _pin(text: str, model: str) -> object:
+    """``models.<model>`` of an environment file's text as parsed (version and strategy), or None."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return None
+    return (data.get("models") or {}).get(model) if isinstance(data, dict) else None
+
+
+def pin_commit(repo: Path, env: str, model: str, ref: str = "HEAD", limit: int = 200) -> str | None:
+    """The commit of ``ref``'s first-parent history (the merges and squashes on the branch) that
+    made ``model``'s pin in the env file what it is now, version and strategy: the oldest of the
+    newest run of commits holding today's pin. Commits that changed other pins, or only comments,
+    are passed over. None when ``model`` is not pinned or git knows no commit of the file; in a
+    shallow clone, the oldest commit fetched that holds the pin (check out with fetch-depth: 0)."""
+    path = env_path(env)
+    shas = git(repo, "log", "--first-parent", f"-n{limit}", "--format=%H", ref, "--", path,
+               check=False).split()
+    if not shas:
+        return None
+    current = _pin(git(repo, "show", f"{shas[0]}:{path}", check=False), model)
+    if current is None:
+        return None
+    found = shas[0]
+    for sha in shas[1:]:
+        if _pin(git(repo, "show", f"{sha}:{path}", check=False), model) != current:
+            break
+        found = sha
+    return found
 
 
 ROLLBACK_SUBJECT = "Roll back "  # the title and commit message rollback-pr gives its PRs

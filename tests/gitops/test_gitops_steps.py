@@ -248,3 +248,47 @@ def test_staging_check_says_not_available(repo: Path, monkeypatch: pytest.Monkey
     assert "staging-check dev: skipped: promotion.require_staging_check is false" in capsys.readouterr().out
     assert outputs.read_text() == "result=skipped\n" and served == []
     assert main(["-C", str(repo), "staging-check", "--env", "nope"]) == 2
+
+
+def test_comment_on_the_pr_that_merged_a_pin(repo: Path, tmp_path: Path, gh: FakeGitHub, step_env: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The scheduled monitor's A/B comment: on the PR whose merge set the model's pin as it is,
+    not on a later PR that touched the same environment file (another pin, a comment)."""
+    path = "environments/production.yaml"
+    promote_in_production(repo, "1.2.0", branch="ab")  # the PR that started the test
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "-m", "Merge pull request #9 from octo/ab", "ab")
+    merge_sha = git(repo, "rev-parse", "HEAD")
+    write(repo, path, (repo / path).read_text().replace('"0.3.0"', '"0.4.0"'))  # churn, not fraud
+    later = commit_all(repo, "promote churn 0.4.0 (#10)")
+    write(repo, path, (repo / path).read_text() + "# on call: ml-platform\n")
+    commit_all(repo, "a comment (#11)")
+    gh.state.commit_pulls[merge_sha] = [{"number": 9, "merge_commit_sha": merge_sha}]
+    gh.state.commit_pulls[later] = [{"number": 10, "merge_commit_sha": later}]
+    gh.state.comments.update({9: [{"id": 1, "body": "unrelated"}], 10: []})
+    body = tmp_path / "ab.md"
+    args = ["-C", str(repo), "comment", "--kind", "ab-test:fraud", "--env", "production", "--pin", "fraud",
+            "--body-file", str(body)]
+    for run in ("first", "second"):  # the schedule runs again: the comment is updated, not repeated
+        body.write_text(f"fraud A/B test: no winner yet ({run} look)")
+        assert main(args) == 0
+        sticky = [c for c in gh.state.comments[9] if marker("ab-test:fraud", "production") in c["body"]]
+        bodies = [c["body"].split("\n", 1)[1] for c in sticky]
+        assert bodies == [f"fraud A/B test: no winner yet ({run} look)"]
+    assert gh.state.comments[10] == [] and len(gh.state.comments[9]) == 2
+    assert "updated comment" in capsys.readouterr().out
+    assert len(gh.calls("PATCH", "/issues/comments/")) == 1
+    # churn's pin is PR #10's
+    assert main([a.replace("fraud", "churn") for a in args]) == 0
+    assert [c["body"] for c in gh.state.comments[10]] == [f"{marker('ab-test:churn', 'production')}\n"
+                                                          "fraud A/B test: no winner yet (second look)"]
+    # staging's pins came from a commit no PR merged (pushed directly): a note, exit 0, no comment
+    capsys.readouterr()
+    assert main([a.replace("production", "staging") for a in args]) == 0
+    assert "no pull request merged" in capsys.readouterr().out
+    # a model the environment does not pin: a note, exit 0
+    assert main([a.replace("fraud", "nope") for a in args]) == 0
+    assert "nope is not pinned in environments/production.yaml" in capsys.readouterr().out
+    # --pin finds the PR itself
+    assert main([*args, "--pr", "9"]) == 2
+    assert gh.rejected == []

@@ -272,6 +272,18 @@ def test_monitor_reports_the_ab_test_in_json_markdown_and_html(ab_repo: Path,
     html = (out / "monitor-production.html").read_text()
     assert 'alt="per-variant intervals" src="data:image/png;base64,' in html
     assert "beats A (1.2.0)" in html
+    # --ab-comments: the body of the sticky comment on the PR that started the test, one per model;
+    # a file an earlier run left (a test that has ended since) goes
+    comments = ab_repo / "ab-comments"
+    comments.mkdir()
+    (comments / "ended.md").write_text("an A/B test that ended")
+    assert main(["-C", str(ab_repo), "monitor", "--env", "production", "--ab-comments", str(comments)]) == 0
+    capsys.readouterr()
+    [body] = sorted(comments.iterdir())
+    assert body.name == "churn.md"
+    text = body.read_text()
+    assert text.startswith("### A/B test in `production`: monitor report\n")
+    assert f"> {report['sentence']}" in text and "```text" in text and "last: " in text
     # --fixed-horizon: one look, ordinary p-values
     assert main(["-C", str(ab_repo), "monitor", "--env", "production", "--json", "--fixed-horizon"]) == 0
     fixed = json.loads(capsys.readouterr().out)["models"][0]["ab_test"]
