@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from mlops_actions.commands._github import client_or_none, warn
@@ -46,51 +47,53 @@ def run(args: argparse.Namespace) -> int:
     client = client_or_none("comment")
     if client is None:
         return EXIT_OK
-    if args.pin:
-        return _comment_on_pin(client, args, body)
+    return _post(client, args, body, _pr_of_pin if args.pin else _pr_of_run)
+
+
+def _post(client: GitHubClient, args: argparse.Namespace, body: str,
+          find: Callable[[GitHubClient, argparse.Namespace], tuple[int, str] | None]) -> int:
+    """Create or update the ``--kind`` comment on the PR ``find`` names (it says why when none)."""
     try:
-        number = args.pr or context.pr_number(context.event())
-        sha = args.sha or os.environ.get("GITHUB_SHA")
-        if number is None and sha:
-            pr = client.merged_pull_for_commit(sha)
-            number = int(pr["number"]) if pr else None
-        if number is None:
-            warn("comment: no pull request for this run (pass --pr N)")
+        found = find(client, args)
+        if found is None:
             return EXIT_OK
+        number, why = found
         result = client.upsert_comment(number, args.kind, args.env, body)
     except GitHubError as exc:
         if args.strict:
             raise
         warn(f"comment: could not post the {args.kind} comment: {exc.message}")
         return EXIT_OK
-    print(f"{'created' if result.created else 'updated'} comment {result.url or result.id} on #{number}")
+    print(f"{'created' if result.created else 'updated'} comment {result.url or result.id} on #{number}{why}")
     actions.set_output("comment-url", result.url)
     return EXIT_OK
 
 
-def _comment_on_pin(client: GitHubClient, args: argparse.Namespace, body: str) -> int:
-    """The sticky comment on the PR that merged ``--pin``'s current pin: its commit from git
+def _pr_of_run(client: GitHubClient, args: argparse.Namespace) -> tuple[int, str] | None:
+    """``--pr``, the event's PR, or the PR merged as ``--sha`` / ``$GITHUB_SHA``."""
+    number = args.pr or context.pr_number(context.event())
+    sha = args.sha or os.environ.get("GITHUB_SHA")
+    if number is None and sha:
+        pr = client.merged_pull_for_commit(sha)
+        number = int(pr["number"]) if pr else None
+    if number is None:
+        warn("comment: no pull request for this run (pass --pr N)")
+        return None
+    return number, ""
+
+
+def _pr_of_pin(client: GitHubClient, args: argparse.Namespace) -> tuple[int, str] | None:
+    """The PR that merged ``--pin``'s current pin: its commit from git
     (:func:`~mlops_actions.gitops.pins.pin_commit`), its PR from GitHub (as ``report-deploy``)."""
     path = pins.env_path(args.env)
     sha = pins.pin_commit(Path(args.repo), args.env, args.pin)
     if sha is None:
         print(f"comment: {args.pin} is not pinned in {path} of any commit in this checkout's history: "
               f"no {args.kind} comment")
-        return EXIT_OK
-    try:
-        pr = client.merged_pull_for_commit(sha)
-        if pr is None:
-            print(f"comment: no pull request merged {sha[:7]}, the commit that pinned {args.pin} in {path} "
-                  f"(pushed to the branch directly?): no {args.kind} comment")
-            return EXIT_OK
-        number = int(pr["number"])
-        result = client.upsert_comment(number, args.kind, args.env, body)
-    except GitHubError as exc:
-        if args.strict:
-            raise
-        warn(f"comment: could not post the {args.kind} comment: {exc.message}")
-        return EXIT_OK
-    print(f"{'created' if result.created else 'updated'} comment {result.url or result.id} on #{number}, "
-          f"the PR that pinned {args.pin} in {path} ({sha[:7]})")
-    actions.set_output("comment-url", result.url)
-    return EXIT_OK
+        return None
+    pr = client.merged_pull_for_commit(sha)
+    if pr is None:
+        print(f"comment: no pull request merged {sha[:7]}, the commit that pinned {args.pin} in {path} "
+              f"(pushed to the branch directly?): no {args.kind} comment")
+        return None
+    return int(pr["number"]), f", the PR that pinned {args.pin} in {path} ({sha[:7]})"
