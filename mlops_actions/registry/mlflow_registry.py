@@ -99,6 +99,8 @@ _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 _MAX_SIGNATURE_TAG = 4500  # MLflow caps tag values; bigger signatures are read from the model
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"}
 _ALREADY_EXISTS_CODES = {"RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"}
+_PAGE = 1000
+_FLUENT_LOCK = threading.RLock()
 #: what MLflow's client gives a 5xx status (mlflow.exceptions.get_error_code; 502 -> INTERNAL_ERROR)
 _SERVER_ERROR_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "DEADLINE_EXCEEDED"}
 
@@ -121,8 +123,20 @@ def _not_mlflow_answer(exc: BaseException, code: str) -> bool:
     """A 5xx answer that is not MLflow's JSON error (a proxy's HTML page): MLflow raises a plain
     ``MlflowException`` for it, a ``RestException`` for MLflow's own error body."""
     return code in _SERVER_ERROR_CODES and type(exc).__name__ != "RestException"
-_PAGE = 1000
-_FLUENT_LOCK = threading.RLock()
+
+
+def _model_version(name: str, registry_version: str, tags: dict[str, str], source: str | None,
+                   run_id: str | None, created_ms: int | None, aliases: tuple[str, ...],
+                   description: str | None) -> ModelVersion:
+    """One registry version as the port's ModelVersion, whether MLflow's client or the direct
+    SQLite read (:mod:`~mlops_actions.registry.sqlite_read`) found it: the semver from its tag
+    (``0.0.N`` for a version registered without one), archived from its tag."""
+    return ModelVersion(
+        name=name, version=tags.get(SEMVER_TAG) or f"0.0.{registry_version}",
+        registry_version=registry_version, source=source or "", run_id=run_id or None,
+        created_at=(created_ms or 0) / 1000.0, aliases=aliases, tags=tags,
+        archived=tags.get(ARCHIVED_TAG) == "true", description=description or "",
+    )
 
 
 def bound_http_waits() -> dict[str, str]:
@@ -310,12 +324,8 @@ class MlflowRegistry:
             names = tuple(sorted(getattr(mv, "aliases", None) or ()))
         else:
             names = tuple(sorted(a for a, v in aliases.items() if str(v) == rv))
-        return ModelVersion(
-            name=mv.name, version=tags.get(SEMVER_TAG) or f"0.0.{rv}", registry_version=rv,
-            source=mv.source or "", run_id=mv.run_id or None,
-            created_at=(mv.creation_timestamp or 0) / 1000.0, aliases=names, tags=tags,
-            archived=tags.get(ARCHIVED_TAG) == "true", description=mv.description or "",
-        )
+        return _model_version(mv.name, rv, tags, mv.source, mv.run_id, mv.creation_timestamp, names,
+                              mv.description)
 
     # ------------------------------------------------------------------ low-level reads
     def _registered(self, name: str) -> Any:
@@ -388,11 +398,8 @@ class MlflowRegistry:
         row = find_semver(db, name, version, SEMVER_TAG)
         if row is None:
             return None
-        return ModelVersion(
-            name=row.name, version=row.tags.get(SEMVER_TAG) or f"0.0.{row.version}",
-            registry_version=row.version, source=row.source, run_id=row.run_id or None,
-            created_at=row.creation_time / 1000.0, aliases=row.aliases, tags=row.tags,
-            archived=row.tags.get(ARCHIVED_TAG) == "true", description=row.description)
+        return _model_version(row.name, row.version, row.tags, row.source, row.run_id, row.creation_time,
+                              row.aliases, row.description)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         try:
