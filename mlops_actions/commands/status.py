@@ -30,16 +30,10 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def judgements(r: Rollout) -> list[tuple[float, str, str, list[str]]]:
+def judgements(r: Rollout) -> list[tuple[float, str, str, tuple[str, ...]]]:
     """The rollout's last canary-vs-stable judgements: (time, verdict, summary, per-metric clauses)."""
-    out = []
-    for m in [m for m in r.measurements if m.metric == JUDGE_METRIC][-SHOWN_JUDGEMENTS:]:
-        text = m.message.removeprefix(f"{JUDGE_METRIC}: {m.result.value}").strip()
-        text = text.removeprefix("(").removesuffix(")")
-        summary, _, per = text.partition(" Per metric: ")
-        clauses = [c.strip() for c in per.removesuffix(".").split("; ") if c.strip()]
-        out.append((m.at, m.result.value, summary.strip(), clauses))
-    return out
+    return [(m.at, m.result.value, m.summary, m.details)
+            for m in [m for m in r.measurements if m.metric == JUDGE_METRIC][-SHOWN_JUDGEMENTS:]]
 
 
 def _clock(at: float) -> str:

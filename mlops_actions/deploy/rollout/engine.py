@@ -40,6 +40,7 @@ __all__ = [
     "BG_SWITCH",
     "HistoryEntry",
     "Judge",
+    "Judged",
     "Step",
     "abort",
     "judge_canary",
@@ -67,13 +68,22 @@ class HistoryEntry:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A judge's verdict on one window, with its one-sentence summary and a clause per metric."""
+
+    verdict: Verdict
+    summary: str = ""
+    details: tuple[str, ...] = ()
+
+
 #: canary-vs-stable judgement of one window: None when the judge has nothing to say
-Judge = Callable[[AnalysisSpec, VersionSample, VersionSample | None], Verdict | tuple[Verdict, str] | None]
+Judge = Callable[[AnalysisSpec, VersionSample, VersionSample | None], Verdict | Judged | None]
 JUDGE_METRIC = "canary_vs_stable"
 
 
 def judge_canary(spec: AnalysisSpec, candidate: VersionSample,
-                 stable: VersionSample | None) -> tuple[Verdict, str] | None:
+                 stable: VersionSample | None) -> Judged | None:
     """THE JUDGE HOOK: compare the candidate's window with the stable version's.
 
     With ``compare_to_stable: true`` in the analysis, :func:`mlops_actions.stats.judge.judge`
@@ -98,7 +108,7 @@ def judge_canary(spec: AnalysisSpec, candidate: VersionSample,
     if candidate.correct and stable.correct:
         metrics.append(kayenta.accuracy(candidate.correct, stable.correct, min_rows=rows))
     judgement = kayenta.judge(metrics)
-    return judgement.verdict, f"{judgement.summary} Per metric: {judgement.per_metric()}."
+    return Judged(judgement.verdict, judgement.summary, tuple(m.clause() for m in judgement.metrics))
 
 
 @dataclass
@@ -204,9 +214,11 @@ def measure_window(s: Step, r: Rollout, spec: AnalysisSpec, version: str, since:
     ms = evaluate(spec, candidate, stable, now)
     judged = s.judge(spec, candidate, stable)
     if judged is not None:
-        verdict, summary = judged if isinstance(judged, tuple) else (judged, "")
-        message = f"{JUDGE_METRIC}: {verdict.value}" + (f" ({summary})" if summary else "")
-        ms.append(Measurement(JUDGE_METRIC, verdict, None, candidate.requests, message, now))
+        j = judged if isinstance(judged, Judged) else Judged(judged)
+        text = j.summary + (f" Per metric: {'; '.join(j.details)}." if j.details else "")
+        message = f"{JUDGE_METRIC}: {j.verdict.value}" + (f" ({text.strip()})" if text else "")
+        ms.append(Measurement(JUDGE_METRIC, j.verdict, None, candidate.requests, message, now,
+                              j.summary, j.details))
     return ms
 
 

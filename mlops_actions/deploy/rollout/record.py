@@ -98,13 +98,17 @@ class Measurement:
     samples: int
     message: str
     at: float
+    #: a judgement's parts, for a reader to show apart (``message`` holds them in one line): its
+    #: one-sentence summary and one clause per metric (the canary-vs-stable judge)
+    summary: str = ""
+    details: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "result": self.result.value}
+        return {**asdict(self), "result": self.result.value, "details": list(self.details)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Measurement:
-        return cls(**{**data, "result": Verdict(data["result"])})
+        return cls(**{**data, "result": Verdict(data["result"]), "details": tuple(data.get("details", ()))})
 
 
 @dataclass(frozen=True)
