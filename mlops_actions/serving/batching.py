@@ -68,7 +68,7 @@ def _predict_group(backend: Backend, items: list[ParsedInput]) -> list[list[Any]
         return results
     n_rows = sum(items[i].n_rows for i in converted)
     try:
-        outputs = to_row_outputs(fast.predict(fast.frame(ready)), n_rows)
+        outputs = to_row_outputs(fast.run(ready), n_rows)
     except Exception as exc:
         if len(converted) == 1:
             results[converted[0]] = exc

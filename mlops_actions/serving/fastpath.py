@@ -30,12 +30,14 @@ fail alike, on the same requests.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mlops_actions.serving.compiled import Compiled, compile_estimator
 
 __all__ = ["FastPath", "compile_fast_path"]
 
@@ -55,6 +57,8 @@ class FastPath:
     names: tuple[str, ...] | None
     #: the dtype every signature column converts to (float64 for ``double``, int64 for ``long``)
     dtype: type[np.generic] = np.float64
+    #: the model compiled to numpy calls (:mod:`.compiled`), when it could be
+    compiled: Compiled | None = None
     #: ``names`` as an object Index, built once: scikit-learn's feature-name check reads it without
     #: the per-call conversion a pandas string Index needs
     _columns: pd.Index | None = field(default=None, init=False, repr=False, compare=False)
@@ -124,12 +128,21 @@ class FastPath:
             out[:, j] = column.astype(np.float64)
         return out
 
-    def frame(self, arrays: Sequence[np.ndarray]) -> pd.DataFrame:
-        """One DataFrame of the converted requests, laid out as schema enforcement lays it out
+    def run(self, arrays: Sequence[np.ndarray]) -> Any:
+        """The model's answer for the converted requests, predicted together: by the compiled
+        model when there is one and it takes the batch, else by the flavour's predict."""
+        values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        if self.compiled is not None:
+            out = self.compiled(values)
+            if out is not None:
+                return out
+        return self.predict(self.frame(values))
+
+    def frame(self, values: np.ndarray) -> pd.DataFrame:
+        """The converted requests as one DataFrame, laid out as schema enforcement lays it out
         (one column-major block), so the model sees the same memory order and gives the same
         floating-point results."""
         assert self.names is not None
-        values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
         block = np.ascontiguousarray(values.T)  # (columns x rows), as pandas consolidates columns
         return pd.DataFrame(block.T, columns=self._columns, copy=False)
 
@@ -171,4 +184,9 @@ def compile_fast_path(model: Any) -> FastPath | None:
         dtype = np.int64
     else:
         return None
-    return FastPath(predict=predict, names=tuple(str(spec.name) for spec in specs), dtype=dtype)
+    fast = FastPath(predict=predict, names=tuple(str(spec.name) for spec in specs), dtype=dtype)
+    if dtype is not np.float64:
+        return fast
+    compiled = compile_estimator(model.get_raw_model(), predict_fn, fast.names or (),
+                                 reference=lambda values: predict(fast.frame(values)))
+    return replace(fast, compiled=compiled) if compiled is not None else fast

@@ -171,7 +171,11 @@ class Gateway:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         backend: Backend = await loop.run_in_executor(self.executor, self.cache.get, uri)
-        log.info("loaded %s in %.1f s", uri, time.perf_counter() - started)
+        fast = getattr(backend, "fast", None)
+        compiled = getattr(fast, "compiled", None)
+        log.info("loaded %s in %.1f s (%s)", uri, time.perf_counter() - started,
+                 f"compiled: {compiled.kind}" if compiled is not None
+                 else "signature fast path" if fast is not None else "pyfunc.predict")
         _freeze_heap(collect=False)
         self._batchers.setdefault(uri, MicroBatcher(backend, self.executor, self.config.max_batch))
 

@@ -49,6 +49,7 @@ def data() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory, data: pd.DataFrame) -> dict[str, Any]:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -62,6 +63,10 @@ def models(tmp_path_factory: pytest.TempPathFactory, data: pd.DataFrame) -> dict
     X_long = (X * 10).round().astype(np.int64)
     tree = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X_long, y)
     X_text = X.assign(kind=np.where(X["a"] > 14, "big", "small"))
+    forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y)
+    with_gaps = X.mask(np.random.default_rng(0).random(X.shape) < 0.1)  # trees learn where NaN goes
+    gappy_forest = RandomForestClassifier(n_estimators=30, random_state=0).fit(with_gaps, y)
+    regressor = RandomForestRegressor(n_estimators=20, random_state=0).fit(X, y * 10.0 + X["a"])
     from sklearn.compose import make_column_transformer
     from sklearn.preprocessing import OneHotEncoder
 
@@ -76,7 +81,14 @@ def models(tmp_path_factory: pytest.TempPathFactory, data: pd.DataFrame) -> dict
         "long": _save(root / "long", tree, X_long),
         "unsigned": _save(root / "unsigned", linear, None),
         "mixed": _save(root / "mixed", mixed, X_text),
+        "forest": _save(root / "forest", forest, X),
+        "forest_proba": _save(root / "forest_proba", forest, X, pyfunc_predict_fn="predict_proba"),
+        "gappy_forest": _save(root / "gappy_forest", gappy_forest, X),
+        "regressor": _save(root / "regressor", regressor, X),
     }
+
+#: models the gateway predicts with numpy calls (:mod:`mlops_actions.serving.compiled`)
+COMPILED = {"double", "forest", "forest_proba", "gappy_forest", "regressor"}
 
 
 def _reference(model: Any, backend: PyfuncBackend, parsed: ParsedInput) -> Any:
@@ -127,6 +139,7 @@ def _cases(data: pd.DataFrame, ints: bool = False) -> dict[str, ParsedInput]:
     return {
         "one row": ParsedInput(COLS, [row]),
         "many rows": ParsedInput(COLS, rows),
+        "a batch the compiled model takes": ParsedInput(COLS, rows[:200]),
         "ints for the other type": ParsedInput(COLS, [[17, 10, 100, 1000]]),
         "other type in one column": ParsedInput(COLS, [[x, *row[1:]]]),
         "0/1 ints": ParsedInput(COLS, [[1, 0, 1, 1], [0, 0, 1, 0]]),
@@ -151,11 +164,14 @@ def _cases(data: pd.DataFrame, ints: bool = False) -> dict[str, ParsedInput]:
     }
 
 
-@pytest.mark.parametrize("name", ["double", "double_proba", "imputing", "unsigned", "long"])
+@pytest.mark.parametrize(
+    "name", ["double", "double_proba", "imputing", "unsigned", "long", *sorted(COMPILED - {"double"})]
+)
 def test_fast_path_answers_like_pyfunc(models: dict[str, Any], data: pd.DataFrame, name: str) -> None:
     model = models[name]
     backend = PyfuncBackend(f"models:/{name}/1", model)
     assert backend.fast is not None, "the scikit-learn flavour must take the fast path"
+    assert (backend.fast.compiled is not None) == (name in COMPILED), backend.fast.compiled
     for case, parsed in _cases(data, ints=name == "long").items():
         expected, got = _reference(model, backend, parsed), _fast(backend, parsed)
         assert _same(expected, got), f"{name}, {case}: pyfunc {expected!r:.200} vs fast {got!r:.200}"
