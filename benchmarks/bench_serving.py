@@ -31,7 +31,10 @@ Load: wrk at 1, 16 and 64 connections (``-t1`` at 1, ``-t2`` otherwise, ``--time
 prediction request (servers started one at a time). Peak memory: the largest sum of RSS over the
 server's whole process tree (workers included), sampled every 0.25 s from /proc while it runs.
 The bare model's ``predict`` on a one-row DataFrame is timed in the same run (median of 300
-calls): the limit for our time per request at one connection.
+calls): the limit for our time per request at one connection. The gateway predicts both models
+with their compiled form (``mlops_actions/serving/compiled.py``: the same arithmetic in numpy,
+byte-identical answers, checked at load and here against every server), so the gateway's own
+predict step without the server is timed too: time per request over it is what the server adds.
 
 Protocol (``rounds.py``): ``--rounds`` rounds (>= 3) per model; every round restarts the servers
 (cold start and memory per round), in an order rotated each round, and rotates the order of the
@@ -167,6 +170,35 @@ def bare_predict_seconds(model: Model, calls: int) -> float:
         model.sklearn_model.predict(one)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
+
+
+def gateway_predict_seconds(model: Model, calls: int) -> tuple[float, str]:
+    """Median time of the gateway's own predict step on one row, without the server: the
+    request's row converted against the signature and predicted (``FastPath.array`` + ``run``:
+    the compiled model when there is one, else the estimator), and what predicted it."""
+    import mlflow.pyfunc
+
+    from mlops_actions.serving.fastpath import compile_fast_path
+
+    fast = compile_fast_path(mlflow.pyfunc.load_model(str(model.local_dir)))
+    if fast is None or fast.names is None:
+        return float("nan"), "pyfunc.predict"
+    columns, rows = tuple(model.columns), [model.rows[0]]
+
+    def step() -> None:
+        values = fast.array(columns, rows)
+        assert values is not None
+        fast.run([values])
+
+    for _ in range(20):
+        step()
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    kind = f"compiled {fast.compiled.kind}" if fast.compiled is not None else "the estimator"
+    return statistics.median(times), kind
 
 
 # --------------------------------------------------------------------------- bodies
@@ -516,6 +548,7 @@ def run_model(
                 flush=True,
             )
         fig["bare_s"] = bare_predict_seconds(model, args.bare_calls)
+        fig["step_s"], fig["step_kind"] = gateway_predict_seconds(model, args.bare_calls)
         split, v2 = split_body(model, model.rows[0]), v2_body(model, model.rows[0])
         for ci, conns in enumerate(CONNECTIONS):
             runs = [(k, "invocations") if k != "mlserver-adaptive" else (k, "v2") for k in SERVERS]
@@ -677,6 +710,21 @@ def rows_for(key: str, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
             note="bare predict per round: " + ", ".join(f"{f['bare_s'] * 1000:.2f} ms" for f in rounds),
         )
     )
+    if all("step_s" in f for f in rounds):  # raw files from before it was measured lack it
+        out.append(
+            ratio_row(
+                bench,
+                f"{case}, 1 conn, time per request",
+                "our time per request / our predict step",
+                f"the gateway's predict step without the server ({rounds[0]['step_kind']})",
+                [(1.0 / ours(f, 1)["rps"]) / f["step_s"] for f in rounds],
+                same_work=True,
+                goal=None,
+                lower_is_better=True,
+                note="what the server adds around the model; predict step per round: "
+                + ", ".join(f"{f['step_s'] * 1e6:.0f} µs" for f in rounds),
+            )
+        )
     cold_note = "process start to first 200 answer, per round (s): " + "; ".join(
         ", ".join(f"{k} {f['cold'][k]:.1f}" for k in SERVERS) for f in rounds
     )

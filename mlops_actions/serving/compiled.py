@@ -26,6 +26,7 @@ missing-value rules then apply), is predicted by scikit-learn as before.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,9 @@ __all__ = ["Compiled", "compile_estimator"]
 #: with the vectorised walk at a few hundred rows (measured on a 200-tree forest)
 MAX_ROWS = 256
 _PROBE_SIZES = (1, 2, 7, 32, 200)
+#: the longest a batch may hold the gateway's event loop (every other request waits meanwhile);
+#: a thread hand-off costs ~50-100 µs, a one-row forest of 200 trees ~50 µs
+INLINE_SECONDS = 0.0005
 
 ArrayFn = Callable[[np.ndarray], "np.ndarray | None"]
 
@@ -51,11 +55,18 @@ class Compiled:
     #: what it compiles, for the log
     kind: str
     max_rows: int = MAX_ROWS
+    #: seconds per row, measured on the largest probe batch at load
+    row_seconds: float = 0.0
 
     def __call__(self, values: np.ndarray) -> np.ndarray | None:
         if len(values) > self.max_rows:
             return None
         return self.run(values)
+
+    def quick(self, rows: int) -> bool:
+        """Whether ``rows`` rows take under ``INLINE_SECONDS`` (by the timing at load), so the
+        gateway may predict them on its event loop instead of handing them to a thread."""
+        return rows <= self.max_rows and rows * self.row_seconds <= INLINE_SECONDS
 
 
 def compile_estimator(
@@ -75,16 +86,19 @@ def compile_estimator(
         return None
     run, kind, probes = built
     rng = np.random.default_rng(0)
+    row_seconds = 0.0
     try:
         for size in _PROBE_SIZES:
             batch = probes(rng, size)
+            started = time.perf_counter()
             ours = run(batch)
+            row_seconds = (time.perf_counter() - started) / size
             theirs = np.asarray(reference(batch))
             if ours is None or ours.dtype != theirs.dtype or not np.array_equal(ours, theirs):
                 return None
     except Exception:  # the reference refused a probe: leave the model to scikit-learn
         return None
-    return Compiled(run=run, kind=kind)
+    return Compiled(run=run, kind=kind, row_seconds=row_seconds)
 
 
 Probes = Callable[[np.random.Generator, int], np.ndarray]

@@ -221,3 +221,57 @@ def test_the_input_array_is_left_as_it_was() -> None:
         before = rows.copy()
         compiled(rows)
         assert np.array_equal(rows, before)
+
+
+def test_small_compiled_batches_skip_the_thread_hand_off() -> None:
+    """The micro-batcher predicts a compiled model's small batch on the event loop; a request it
+    cannot take (text in a cell), or a model too slow for the loop, goes to the worker thread."""
+    import asyncio
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.ensemble import RandomForestClassifier
+
+    from mlops_actions.serving.batching import MicroBatcher
+    from mlops_actions.serving.protocol import ParsedInput
+
+    model, X = _fit("binary", lambda: RandomForestClassifier(n_estimators=20, random_state=0))
+    compiled, fast = _compile(model, X, "predict")
+    assert compiled is not None and compiled.quick(1)
+
+    class Counting(ThreadPoolExecutor):
+        handed = 0
+
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            Counting.handed += 1
+            return super().submit(*args, **kwargs)
+
+    class Backend:
+        uri = "models:/forest/1"
+        input_columns = fast.names
+
+        def __init__(self, fast: FastPath) -> None:
+            self.fast = fast
+
+        def predict(self, frame: pd.DataFrame) -> Any:
+            return model.predict(frame)
+
+    columns = tuple(X.columns)
+    rows = X.to_numpy().tolist()
+
+    async def ask(backend: Backend, requests: list[ParsedInput]) -> list[Any]:
+        batcher = MicroBatcher(backend, executor)
+        return await asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True)
+
+    with Counting(max_workers=1) as executor:
+        quick = Backend(dataclasses.replace(fast, compiled=compiled))
+        answers = asyncio.run(ask(quick, [ParsedInput(columns, [row]) for row in rows[:8]]))
+        assert answers == [[int(v)] for v in model.predict(X.iloc[:8])]
+        assert Counting.handed == 0
+        text = ParsedInput(columns, [["abc", *rows[0][1:]]])
+        asyncio.run(ask(quick, [ParsedInput(columns, [rows[0]]), text]))
+        assert Counting.handed == 1
+        slow = Backend(dataclasses.replace(fast, compiled=dataclasses.replace(compiled, row_seconds=0.01)))
+        first = int(model.predict(X.iloc[:1])[0])
+        assert asyncio.run(ask(slow, [ParsedInput(columns, [rows[0]])])) == [[first]]
+        assert Counting.handed == 2
