@@ -79,10 +79,18 @@ def _predict_group(backend: Backend, items: list[ParsedInput]) -> list[list[Any]
             for i in converted:
                 results[i] = _predict_group(backend, [items[i]])[0]
         return results
+    for i, output in zip(converted, _split(outputs, [items[i] for i in converted]), strict=True):
+        results[i] = output
+    return results
+
+
+def _split(outputs: list[Any], items: list[ParsedInput]) -> list[list[Any] | BaseException]:
+    """One batch's outputs back to its requests, in order."""
+    results: list[list[Any] | BaseException] = []
     start = 0
-    for i in converted:
-        results[i] = outputs[start:start + items[i].n_rows]
-        start += items[i].n_rows
+    for item in items:
+        results.append(outputs[start:start + item.n_rows])
+        start += item.n_rows
     return results
 
 
@@ -104,12 +112,7 @@ def _predict_compiled(fast: FastPath, items: list[ParsedInput]) -> list[list[Any
         outputs = to_row_outputs(output, sum(item.n_rows for item in items))
     except Exception:  # not expected: the thread path answers each request
         return None
-    results: list[list[Any] | BaseException] = []
-    start = 0
-    for item in items:
-        results.append(outputs[start:start + item.n_rows])
-        start += item.n_rows
-    return results
+    return _split(outputs, items)
 
 
 def _predict_stacked(backend: Backend, items: list[ParsedInput]) -> list[list[Any] | BaseException]:
@@ -123,12 +126,7 @@ def _predict_stacked(backend: Backend, items: list[ParsedInput]) -> list[list[An
         outputs = to_row_outputs(backend.predict(_frame(items[0].columns, rows, backend)), len(rows))
     except Exception:
         return [r for item in items for r in _predict_stacked(backend, [item])]
-    results: list[list[Any] | BaseException] = []
-    start = 0
-    for item in items:
-        results.append(outputs[start:start + item.n_rows])
-        start += item.n_rows
-    return results
+    return _split(outputs, items)
 
 
 def _predict_batch(backend: Backend, items: list[ParsedInput]) -> list[list[Any] | BaseException]:

@@ -195,12 +195,16 @@ def test_values_that_are_not_finite_and_large_batches_go_to_scikit_learn() -> No
         fast.run([beyond_float32])
 
 
-def test_linear_overflow_is_scikit_learns_error() -> None:
+def _scaled_logistic() -> tuple[Any, pd.DataFrame]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model, X = _fit("binary", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)))
+    return _fit("binary", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)))
+
+
+def test_linear_overflow_is_scikit_learns_error() -> None:
+    model, X = _scaled_logistic()
     compiled, fast = _compile(model, X, "predict")
     fast = FastPath(predict=model.predict, names=fast.names, compiled=compiled)
     huge = np.full((1, X.shape[1]), 1.7e308)
@@ -211,11 +215,7 @@ def test_linear_overflow_is_scikit_learns_error() -> None:
 
 
 def test_the_input_array_is_left_as_it_was() -> None:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model, X = _fit("binary", lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)))
+    model, X = _scaled_logistic()
     compiled, _ = _compile(model, X, "predict")
     for rows in (X.to_numpy()[:1].copy(), X.to_numpy()[:5].copy()):
         before = rows.copy()
