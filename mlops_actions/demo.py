@@ -566,7 +566,7 @@ class Demo:
         self.say(f"A/B verdict: {self.result.ab_sentence}")
         self.monitor_comment(out / "ab-comments" / f"{MODEL}.md")
         # conclude measures the window back from its own start, seconds later under load (no
-        # --since there): 8 s of slack, still short of the drift phase's rows (before the apply)
+        # --since there): 8 s of slack; A's rows from before the test are left out by the analysis
         window = f"{time.time() - started + 8:.0f}s"
         self.run("conclude the A/B test (the PR it opens, printed)", "conclude", "--env", "production",
                  "--model", MODEL, "--window", window, "--dry-run")

@@ -348,6 +348,20 @@ def _decide(multi: MultiComparison, srm: Srm, guardrails: dict[str, Verdict],
     return Outcome.NO_DIFFERENCE, None, "no significant difference", None
 
 
+def _since_the_test_began(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> pd.DataFrame:
+    """A's rows from the test's first B row on. Before it, A was the version serving alone: its
+    rows from then are not part of the test, and counting them made the split check flag a
+    mismatch whenever the window reached back before the test (A 306 vs B 171 in the demo). The
+    gateway tags B's rows in an A/B test ``b`` (a canary's ``canary``, a mirror's ``shadow``), so
+    the first ``b`` row is when the test began; logs without that tag are taken whole."""
+    if rows_a.empty or "variant" not in rows_b.columns or "timestamp" not in rows_a.columns:
+        return rows_a
+    began = rows_b.loc[rows_b["variant"] == "b", "timestamp"]
+    if began.empty:
+        return rows_a
+    return rows_a[rows_a["timestamp"] >= began.min()]
+
+
 def assess_ab(store: MonitoringStore, model: str, *, version_a: str, version_b: str, share_b: float,
               spec: ABAnalysisSpec | None = None, environment: str = "",
               window_seconds: float | None = 3600.0, now: float | None = None,
@@ -364,7 +378,8 @@ def assess_ab(store: MonitoringStore, model: str, *, version_a: str, version_b: 
     if rows.empty and tagged and environment_filter is None:
         rows = store.query(model, since=since, until=now + 1e-6)
     versions = rows["version"].astype(str) if not rows.empty else pd.Series([], dtype=str)
-    return analyse_ab(rows[versions == version_a], rows[versions == version_b], model=model,
+    rows_a, rows_b = rows[versions == version_a], rows[versions == version_b]
+    return analyse_ab(_since_the_test_began(rows_a, rows_b), rows_b, model=model,
                       version_a=version_a, version_b=version_b, share_b=share_b, spec=spec,
                       environment=environment, sequential=sequential)
 

@@ -310,3 +310,35 @@ def test_error_bars_are_never_negative_when_a_value_sits_on_its_interval_bound()
     assert error_bars(1.0, (0.9, 1.0 - 1e-16), 100.0) == [[pytest.approx(10.0)], [0.0]]
     assert error_bars(0.0, (1e-17, 0.05), 100.0) == [[0.0], [pytest.approx(5.0)]]
     assert error_bars(12.0, None, 1.0) is None
+
+
+def test_the_test_begins_with_bs_first_row(ab_repo: Path) -> None:
+    """A served alone before the test: its rows from then are not part of it. Counting them made
+    the split check flag a mismatch whenever the window reached back before the test began."""
+    import time
+
+    from mlops_actions.monitoring.ab import assess_ab
+    from mlops_actions.monitoring.store import PredictionRecord, open_store
+
+    now = time.time()
+    store = open_store(None, repo_root=ab_repo)
+
+    def log(prefix: str, version: str, variant: str, start: float, n: int) -> None:
+        store.write([PredictionRecord(f"{prefix}-{i}", "churn", version, start + i, {"x": 1.0}, 1,
+                                      environment="production", variant=variant) for i in range(n)])
+
+    try:
+        log("before", "1.2.0", "stable", now - 900, 300)  # 1.2.0 alone, before the test
+        log("a", "1.2.0", "stable", now - 500, 200)
+        log("b", "1.3.0", "b", now - 500.5, 200)
+        report = assess_ab(store, "churn", version_a="1.2.0", version_b="1.3.0", share_b=0.5,
+                           environment="production", window_seconds=3600, now=now)
+        assert (report.a.rows, report.b.rows) == (200, 200)
+        assert not report.srm.mismatch
+        # B's rows logged without the A/B tag (a log from before the tag existed): taken whole
+        log("old-b", "1.4.0", "", now - 499.5, 200)
+        untagged = assess_ab(store, "churn", version_a="1.2.0", version_b="1.4.0", share_b=0.5,
+                             environment="production", window_seconds=3600, now=now)
+        assert untagged.a.rows == 500 and untagged.srm.mismatch
+    finally:
+        store.close()
