@@ -163,7 +163,7 @@ def _build(estimator: Any, method: str, names: tuple[str, ...]) -> tuple[ArrayFn
 def _scaler(step: Any) -> tuple[np.ndarray | None, np.ndarray | None] | None:
     from sklearn.preprocessing import StandardScaler
 
-    if type(step) is not StandardScaler or type(step).transform is not StandardScaler.transform:
+    if type(step) is not StandardScaler:
         return None
     if getattr(step, "_sklearn_output_config", {}).get("transform", "default") != "default":
         return None
@@ -178,13 +178,15 @@ def _linear(model: Any, method: str) -> Callable[[np.ndarray], np.ndarray] | Non
     from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
     from sklearn.svm import LinearSVC
 
-    if method != "predict":
+    classifier = type(model) in (LogisticRegression, LinearSVC)
+    regressor = type(model) in (LinearRegression, Ridge, Lasso, ElasticNet)
+    if method != "predict" or not (classifier or regressor):
         return None
     coef = np.asarray(model.coef_)
     intercept = model.intercept_
     if coef.dtype != np.float64:
         return None
-    if type(model) in (LogisticRegression, LinearSVC):
+    if classifier:
         classes = np.asarray(model.classes_)
         coef_t = coef.T if coef.ndim == 2 else coef
 
@@ -197,15 +199,13 @@ def _linear(model: Any, method: str) -> Callable[[np.ndarray], np.ndarray] | Non
             return out
 
         return classify
-    if type(model) in (LinearRegression, Ridge, Lasso, ElasticNet):
-        weights = coef if coef.ndim == 1 else coef.T
+    weights = coef if coef.ndim == 1 else coef.T
 
-        def regress(x: np.ndarray) -> np.ndarray:
-            out: np.ndarray = x @ weights + intercept
-            return out
+    def regress(x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = x @ weights + intercept
+        return out
 
-        return regress
-    return None
+    return regress
 
 
 @dataclass(frozen=True)
