@@ -27,7 +27,9 @@ three. Before timing, the same 20 rows go to every endpoint one by one and every
 answer exactly the bare model's predictions.
 
 Load: wrk at 1, 16 and 64 connections (``-t1`` at 1, ``-t2`` otherwise, ``--timeout 10s``,
-``--latency``), requests/s, p50, p99. Cold start: process start to the first 200 answer to a
+``--latency``), requests/s, p50, p99. Each run starts on an idle machine (``settle``: /proc/stat
+at >= 90% idle twice in a row, at most 10 s), after a warm-up run of ``--warmup`` seconds.
+Cold start: process start to the first 200 answer to a
 prediction request (servers started one at a time). Peak memory: the largest sum of RSS over the
 server's whole process tree (workers included), sampled every 0.25 s from /proc while it runs.
 The bare model's ``predict`` on a one-row DataFrame is timed in the same run (median of 300
@@ -481,6 +483,31 @@ def parse_wrk(out: str) -> dict[str, Any]:
     }
 
 
+def _cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def settle(idle_share: float = 0.9, every: float = 0.25, timeout: float = 10.0) -> float:
+    """Wait until the machine is idle (two samples in a row at ``idle_share`` or more) before a
+    timed run, at most ``timeout`` seconds; returns the seconds waited. A server can keep working
+    after its own run (MLServer's inference workers finish the requests wrk dropped), and that
+    work landed in the next server's run, whichever it was."""
+    started = time.monotonic()
+    calm = 0
+    busy, total = _cpu_times()
+    while calm < 2 and time.monotonic() - started < timeout:
+        time.sleep(every)
+        busy2, total2 = _cpu_times()
+        share = 1 - (busy2 - busy) / max(total2 - total, 1)
+        calm = calm + 1 if share >= idle_share else 0
+        busy, total = busy2, total2
+    return time.monotonic() - started
+
+
 def drain(url: str, body: str, timeout: float = 60) -> None:
     """Wait until the server has answered what wrk left in its queue: one more request, answered
     after the backlog (a server behind at 64 connections keeps working after wrk stops)."""
@@ -558,6 +585,7 @@ def run_model(
                 server = servers[key]
                 url = server.base + server.endpoints[endpoint]
                 body = v2 if endpoint == "v2" else split
+                settle()
                 if args.warmup:
                     wrk(url, body, args.warmup, conns, script)
                 res = wrk(url, body, args.duration, conns, script)
