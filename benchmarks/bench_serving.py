@@ -62,6 +62,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,12 +165,17 @@ def bare_predict_seconds(model: Model, calls: int) -> float:
     import pandas as pd
 
     one = pd.DataFrame([model.rows[0]], columns=model.columns)
+    return median_seconds(lambda: model.sklearn_model.predict(one), calls)
+
+
+def median_seconds(call: Callable[[], Any], calls: int) -> float:
+    """Median time of ``call`` over ``calls`` calls, after 20 unmeasured ones."""
     for _ in range(20):
-        model.sklearn_model.predict(one)
+        call()
     times = []
     for _ in range(calls):
         t = time.perf_counter()
-        model.sklearn_model.predict(one)
+        call()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
@@ -192,15 +198,8 @@ def gateway_predict_seconds(model: Model, calls: int) -> tuple[float, str]:
         assert values is not None
         fast.run([values])
 
-    for _ in range(20):
-        step()
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t)
     kind = f"compiled {fast.compiled.kind}" if fast.compiled is not None else "the estimator"
-    return statistics.median(times), kind
+    return median_seconds(step, calls), kind
 
 
 # --------------------------------------------------------------------------- bodies

@@ -16,7 +16,6 @@ import asyncio
 from concurrent.futures import Executor
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mlops_actions.serving.fastpath import FastPath
@@ -103,10 +102,8 @@ def _predict_compiled(fast: FastPath, items: list[ParsedInput]) -> list[list[Any
         if values is None:
             return None
         arrays.append(values)
-    if fast.compiled is None:
-        return None
     try:
-        output = fast.compiled(np.concatenate(arrays) if len(arrays) > 1 else arrays[0])
+        output = fast.run_compiled(arrays)
         if output is None:
             return None
         outputs = to_row_outputs(output, sum(item.n_rows for item in items))

@@ -221,8 +221,9 @@ class _Forest:
     roots: np.ndarray
     depth: int
     n_features: int
-    #: None for a regressor; the classes for predict; "proba" for predict_proba
+    #: the classes (a classifier), None for a regressor
     classes: np.ndarray | None
+    #: a classifier's predict_proba rather than its predict
     proba: bool
     #: a forest averages its trees; a lone tree returns its leaf's value as is
     averaged: bool
@@ -261,9 +262,9 @@ class _Forest:
         """Rows whose values sit on, just below and just above the trees' thresholds (in float32,
         where scikit-learn compares), so every kind of branch is taken."""
         out = np.empty((size, self.n_features))
+        splits = (self.left != np.arange(len(self.left))) & np.isfinite(self.threshold)
         for j in range(self.n_features):
-            inner = self.left != np.arange(len(self.left))
-            cuts = self.threshold[(self.feature == j) & inner & np.isfinite(self.threshold)]
+            cuts = self.threshold[splits & (self.feature == j)]
             if not len(cuts):
                 out[:, j] = rng.normal(size=size)
                 continue

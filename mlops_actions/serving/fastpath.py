@@ -131,12 +131,14 @@ class FastPath:
     def run(self, arrays: Sequence[np.ndarray]) -> Any:
         """The model's answer for the converted requests, predicted together: by the compiled
         model when there is one and it takes the batch, else by the flavour's predict."""
-        values = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-        if self.compiled is not None:
-            out = self.compiled(values)
-            if out is not None:
-                return out
-        return self.predict(self.frame(values))
+        values = _stacked(arrays)
+        out = self.compiled(values) if self.compiled is not None else None
+        return out if out is not None else self.predict(self.frame(values))
+
+    def run_compiled(self, arrays: Sequence[np.ndarray]) -> np.ndarray | None:
+        """The compiled model's answer for the converted requests, or None when there is no
+        compiled model or it leaves this batch to the flavour's predict."""
+        return self.compiled(_stacked(arrays)) if self.compiled is not None else None
 
     def frame(self, values: np.ndarray) -> pd.DataFrame:
         """The converted requests as one DataFrame, laid out as schema enforcement lays it out
@@ -145,6 +147,10 @@ class FastPath:
         assert self.names is not None
         block = np.ascontiguousarray(values.T)  # (columns x rows), as pandas consolidates columns
         return pd.DataFrame(block.T, columns=self._columns, copy=False)
+
+
+def _stacked(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _is_int(value: Any) -> bool:
@@ -164,7 +170,8 @@ def compile_fast_path(model: Any) -> FastPath | None:
             return None
         if meta._is_signature_from_type_hint() or meta._is_type_hint_from_example():
             return None
-        predict = getattr(model.get_raw_model(), predict_fn, None)
+        raw = model.get_raw_model()
+        predict = getattr(raw, predict_fn, None)
         schema = meta.get_input_schema()
     except Exception:  # an MLflow without these: pyfunc.predict serves it
         return None
@@ -187,6 +194,6 @@ def compile_fast_path(model: Any) -> FastPath | None:
     fast = FastPath(predict=predict, names=tuple(str(spec.name) for spec in specs), dtype=dtype)
     if dtype is not np.float64:
         return fast
-    compiled = compile_estimator(model.get_raw_model(), predict_fn, fast.names or (),
+    compiled = compile_estimator(raw, predict_fn, fast.names or (),
                                  reference=lambda values: predict(fast.frame(values)))
     return replace(fast, compiled=compiled) if compiled is not None else fast
