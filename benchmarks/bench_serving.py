@@ -29,6 +29,9 @@ answer exactly the bare model's predictions.
 Load: wrk at 1, 16 and 64 connections (``-t1`` at 1, ``-t2`` otherwise, ``--timeout 10s``,
 ``--latency``), requests/s, p50, p99. Each run starts on an idle machine (``settle``: /proc/stat
 at >= 90% idle twice in a row, at most 10 s), after a warm-up run of ``--warmup`` seconds.
+Each timed run also records the CPU it took, in cores: the server's process tree, wrk, and
+everything else on the machine ("others", printed beside the run and with our p99 per round), so
+a slow round shows whether anything else shared the 2 cores.
 Cold start: process start to the first 200 answer to a
 prediction request (servers started one at a time). Peak memory: the largest sum of RSS over the
 server's whole process tree (workers included), sampled every 0.25 s from /proc while it runs.
@@ -53,6 +56,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -433,12 +437,18 @@ class Servers:
 # --------------------------------------------------------------------------- wrk
 
 
-def wrk(url: str, body: str, duration: float, connections: int, script: Path) -> dict[str, Any]:
+def wrk(
+    url: str, body: str, duration: float, connections: int, script: Path, server_pid: int | None = None
+) -> dict[str, Any]:
+    """One wrk run's figures (``parse_wrk``). With ``server_pid``, also the CPU the run took, in
+    cores: the server's whole process tree, wrk itself, and everything else on the machine
+    (``others_cores``: what shared the 2 cores with the run and can explain a slow round)."""
     script.write_text(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = {json.dumps(body)}\n"
     )
     threads = 1 if connections == 1 else 2
+    before = _cpu_snapshot(server_pid) if server_pid else None
     out = subprocess.run(
         [
             "wrk",
@@ -456,7 +466,49 @@ def wrk(url: str, body: str, duration: float, connections: int, script: Path) ->
         text=True,
         check=True,
     ).stdout
-    return parse_wrk(out)
+    figures = parse_wrk(out)
+    if before is not None and server_pid:
+        figures.update(_cpu_used(before, _cpu_snapshot(server_pid)))
+    return figures
+
+
+#: (wall time, busy ticks of the machine, ticks of the server's tree, CPU seconds of waited children)
+Snapshot = tuple[float, int, int, float]
+
+
+def _tree_ticks(root: int) -> int:
+    """utime + stime (clock ticks) of a process and all its live descendants."""
+    tree, total, todo = _children(), 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+        todo += tree.get(pid, [])
+    return total
+
+
+def _cpu_snapshot(server_pid: int) -> Snapshot:
+    """(wall time, busy ticks of the machine, ticks of the server's tree, CPU seconds of the
+    children this process has waited for: wrk once its run returns)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic(), _cpu_times()[0], _tree_ticks(server_pid), children.ru_utime + children.ru_stime
+
+
+def _cpu_used(before: Snapshot, after: Snapshot) -> dict[str, float]:
+    hz = os.sysconf("SC_CLK_TCK")
+    wall = max(after[0] - before[0], 1e-9)
+    machine = (after[1] - before[1]) / hz / wall
+    server = (after[2] - before[2]) / hz / wall
+    wrk_cores = (after[3] - before[3]) / wall
+    return {
+        "server_cores": server,
+        "wrk_cores": wrk_cores,
+        "others_cores": max(machine - server - wrk_cores, 0.0),
+    }
 
 
 def parse_wrk(out: str) -> dict[str, Any]:
@@ -587,11 +639,12 @@ def run_model(
                 settle()
                 if args.warmup:
                     wrk(url, body, args.warmup, conns, script)
-                res = wrk(url, body, args.duration, conns, script)
+                res = wrk(url, body, args.duration, conns, script, server.proc.pid)
                 drain(url, body)  # requests wrk left queued must not load the next server's run
                 fig["wrk"][f"{key}/{endpoint}/{conns}"] = res
                 bad = f" NON-2XX {res['non2xx']:.0f}" if res["non2xx"] else ""
                 bad += f" SOCKET ERRORS {res['errors']}" if res["errors"] else ""
+                bad += f"  others {res['others_cores']:.2f} cores" if "others_cores" in res else ""
                 print(
                     f"    r{r + 1} c{conns:<3} {LABEL[key]:38} {endpoint:12} {res['rps']:8.1f} req/s  "
                     f"p50 {res['p50']:8.2f} ms  p99 {res['p99']:8.2f} ms{bad}",
@@ -719,7 +772,11 @@ def rows_for(key: str, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
         same_work=False,
         goal=1.5,
         lower_is_better=True,
-        note="our p99 at 16 connections per round: " + ", ".join(f"{v:.1f} ms" for v in p99),
+        note="our p99 at 16 connections per round: "
+        + ", ".join(
+            f"{v:.1f} ms" + (f" (others {o:.2f} cores)" if o is not None else "")
+            for v, o in zip(p99, [ours(f, 16).get("others_cores") for f in rounds], strict=True)
+        ),
     )
     row["rounds"] = len(p99)
     out.append(row)

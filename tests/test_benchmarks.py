@@ -163,3 +163,21 @@ def test_tree_memory_sums_the_children(tmp_path: Path) -> None:
         memory.close()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_cpu_of_a_run_goes_to_the_server_tree_and_not_to_others() -> None:
+    """A parent whose child spins for a second: the CPU lands on the server's tree (children
+    included), not on "others", which is what the serving benchmark prints beside a slow round."""
+    child = "import time\nend = time.monotonic() + 1.0\nwhile time.monotonic() < end: pass\ntime.sleep(60)"
+    parent = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); "
+              "time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", parent], start_new_session=True)
+    try:
+        before = bench_serving._cpu_snapshot(proc.pid)
+        time.sleep(2.0)
+        used = bench_serving._cpu_used(before, bench_serving._cpu_snapshot(proc.pid))
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert 0.2 <= used["server_cores"] <= 0.8  # about 1 s of CPU in 2 s (interpreter start aside)
+    assert used["others_cores"] < used["server_cores"]

@@ -10,6 +10,7 @@ import importlib.util
 import ipaddress
 import logging
 import socket
+import sys
 from urllib.parse import urlsplit
 
 import uvicorn
@@ -18,7 +19,7 @@ from mlops_actions.errors import ConfigError, TargetError
 from mlops_actions.serving.auth import TOKEN_ENV
 from mlops_actions.serving.gateway import Gateway
 
-__all__ = ["bind", "listen_address", "run", "uvicorn_config"]
+__all__ = ["SWITCH_INTERVAL", "bind", "listen_address", "run", "uvicorn_config"]
 
 
 def uvicorn_config(gateway: Gateway, host: str, port: int) -> uvicorn.Config:
@@ -69,6 +70,15 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: while the gateway serves, how long a thread that wants the GIL waits before the event loop must
+#: hand it over (CPython's default: 5 ms). The prediction logger's writer thread needs the GIL for
+#: a few microseconds per commit, and every request in that commit waits for it while the loop
+#: runs the other requests. At 16 connections on the benchmark's logistic regression, 1 ms gave
+#: a lower p99 in 8 of 9 alternating restarts (about 10%: 5.6 -> 5.0 ms) and more requests/s;
+#: the forest, whose requests spend longer in numpy, was unchanged; 0.5 and 0.2 ms were no better.
+SWITCH_INTERVAL = 0.001
+
+
 def run(gateway: Gateway, host: str = "127.0.0.1", port: int = 8080) -> None:
     sock = bind(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -80,9 +90,12 @@ def run(gateway: Gateway, host: str = "127.0.0.1", port: int = 8080) -> None:
         server.should_exit = True
 
     gateway.on_start_failure = stop
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         server.run(sockets=[sock])
     finally:
+        sys.setswitchinterval(interval)
         sock.close()
     if gateway.start_error is not None:
         raise TargetError(f"the gateway did not start: {gateway.start_error}",

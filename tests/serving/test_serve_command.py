@@ -131,3 +131,29 @@ def test_health_answers_while_models_load_and_a_failed_load_stops_serve(tmp_path
                                          loader=fake), tick=False)
     with pytest.raises(TargetError, match="did not start: ServingError: could not load fake://missing"):
         run(broken, "127.0.0.1", free_port())
+
+
+def test_the_gateway_hands_the_gil_over_within_a_millisecond_while_it_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer thread of the prediction log waits at most SWITCH_INTERVAL for the GIL while the
+    gateway serves (CPython's 5 ms default stalled every request of a commit); the interval is
+    put back when serving ends, so an embedding process keeps its own."""
+    import uvicorn
+
+    from mlops_actions.deploy.interface import Route
+    from mlops_actions.serving.gateway import GatewayConfig
+    from mlops_actions.serving.local_plane import local_gateway
+    from mlops_actions.serving.server import SWITCH_INTERVAL, run
+    from tests.serving._support import FakeLoader
+
+    seen: list[float] = []
+    monkeypatch.setattr(uvicorn.Server, "run",
+                        lambda self, sockets=None: seen.append(sys.getswitchinterval()))
+    gateway = local_gateway(GatewayConfig(environment="dev", state_dir=tmp_path, token="t",
+                                          initial_routes={"m": Route(model="m", stable="1.0.0",
+                                                                     stable_uri="fake://v1")},
+                                          loader=FakeLoader()), tick=False)
+    before = sys.getswitchinterval()
+    run(gateway, "127.0.0.1", free_port())
+    assert seen == [SWITCH_INTERVAL] and before > SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
