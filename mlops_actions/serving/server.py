@@ -74,8 +74,9 @@ def bind(host: str, port: int) -> socket.socket:
 #: hand it over (CPython's default: 5 ms). The prediction logger's writer thread needs the GIL for
 #: a few microseconds per commit, and every request in that commit waits for it while the loop
 #: runs the other requests. At 16 connections on the benchmark's logistic regression, 1 ms gave
-#: a lower p99 in 8 of 9 alternating restarts (about 10%: 5.6 -> 5.0 ms) and more requests/s;
-#: the forest, whose requests spend longer in numpy, was unchanged; 0.5 and 0.2 ms were no better.
+#: a lower p99 and more requests/s in 8 of 9 alternating restarts (medians 5.95 -> 5.53 ms,
+#: 6,150 -> 6,560 req/s); the forest, whose requests spend longer in numpy, was unchanged; 0.5
+#: and 0.2 ms were no better.
 SWITCH_INTERVAL = 0.001
 
 
