@@ -179,5 +179,6 @@ def test_cpu_of_a_run_goes_to_the_server_tree_and_not_to_others() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert 0.2 <= used["server_cores"] <= 0.8  # about 1 s of CPU in 2 s (interpreter start aside)
+    # about 1 s of CPU in 2 s; the parent alone takes ~0.02 (a busy machine gives the child less)
+    assert 0.1 <= used["server_cores"] <= 0.8
     assert used["others_cores"] < used["server_cores"]
