@@ -66,7 +66,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,6 +248,15 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
+def _tree_pids(root: int, children: dict[int, list[int]]) -> Iterator[int]:
+    """``root`` and all its descendants in ``children`` (``_children()``)."""
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        yield pid
+        todo += children.get(pid, [])
+
+
 def _rss_kb(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/status") as fh:
@@ -289,11 +298,7 @@ class TreeMemory:
             return
         tree = _children()
         for key, root in roots.items():
-            total, todo = 0, [root]
-            while todo:
-                pid = todo.pop()
-                total += _rss_kb(pid)
-                todo += tree.get(pid, [])
+            total = sum(_rss_kb(pid) for pid in _tree_pids(root, tree))
             with self._lock:
                 self.peak_kb[key] = max(self.peak_kb.get(key, 0), total)
 
@@ -476,19 +481,19 @@ def wrk(
 Snapshot = tuple[float, int, int, float]
 
 
+def _ticks(pid: int) -> int:
+    """utime + stime (clock ticks) of one process; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def _tree_ticks(root: int) -> int:
     """utime + stime (clock ticks) of a process and all its live descendants."""
-    tree, total, todo = _children(), 0, [root]
-    while todo:
-        pid = todo.pop()
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-        todo += tree.get(pid, [])
-    return total
+    return sum(_ticks(pid) for pid in _tree_pids(root, _children()))
 
 
 def _cpu_snapshot(server_pid: int) -> Snapshot:

@@ -354,12 +354,8 @@ def _since_the_test_began(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> pd.Data
     mismatch whenever the window reached back before the test (A 306 vs B 171 in the demo). The
     gateway tags B's rows in an A/B test ``b`` (a canary's ``canary``, a mirror's ``shadow``), so
     the first ``b`` row is when the test began; logs without that tag are taken whole."""
-    if rows_a.empty or "variant" not in rows_b.columns or "timestamp" not in rows_a.columns:
-        return rows_a
     began = rows_b.loc[rows_b["variant"] == "b", "timestamp"]
-    if began.empty:
-        return rows_a
-    return rows_a[rows_a["timestamp"] >= began.min()]
+    return rows_a if began.empty else rows_a[rows_a["timestamp"] >= began.min()]
 
 
 def assess_ab(store: MonitoringStore, model: str, *, version_a: str, version_b: str, share_b: float,
